@@ -1,0 +1,78 @@
+"""The transport contract shared by the SSH and local transports.
+
+A nonzero exit code is data (`Completed.rc`), never an exception; transports raise only
+`netops.errors.TransportError` subclasses, for failures to reach a host or finish a command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A shell command line to run, with the secret values it embeds."""
+
+    text: str
+    """What the remote shell receives, secrets included."""
+    secrets: frozenset[str] = field(default_factory=frozenset)
+    """Values replaced by `***` wherever the command is shown or stored."""
+    become: bool = False
+    """Run through `sudo -n` (non-interactive) when the login user is not root."""
+
+    @property
+    def display(self) -> str:
+        """The command as it may be shown or journaled: every secret masked."""
+        return mask(self.text, self.secrets)
+
+
+def mask(text: str, secrets: frozenset[str]) -> str:
+    """Replace every secret value in `text` by `***` (longest first, so overlaps mask whole)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The outcome of a command that ran to its end (whatever its exit code)."""
+
+    rc: int
+    """Exit status; -1 when the remote side reported none."""
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.rc == 0
+
+
+class Transport(Protocol):
+    """One connection to one host, opened lazily and reused for every command."""
+
+    host: str
+
+    def run(
+        self, cmd: Command, *, timeout: float | None = None, stdin: bytes | None = None
+    ) -> Completed:
+        """Run `cmd` to completion; raise `TimedOut` after `timeout` seconds (the command is
+        killed on the host) and `ConnectionLost`/`Unreachable` when the host goes away."""
+        ...
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        """Write `data` to `path` on the host atomically (temp file + rename)."""
+        ...
+
+    def get(self, path: str) -> bytes:
+        """Read the file at `path` on the host."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection; safe to call more than once."""
+        ...
