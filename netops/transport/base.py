@@ -7,6 +7,7 @@ A nonzero exit code is data (`Completed.rc`), never an exception; transports rai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 MASK = "***"
@@ -76,3 +77,14 @@ class Transport(Protocol):
     def close(self) -> None:
         """Close the connection; safe to call more than once."""
         ...
+
+
+class HostKeyMode(StrEnum):
+    """How unknown host keys are treated (a changed key is refused in every mode but `off`)."""
+
+    STRICT = "strict"
+    """Unknown keys are refused: the host must already be in a known_hosts file."""
+    ACCEPT_NEW = "accept-new"
+    """Unknown keys are recorded in netops' own known_hosts file and accepted."""
+    OFF = "off"
+    """No checking at all: for throw-away labs only; netops warns on every run."""

@@ -1,0 +1,249 @@
+"""The netops command line: parse, call, map the outcome to an exit code (DESIGN.md).
+
+Only this module exits. Heavy modules (paramiko, fabric, jinja2, the engine) are imported inside
+the commands that need them, so `netops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from netops.engine.result import ExitCode, RunResult, RunStatus
+from netops.errors import UserError
+from netops.transport.base import HostKeyMode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from netops.inventory.model import Host, Inventory
+    from netops.transport.ssh import SshConnector
+
+app = typer.Typer(
+    name="netops",
+    help="Fix Kubernetes node networking with declarative runbooks, run over SSH.\n\n"
+    "Start with `netops inventory` to see the fleet, `netops exec --nodes P -- CMD` for an "
+    "ad-hoc command; `netops lab up` builds a local lab of real sshd nodes to try it on.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Settings:
+    """Global options, resolved once by the callback."""
+
+    inventory: Path
+    runbooks: list[Path] = field(default_factory=list)
+    journal: str | None = None
+    host_keys: HostKeyMode = HostKeyMode.STRICT
+    ssh_config: Path | None = None
+    connect_timeout: float = 10.0
+    verbose: bool = False
+    debug: bool = False
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    def load_inventory(self) -> Inventory:
+        from netops.inventory.load import load_inventory
+
+        return load_inventory(self.inventory)
+
+    def connector(self, console: Console) -> SshConnector:
+        from netops.transport.ssh import SshConnector, SshOptions
+
+        if self.host_keys is HostKeyMode.OFF:
+            console.print("[bold red]WARNING: host key checking is OFF: any machine can "
+                          "pretend to be your nodes. Use this only for throw-away labs.[/]")
+        return SshConnector(SshOptions(host_keys=self.host_keys, ssh_config=self.ssh_config,
+                                       connect_timeout=self.connect_timeout))
+
+
+def settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Settings)
+    return obj
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    inventory: Annotated[Path, typer.Option(
+        "-i", "--inventory", envvar="NETOPS_INVENTORY",
+        help="Ansible YAML or INI inventory.")] = Path("inventory.yaml"),
+    runbooks: Annotated[list[Path] | None, typer.Option(
+        "--runbooks", help="Runbook directory (repeatable); then ./runbooks, then the "
+        "runbooks shipped with netops.")] = None,
+    journal: Annotated[str | None, typer.Option(
+        "--journal", envvar="NETOPS_JOURNAL", help="Run history database.")] = None,
+    host_keys: Annotated[HostKeyMode, typer.Option(
+        "--host-keys", envvar="NETOPS_HOST_KEYS",
+        help="strict: refuse unknown hosts; accept-new: record unknown keys in netops' own "
+        "known_hosts; off: no checking (labs only).")] = HostKeyMode.STRICT,
+    ssh_config: Annotated[Path | None, typer.Option(
+        "--ssh-config", envvar="NETOPS_SSH_CONFIG",
+        help="ssh_config file to use instead of ~/.ssh/config.")] = None,
+    connect_timeout: Annotated[float, typer.Option(
+        "--connect-timeout", help="Seconds to wait for a host to answer.")] = 10.0,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Stream step output.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    ctx.obj = Settings(inventory, list(runbooks or []), journal, host_keys, ssh_config,
+                       connect_timeout, verbose, debug)
+
+
+NodesOpt = Annotated[str | None, typer.Option(
+    "--nodes", "-n", help="Hosts, groups or globs, Ansible --limit style: "
+    "'chick1,workers', 'chick1*', 'workers:!chick4', 'all:&etcd'.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@app.command("inventory")
+def inventory_cmd(
+    ctx: typer.Context,
+    nodes: NodesOpt = None,
+    as_list: Annotated[bool, typer.Option(
+        "--list", help="Print what `ansible-inventory --list` prints.")] = False,
+) -> int:
+    """Show hosts, groups and variables of the inventory."""
+    s = settings(ctx)
+    inv = s.load_inventory()
+    hosts = inv.select(nodes)
+    if as_list:
+        doc = inv.to_ansible_list()
+        if nodes:
+            keep = {h.name for h in hosts}
+            doc = _restrict(doc, keep)
+        sys.stdout.write(json.dumps(doc, indent=4, sort_keys=True) + "\n")
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table(title=f"{inv.source} — {len(hosts)} host(s)")
+    for col in ("host", "address", "port", "user", "groups"):
+        table.add_column(col)
+    for h in hosts:
+        groups = ", ".join(g for g in h.groups if g not in ("all", "ungrouped"))
+        table.add_row(h.name, h.address, str(h.port or 22), h.user or "", groups)
+    s.console().print(table)
+    return ExitCode.OK
+
+
+def _restrict(doc: dict[str, Any], keep: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, group in doc.items():
+        if name == "_meta":
+            out[name] = {"hostvars": {h: v for h, v in group["hostvars"].items() if h in keep}}
+            continue
+        group = dict(group)
+        if "hosts" in group:
+            group["hosts"] = [h for h in group["hosts"] if h in keep]
+        out[name] = group
+    return out
+
+
+@app.command("exec")
+def exec_cmd(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(help="The command (after `--`).")],
+    nodes: NodesOpt = None,
+    forks: Annotated[int, typer.Option("--forks", "-f", min=1,
+                                       help="Hosts at a time.")] = 50,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", help="Seconds before the command is killed on the node.")] = 300.0,
+    become: Annotated[bool, typer.Option("--become", "-b",
+                                         help="Run through sudo -n.")] = False,
+    as_json: JsonOpt = False,
+) -> int:
+    """Run one shell command on every selected node in parallel.
+
+    Example: netops exec --nodes workers -- sysctl -n net.ipv4.ip_forward
+    """
+    from netops.engine.adhoc import run_adhoc
+    from netops.report import LiveView, exec_table
+    from netops.transport.base import Command
+
+    s = settings(ctx)
+    console = s.console()
+    hosts = _targets(s, nodes)
+    connector = s.connector(console)
+    preflight(connector, hosts)
+    text = command[0] if len(command) == 1 else " ".join(command)
+    run = run_adhoc(hosts, connector.transport, Command(text, become=become), timeout=timeout,
+                    forks=forks, observer=LiveView(console, verbose=s.verbose))
+    if as_json:
+        sys.stdout.write(json.dumps(run.to_json()) + "\n")
+    else:
+        console.print(exec_table(run))
+    return exit_code_for(run)
+
+
+def _targets(s: Settings, nodes: str | None) -> tuple[Host, ...]:
+    hosts = s.load_inventory().select(nodes)
+    if not hosts:
+        raise UserError(f"--nodes {nodes!r} selects no host")
+    return hosts
+
+
+def preflight(connector: SshConnector, hosts: tuple[Host, ...]) -> None:
+    """Fail with exit 2 before any host is touched when a key file is missing or unreadable."""
+    for h in hosts:
+        if h.key_file:
+            connector.private_key(h.key_file)
+        connector.fabric_config(h)
+
+
+def exit_code_for(run: RunResult) -> int:
+    """The one mapping from a run's outcome to the process exit code."""
+    return {
+        RunStatus.OK: ExitCode.OK,
+        RunStatus.FAILED: ExitCode.FAILED,
+        RunStatus.HALTED: ExitCode.FAILED,
+        RunStatus.INTERRUPTED: ExitCode.INTERRUPTED,
+    }[run.status]
+
+
+def _mount_lab() -> None:
+    try:
+        from netops.lab.cli import lab_app
+    except ImportError:  # the lab is optional at run time (it needs root and iproute2)
+        return
+    app.add_typer(lab_app, name="lab", help="Build and manage a lab of real sshd nodes.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: the only place that exits."""
+    import click
+
+    _mount_lab()
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="netops")
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = ExitCode.BAD_INPUT
+    except click.exceptions.Abort:
+        code = ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    except UserError as e:
+        if debug:
+            raise
+        _err(f"error: {e}")
+        code = ExitCode.BAD_INPUT
+    sys.exit(int(code or 0))
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")

@@ -1,0 +1,150 @@
+"""Everything netops shows a person: the live view of a run, summaries, tables.
+
+Human output goes to stderr (stdout belongs to `--json`). On a terminal a Rich live table shows
+each host's current step and elapsed time; elsewhere (CI, cron, pipes) one plain line per event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from netops.engine.events import (
+    BatchStarted,
+    Event,
+    HostFinished,
+    Notice,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from netops.engine.result import RunResult, Status, StepResult
+
+STYLE = {
+    Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "dim",
+    Status.FAILED: "bold red", Status.UNREACHABLE: "bold magenta",
+    Status.WOULD_CHANGE: "cyan", Status.NOT_RUN: "dim",
+}
+
+
+def styled(status: Status) -> Text:
+    return Text(str(status), style=STYLE.get(status, ""))
+
+
+def first_line(text: str, width: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class LiveView:
+    """Observer: a live host table on a terminal, plain progress lines otherwise."""
+
+    def __init__(self, console: Console, *, verbose: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._rows: dict[str, tuple[str, float, Status | None]] = {}
+        self._live: Live | None = None
+        self._batch = ""
+        self._notes: list[str] = []
+
+    def on_event(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+            if self._live is not None:
+                self._live.update(self._render())
+
+    def _handle(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                if self.console.is_terminal:
+                    self._live = Live(self._render(), console=self.console,
+                                      refresh_per_second=8, transient=True)
+                    self._live.start()
+            case BatchStarted(index=i, hosts=hosts):
+                self._batch = f"batch {i}: {', '.join(hosts)}"
+                self._plain(f"[bold]{self._batch}[/]")
+            case StepStarted(host=h, name=name):
+                self._rows[h] = (name, self.clock(), None)
+                if self.verbose:
+                    self._plain(f"{h}: {name}")
+            case StepFinished(host=h, result=r):
+                self._rows[h] = (r.name, self._rows.get(h, ("", self.clock(), None))[1], r.status)
+                self._step_line(h, r)
+            case HostFinished(result=r):
+                self._rows[r.host] = ("done", self._rows.get(r.host, ("", 0.0, None))[1], r.status)
+                if not self.verbose:
+                    self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]")
+            case Notice(text=text, level=level):
+                style = {"warning": "yellow", "error": "bold red"}.get(level, "bold")
+                self._plain(f"[{style}]{text}[/]")
+            case RunFinished():
+                if self._live is not None:
+                    self._live.stop()
+                    self._live = None
+
+    def _step_line(self, host: str, r: StepResult) -> None:
+        if not self.verbose:
+            return
+        self._plain(f"{host}: {r.name} -> [{STYLE.get(r.status, '')}]{r.status}[/]"
+                    + (f" ({r.note})" if r.note else ""))
+        for text in (r.stdout, r.stderr):
+            for line in text.rstrip().splitlines()[:50]:
+                self.console.print(f"    {line}", markup=False, highlight=False)
+
+    def _plain(self, markup: str) -> None:
+        if self._live is not None:
+            self._live.console.print(markup, highlight=False)
+        else:
+            self.console.print(markup, highlight=False)
+
+    def _render(self) -> RenderableType:
+        table = Table(box=None, show_header=True, header_style="bold")
+        for col in ("host", "step", "status", "elapsed"):
+            table.add_column(col)
+        now = self.clock()
+        for host, (step, since, status) in sorted(self._rows.items()):
+            table.add_row(host, step, styled(status) if status else Text("running", "blue"),
+                          f"{now - since:5.1f}s")
+        return Group(Text(self._batch, style="bold"), table)
+
+
+def summary_table(run: RunResult) -> Table:
+    """Host x outcome, with changed counts and the first line of each failure."""
+    table = Table(title=f"{run.runbook} — {run.status}" + (" (dry run)" if run.dry_run else ""))
+    for col in ("host", "batch", "status", "changed", "detail"):
+        table.add_column(col)
+    for name, host in run.hosts.items():
+        changed = sum(1 for s in host.steps if s.status in (Status.CHANGED, Status.WOULD_CHANGE))
+        table.add_row(name, str(host.batch), styled(host.status), str(changed),
+                      _detail(host.steps))
+    return table
+
+
+def _detail(steps: tuple[StepResult, ...]) -> str:
+    for s in steps:
+        if s.status in (Status.FAILED, Status.UNREACHABLE):
+            why = first_line(s.stderr) or s.note or first_line(s.stdout)
+            return f"{s.name}: {why}" + (f" (rc {s.rc})" if s.rc not in (None, 0) else "")
+    return ""
+
+
+def exec_table(run: RunResult) -> Table:
+    """`netops exec` result: host, status, rc, first output line."""
+    table = Table(show_lines=False)
+    for col in ("host", "status", "rc", "output"):
+        table.add_column(col)
+    for name, host in run.hosts.items():
+        step = host.steps[0]
+        out = first_line(step.stdout) or first_line(step.stderr) or step.note
+        table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc), out)
+    return table
