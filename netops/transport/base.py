@@ -23,6 +23,8 @@ class Command:
     """Values replaced by `***` wherever the command is shown or stored."""
     become: bool = False
     """Run through `sudo -n` (non-interactive) when the login user is not root."""
+    readonly: bool = False
+    """True for probes and checks: the only commands a dry run lets through."""
 
     @property
     def display(self) -> str:

@@ -195,7 +195,7 @@ class SshTransport:
             raise TransportError(self.host, f"writing {path} failed: {done.stderr.strip()}")
 
     def get(self, path: str) -> bytes:
-        done = self.run(Command(f"cat {shlex.quote(path)}", become=True), timeout=60)
+        done = self.run(Command(f"cat {shlex.quote(path)}", become=True, readonly=True), timeout=60)
         if not done.ok:
             raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
         return done.stdout.encode()

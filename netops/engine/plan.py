@@ -1,0 +1,87 @@
+"""Pure planning: rolling batches and the failure tolerance of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from netops.errors import UserError
+
+T = TypeVar("T")
+BatchSize = int | str
+
+
+def parse_sizes(text: str) -> tuple[BatchSize, ...]:
+    """`--batch-size 1,25%,100%` -> (1, "25%", "100%"); validates each entry."""
+    sizes: list[BatchSize] = []
+    for part in (p.strip() for p in text.split(",")):
+        sizes.append(part if part.endswith("%") else _count(part, "--batch-size"))
+        resolve_size(sizes[-1], 100)
+    return tuple(sizes)
+
+
+def _count(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{what}: {text!r} is neither a count nor a percentage like 25%") \
+            from None
+    if value < 0:
+        raise UserError(f"{what}: {value} is negative")
+    return value
+
+
+def resolve_size(size: BatchSize, total: int) -> int:
+    """A batch size as a host count: percentages of `total` round down, but never below 1."""
+    if isinstance(size, int):
+        if size < 1:
+            raise UserError(f"batch size must be at least 1, got {size}")
+        return size
+    try:
+        pct = float(size.rstrip("%"))
+    except ValueError:
+        raise UserError(f"batch size {size!r} is not a percentage like 25%") from None
+    if not 0 < pct <= 100:
+        raise UserError(f"batch size {size!r} must be between 0% and 100%")
+    return max(1, int(total * pct / 100))
+
+
+def batches(items: Sequence[T], sizes: Sequence[BatchSize]) -> tuple[tuple[T, ...], ...]:
+    """Split `items` into rolling batches; the last size repeats until every item is placed.
+
+    `sizes=(1, "25%", "100%")` over 8 hosts gives batches of 1, 2 and 5: a canary first.
+    """
+    sizes = tuple(sizes) or ("100%",)
+    out: list[tuple[T, ...]] = []
+    i = 0
+    while i < len(items):
+        size = resolve_size(sizes[min(len(out), len(sizes) - 1)], len(items))
+        out.append(tuple(items[i:i + size]))
+        i += size
+    return tuple(out)
+
+
+def parse_tolerance(text: str) -> int | str:
+    """`--max-fail 2` or `--max-fail 10%`."""
+    if text.strip().endswith("%"):
+        tolerance(text.strip(), 100)
+        return text.strip()
+    return _count(text.strip(), "--max-fail")
+
+
+def tolerance(spec: int | str, total: int) -> int:
+    """How many failed hosts the whole run tolerates before it halts.
+
+    Over the whole run, not per batch; percentages are of all targeted hosts, rounded down.
+    Unlike Ansible's `max_fail_percentage` there is no must-exceed rule: `0` halts after the
+    first batch with a failure, and `1` tolerates exactly one failed host.
+    """
+    if isinstance(spec, int):
+        return spec
+    try:
+        pct = float(spec.rstrip("%"))
+    except ValueError:
+        raise UserError(f"--max-fail {spec!r} is not a count or a percentage") from None
+    if not 0 <= pct <= 100:
+        raise UserError(f"--max-fail {spec!r} must be between 0% and 100%")
+    return int(total * pct / 100)

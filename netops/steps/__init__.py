@@ -1,0 +1,1 @@
+"""Step kinds: each reads current state (probe + parse), decides (diff) and acts (apply)."""

@@ -1,0 +1,112 @@
+"""What every step kind receives and returns.
+
+A kind is a function `run(ctx, **args) -> Outcome`. It reads state with read-only commands,
+decides what must change (pure code), and, unless the run is a dry run, applies the change.
+In a dry run `ctx.transport` refuses mutating commands, so a kind cannot mutate by mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netops.engine.result import Status
+from netops.transport.base import Command, Completed, Transport
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """Everything a step kind may use; built by the engine for one step on one host."""
+
+    transport: Transport
+    dry_run: bool
+    timeout: float | None
+    become: bool
+    secrets: frozenset[str] = frozenset()
+    prior_change: bool = False
+    """An earlier step on this host changed (or, in a dry run, would change) something, so a
+    prediction that reads state may be stale (pyinfra#421)."""
+    sleep: Callable[[float], None] = field(default=lambda s: None)
+    clock: Callable[[], float] = field(default=lambda: 0.0)
+
+    def command(self, text: str, *, readonly: bool) -> Command:
+        return Command(text, secrets=self.secrets, become=self.become, readonly=readonly)
+
+    def read(self, text: str, *, timeout: float | None = None) -> Completed:
+        """Run a read-only command (allowed in a dry run)."""
+        return self.transport.run(self.command(text, readonly=True),
+                                  timeout=timeout or self.timeout)
+
+    def write(self, text: str, *, stdin: bytes | None = None) -> Completed:
+        """Run a mutating command (refused in a dry run)."""
+        return self.transport.run(self.command(text, readonly=False), timeout=self.timeout,
+                                  stdin=stdin)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a kind reports; the engine adds identity and timing to make a StepResult."""
+
+    status: Status
+    command: str | None = None
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    note: str = ""
+    diff: str = ""
+    finding: bool = False
+    """For checks: the expectation did not hold (registered as `.failed`)."""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Parsed values a later `when:` may read (`result.fields.x`)."""
+
+    @property
+    def changed(self) -> bool:
+        return self.status in (Status.CHANGED, Status.WOULD_CHANGE)
+
+
+def from_completed(done: Completed, cmd: Command, status: Status, note: str = "") -> Outcome:
+    return Outcome(status, command=cmd.display, rc=done.rc, stdout=done.stdout,
+                   stderr=done.stderr, note=note)
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a check expects of its command (every given field must hold)."""
+
+    rc: int | None = 0
+    stdout: str | None = None
+    """Exact stdout, compared with surrounding whitespace stripped."""
+    stdout_regex: str | None = None
+    stdout_contains: str | None = None
+
+    def mismatch(self, done: Completed) -> str:
+        """Empty when the expectation holds, else what did not."""
+        out = done.stdout.strip()
+        if self.rc is not None and done.rc != self.rc:
+            detail = _first(done.stderr) or _first(done.stdout)
+            return f"rc {done.rc}, expected {self.rc}" + (f": {detail}" if detail else "")
+        if self.stdout is not None and out != self.stdout.strip():
+            return f"stdout {_short(out)!r}, expected {self.stdout.strip()!r}"
+        if self.stdout_regex is not None and not re.search(self.stdout_regex, done.stdout,
+                                                           re.MULTILINE):
+            return f"stdout {_short(out)!r} does not match /{self.stdout_regex}/"
+        if self.stdout_contains is not None and self.stdout_contains not in done.stdout:
+            return f"stdout does not contain {self.stdout_contains!r}"
+        return ""
+
+
+def _first(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def may_change(ctx: StepContext, note: str) -> str:
+    """Qualify a dry-run prediction that an earlier predicted change could invalidate."""
+    if ctx.dry_run and ctx.prior_change:
+        return note + " (may differ: an earlier step would change this host first)"
+    return note

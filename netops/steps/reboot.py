@@ -1,0 +1,41 @@
+"""`reboot`: restart the node, survive the dropped connection, prove the reboot happened.
+
+Proof is a changed `/proc/sys/kernel/random/boot_id`; uptime can lie on containers and labs.
+"""
+
+from __future__ import annotations
+
+from netops.engine.result import Status
+from netops.errors import TransportError
+from netops.steps.base import Outcome, StepContext
+
+BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
+# Detached and delayed, so the command returns before the connection drops.
+REBOOT = "nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 &"
+
+
+def run(ctx: StepContext, *, timeout: float, interval: float = 1.0) -> Outcome:
+    before = ctx.read(BOOT_ID).stdout.strip()
+    if ctx.dry_run:
+        return Outcome(Status.WOULD_CHANGE, command=REBOOT,
+                       note=f"would reboot (boot id {before[:8]}) and wait up to {timeout:g}s")
+    ctx.write(REBOOT)
+    started = ctx.clock()
+    reset = getattr(ctx.transport, "reset", None)
+    last_error = ""
+    while ctx.clock() - started < timeout:
+        ctx.sleep(interval)
+        if reset is not None:
+            reset()
+        try:
+            now = ctx.read(BOOT_ID, timeout=10).stdout.strip()
+        except TransportError as e:
+            last_error = str(e)
+            continue
+        if now and now != before:
+            took = ctx.clock() - started
+            return Outcome(Status.CHANGED, command=REBOOT,
+                           note=f"rebooted: boot id {before[:8]} -> {now[:8]} in {took:.1f}s")
+    return Outcome(Status.FAILED, command=REBOOT,
+                   note=f"no new boot id within {timeout:g}s" +
+                   (f" (last error: {last_error})" if last_error else ""))

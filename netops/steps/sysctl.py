@@ -1,0 +1,129 @@
+"""`sysctl`: a kernel parameter now (runtime) and at boot (the winning sysctl.d assignment)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from dataclasses import dataclass
+
+from netops.engine.result import Status
+from netops.steps.base import Outcome, StepContext, may_change
+from netops.steps.sysctl_order import SYSCTL_CONF, SYSCTL_DIRS, assignments, normalize_key
+
+MARK = "==> netops-file "
+
+
+def probe_script(key: str) -> str:
+    """One round trip: the runtime value, then every sysctl file that could set it at boot."""
+    globs = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
+    return (
+        f"sysctl -n {shlex.quote(key)} 2>&1; echo \"{MARK}rc $?\"; "
+        f"for f in {globs} {SYSCTL_CONF}; do [ -f \"$f\" ] && "
+        f"{{ echo \"{MARK}$f\"; cat \"$f\"; echo; }}; done; true"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SysctlState:
+    runtime: str | None
+    """The live value, or None when the key does not exist (module not loaded)."""
+    runtime_error: str
+    files: dict[str, str]
+
+
+def parse(out: str) -> SysctlState:
+    head, _, rest = out.partition(f"{MARK}rc ")
+    rc_line, _, files_part = rest.partition("\n")
+    files: dict[str, str] = {}
+    for chunk in files_part.split(MARK)[1:]:
+        path, _, content = chunk.partition("\n")
+        files[path.strip()] = content[:-1] if content.endswith("\n") else content
+    ok = rc_line.strip() == "0"
+    return SysctlState(head.strip() if ok else None, "" if ok else head.strip(), files)
+
+
+def desired_file(current: str | None, key: str, value: str) -> str:
+    """The persist file with exactly one active `key = value` line."""
+    line = f"{key} = {value}"
+    if current is None:
+        return f"# managed by netops\n{line}\n"
+    lines = current.splitlines()
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    kept = [ln for ln in lines if not pattern.match(ln)]
+    replaced = [i for i, ln in enumerate(lines) if pattern.match(ln)]
+    if replaced:
+        kept.insert(replaced[0], line)
+    else:
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
+        comment_out_conflicts: bool = True) -> Outcome:
+    key = normalize_key(key)
+    state = parse(ctx.read(probe_script(key)).stdout)
+    actions: list[str] = []
+    notes: list[str] = []
+    diff = ""
+    if state.runtime != value:
+        now = state.runtime if state.runtime is not None else f"missing ({state.runtime_error})"
+        notes.append(f"runtime {now} -> {value}")
+        actions.append(f"sysctl -w {shlex.quote(f'{key}={value}')}")
+    new_file: str | None = None
+    conflicts: list[str] = []
+    if persist:
+        files = dict(state.files)
+        current = files.get(persist)
+        want = desired_file(current, key, value)
+        if want != current:
+            new_file = want
+            diff = "".join(difflib.unified_diff(
+                (current or "").splitlines(True), want.splitlines(True),
+                f"a{persist}", f"b{persist}"))
+        files[persist] = want
+        found = assignments(files, key)
+        mine = max((i for i, a in enumerate(found) if a.path == persist), default=-1)
+        conflicts = sorted({a.path for a in found[mine + 1:] if a.value != value})
+        before = assignments(state.files, key)
+        was = f"{before[-1].value} ({before[-1].path}:{before[-1].line})" if before else "unset"
+        if new_file is not None or conflicts:
+            notes.append(f"boot {was} -> {value}")
+        if conflicts and not comment_out_conflicts:
+            notes.append(f"later files still win: {', '.join(conflicts)}")
+            conflicts = []
+    if not actions and new_file is None and not conflicts:
+        return Outcome(Status.OK, note=f"{key} = {value} now and at boot" if persist
+                       else f"{key} = {value}")
+    for path in conflicts:
+        actions.append(comment_out(path, key))
+    summary = "; ".join(notes)
+    plan = actions + ([f"write {persist}"] if new_file is not None else [])
+    if ctx.dry_run:
+        return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=diff,
+                       note=may_change(ctx, summary))
+    return _apply(ctx, actions, persist, new_file, summary, diff)
+
+
+def comment_out(path: str, key: str) -> str:
+    """Disable every assignment of `key` in `path`, keeping a backup (`.netops.bak`)."""
+    k = re.escape(key).replace("/", r"\/")
+    return (f"sed -i.netops.bak 's/^\\([[:space:]]*{k}[[:space:]]*=\\)/# netops: \\1/' "
+            f"{shlex.quote(path)}")
+
+
+def _apply(ctx: StepContext, actions: list[str], persist: str | None, new_file: str | None,
+           summary: str, diff: str) -> Outcome:
+    if new_file is not None and persist is not None:
+        ctx.write(f"mkdir -p {shlex.quote(persist.rsplit('/', 1)[0] or '/')}")
+        ctx.transport.put(new_file.encode(), persist, mode=0o644)
+    outs: list[str] = []
+    for text in actions:
+        done = ctx.write(text)
+        outs.append(done.stdout)
+        if not done.ok:
+            return Outcome(Status.FAILED, command=text, rc=done.rc, stdout=done.stdout,
+                           stderr=done.stderr, note=summary, diff=diff)
+    plan = actions + ([f"write {persist}"] if new_file is not None else [])
+    return Outcome(Status.CHANGED, command="\n".join(plan), rc=0, stdout="".join(outs),
+                   note=summary, diff=diff)
