@@ -58,6 +58,8 @@ class StepResult:
     duration_s: float = 0.0
     note: str = ""
     """A human explanation: the predicted change, why it was skipped, why it failed."""
+    diff: str = ""
+    """A unified diff of a predicted or applied file change."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class StepResult:
             "stderr": self.stderr,
             "duration_s": round(self.duration_s, 3),
             "note": self.note,
+            "diff": self.diff,
         }
 
 
@@ -103,6 +106,9 @@ class RunResult:
     hosts: Mapping[str, HostResult]
     reason: str = ""
     """Why the run halted or failed, for humans."""
+    before: tuple[StepResult, ...] = ()
+    """Once-steps run before the rolling part (on the controller or one host of a group)."""
+    after: tuple[StepResult, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +119,8 @@ class RunResult:
             "reason": self.reason,
             "batches": [list(b) for b in self.batches],
             "hosts": {name: h.to_json() for name, h in self.hosts.items()},
+            "before": [s.to_json() for s in self.before],
+            "after": [s.to_json() for s in self.after],
         }
 
 

@@ -1,0 +1,188 @@
+"""Run a runbook's steps on one host, and once-steps on the controller or one group host."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netops.engine.dispatch import context_vars, run_kind
+from netops.engine.events import StepFinished, StepStarted
+from netops.engine.outcome import step_failure
+from netops.engine.registered import Registered
+from netops.engine.result import FAILING, HostResult, Status, StepResult, host_status
+from netops.errors import NetopsError, TransportError
+from netops.runbook.render import evaluate_when, render_command, render_text
+from netops.steps.base import Outcome, StepContext
+from netops.transport.base import Transport
+from netops.transport.readonly import ReadOnlyTransport
+
+if TYPE_CHECKING:
+    from netops.engine.execute import Plan, World
+    from netops.inventory.model import Host
+    from netops.runbook.model import Step
+
+
+class StepRunner:
+    """Runs steps for one target (a host, or the controller), keeping registered results."""
+
+    def __init__(self, plan: Plan, world: World, label: str, host: Host | None,
+                 node: Transport | None) -> None:
+        self.plan, self.world, self.label, self.host = plan, world, label, host
+        self.node = node
+        self.controller: Transport | None = None
+        self.registered: dict[str, Registered] = {}
+        self.changed = False
+
+    def transport_for(self, step: Step) -> Transport:
+        if step.on == "controller" or self.node is None:
+            if self.controller is None:
+                self.controller = self.world.controller()
+            inner = self.controller
+        else:
+            inner = self.node
+        return ReadOnlyTransport(inner) if self.plan.dry_run else inner
+
+    def run(self, step: Step, *, gate: bool = False) -> StepResult:
+        self.world.observer.on_event(StepStarted(self.label, step.id, step.name))
+        started = self.world.clock()
+        variables = context_vars(self.plan.params, self.host, self.registered, self.plan.run_id)
+        try:
+            if step.when and not evaluate_when(step.when, variables):
+                result = StepResult(step.id, step.name, Status.SKIPPED,
+                                    note=f"when: {step.when} is false")
+                outcome = None
+            else:
+                outcome = self._attempts(step, variables, gate)
+                result = _result(step, outcome, self.world.clock() - started)
+        except TransportError as e:
+            outcome = None
+            result = step_failure(step.id, step.name, None, e, mutating=step.mutates)
+        except NetopsError as e:  # a template that failed to render for this host
+            outcome = None
+            result = StepResult(step.id, step.name, Status.FAILED, note=str(e))
+        if step.register:
+            self.registered[step.register] = Registered.of(
+                result, finding=bool(outcome and outcome.finding),
+                fields=outcome.fields if outcome else None)
+        self.changed |= result.status in (Status.CHANGED, Status.WOULD_CHANGE)
+        self.world.observer.on_event(StepFinished(self.label, result))
+        return result
+
+    def _attempts(self, step: Step, variables: dict[str, Any], gate: bool) -> Outcome:
+        ctx = StepContext(
+            transport=self.transport_for(step), dry_run=self.plan.dry_run,
+            timeout=step.timeout_s or self.plan.timeout, become=step.become,
+            secrets=self.plan.secrets, prior_change=self.changed,
+            sleep=self.world.sleep, clock=self.world.clock,
+        )
+
+        def shell(template: str) -> str:
+            return render_command(template, variables, self.plan.secrets).text
+
+        def text(template: str) -> str:
+            return render_text(template, variables)
+
+        attempt = 0
+        while True:
+            outcome = run_kind(step, ctx, shell, text, gate=gate)
+            if outcome.status is not Status.FAILED or attempt >= step.retries:
+                return outcome
+            attempt += 1
+            self.world.sleep(step.delay_s)
+
+
+def _result(step: Step, o: Outcome, duration: float) -> StepResult:
+    status = o.status
+    note = o.note
+    if status is Status.FAILED and step.ignore_errors:
+        status, note = Status.OK, f"failed, ignored (ignore_errors): {note}"
+    return StepResult(step.id, step.name, status, changed=status is Status.CHANGED, rc=o.rc,
+                      command=o.command, stdout=o.stdout, stderr=o.stderr, duration_s=duration,
+                      note=note, diff=o.diff)
+
+
+class HostRunner:
+    """One host's part of a run: its steps, then its verify gate, on one connection."""
+
+    def __init__(self, plan: Plan, world: World, host: Host, batch: int) -> None:
+        self.plan, self.world, self.host, self.batch = plan, world, host, batch
+
+    def run(self) -> HostResult:
+        node = self.world.connect(self.host)
+        runner = StepRunner(self.plan, self.world, self.host.name, self.host, node)
+        results: list[StepResult] = []
+        try:
+            stopped = self._steps(runner, self.plan.runbook.steps, results, gate=False)
+            if self.plan.dry_run:
+                results += [_not_evaluated(s) for s in self.plan.runbook.verify]
+            elif not stopped:
+                self._steps(runner, self.plan.runbook.verify, results, gate=True)
+            elif self.plan.runbook.verify:
+                results += [_skipped(s, "not run: an earlier step failed")
+                            for s in self.plan.runbook.verify]
+        finally:
+            node.close()
+            if runner.controller is not None:
+                runner.controller.close()
+        steps = tuple(results)
+        return HostResult(self.host.name, self.batch, host_status(steps), steps)
+
+    def _steps(self, runner: StepRunner, steps: tuple[Step, ...], results: list[StepResult],
+               *, gate: bool) -> bool:
+        """Run `steps` in order; True when one failed and the rest were marked not-run."""
+        for i, step in enumerate(steps):
+            if self.world.stop.is_set():
+                results += [_skipped(s, "interrupted", Status.NOT_RUN) for s in steps[i:]]
+                return True
+            result = runner.run(step, gate=gate)
+            results.append(result)
+            if result.status in FAILING:
+                why = f"not run: {step.id} {result.status}"
+                results += [_skipped(s, why, Status.NOT_RUN) for s in steps[i + 1:]]
+                return True
+        return False
+
+
+def _skipped(step: Step, note: str, status: Status = Status.NOT_RUN) -> StepResult:
+    return StepResult(step.id, step.name, status, note=note)
+
+
+def _not_evaluated(step: Step) -> StepResult:
+    return StepResult(step.id, step.name, Status.SKIPPED,
+                      note="health gate: not evaluated in a dry run")
+
+
+class OnceRunner:
+    """Runs `before`/`after` steps once: on the controller, or on the first reachable host of
+    the step's group."""
+
+    def __init__(self, plan: Plan, world: World) -> None:
+        self.plan, self.world = plan, world
+        self.controller = StepRunner(plan, world, "controller", None, None)
+
+    def run_all(self, steps: tuple[Step, ...], phase: str) -> tuple[StepResult, ...]:
+        results: list[StepResult] = []
+        for step in steps:
+            result = self._one(step)
+            results.append(result)
+            if result.status in FAILING:
+                break
+        return tuple(results)
+
+    def _one(self, step: Step) -> StepResult:
+        if step.on != "once":
+            return self.controller.run(step)
+        last: StepResult | None = None
+        for host in self.plan.once_hosts.get(step.group or "all", ()):
+            node = self.world.connect(host)
+            runner = StepRunner(self.plan, self.world, host.name, host, node)
+            runner.registered = self.controller.registered
+            try:
+                last = runner.run(step)
+            finally:
+                node.close()
+            if last.status is not Status.UNREACHABLE:
+                return last
+        return last or StepResult(step.id, step.name, Status.FAILED,
+                                  note=f"no reachable host in group {step.group!r}")
+
+

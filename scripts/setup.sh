@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything netops, its lab and its tests need on a Debian machine (run as root).
+# Idempotent: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(openssh-server openssh-client iproute2 iptables etcd-server etcd-client
+      containernetworking-plugins conntrack curl dnsutils procps kmod util-linux coreutils)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Running pip as the 'root'" || true
