@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the only place that exits."""
     import click
 
+    import netops.cli_run  # noqa: F401  (registers the runbook commands)
+
     _mount_lab()
     debug = "--debug" in (argv if argv is not None else sys.argv)
     try:

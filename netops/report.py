@@ -148,3 +148,26 @@ def exec_table(run: RunResult) -> Table:
         out = first_line(step.stdout) or first_line(step.stderr) or step.note
         table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc), out)
     return table
+
+
+def plan_preview(run: RunResult) -> RenderableType:
+    """The dry run's answer to "what exactly would change where": per host, each step that
+    would change, with its exact command, the predicted change and a diff where known."""
+    parts: list[RenderableType] = []
+    for name, host in run.hosts.items():
+        changes = [s for s in host.steps if s.status is Status.WOULD_CHANGE]
+        if not changes:
+            parts.append(Text.assemble((name, "bold"), ": ", styled(host.status),
+                                       " — nothing to change" if host.status is Status.OK
+                                       else ""))
+            continue
+        parts.append(Text.assemble((name, "bold"), f": {len(changes)} change(s)"))
+        for s in changes:
+            parts.append(Text.assemble("  ", styled(s.status), f" {s.name}",
+                                       (f" — {s.note}" if s.note else "", "cyan")))
+            for line in (s.command or "").splitlines():
+                parts.append(Text(f"      $ {line}", style="dim"))
+            for line in s.diff.splitlines():
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                parts.append(Text(f"      {line}", style=style))
+    return Group(*parts)

@@ -86,11 +86,11 @@ def _drain(chan: paramiko.Channel, host: str, deadline: float | None) -> tuple[b
             err.append(chan.recv_stderr(65536))
             continue
         if chan.eof_received or chan.closed:
-            if not (chan.recv_ready() or chan.recv_stderr_ready()):
-                if chan.exit_status_ready() or chan.closed:
-                    return b"".join(out), b"".join(err)
-                chan.status_event.wait(_remaining(deadline, host))
-                continue
+            # all output is in: wait only for the exit status (or the channel's end)
+            if chan.exit_status_ready() or chan.closed:
+                return b"".join(out), b"".join(err)
+            chan.status_event.wait(_remaining(deadline, host))
+            continue
         wait = _remaining(deadline, host)
         select.select([chan], [], [], wait)
         if not chan.get_transport().is_active() and not chan.recv_ready():

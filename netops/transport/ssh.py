@@ -8,7 +8,6 @@ parsed once per run, typed errors, and commands on raw channels (see `channel`).
 
 from __future__ import annotations
 
-import os
 import shlex
 import socket
 import threading
@@ -89,8 +88,8 @@ class SshConnector:
 
 
 def _load_key(path: str) -> paramiko.PKey | None:
-    full = os.path.expanduser(path)
-    if not os.path.isfile(full):
+    full = Path(path).expanduser()
+    if not full.is_file():
         raise UserError(f"private key file {path} does not exist",
                         hint="fix ansible_ssh_private_key_file or IdentityFile")
     try:
@@ -170,7 +169,7 @@ class SshTransport:
 
     def _verify_keys(self, conn: Connection) -> None:
         names = known_hosts.lookup_names(self.host, conn.host, conn.port)
-        files = tuple(Path(os.path.expanduser(p)) for p in
+        files = tuple(Path(p).expanduser() for p in
                       _config_list(conn.ssh_config, "userknownhostsfile")
                       + _config_list(conn.ssh_config, "globalknownhostsfile"))
         keys = self._connector.known.entries_for(names, files)

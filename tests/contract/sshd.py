@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -45,7 +44,7 @@ class Sshd:
         client_key = root / "client_ed25519"
         client_pub = keygen(client_key)
         (root / "authorized_keys").write_text(client_pub + "\n")
-        os.chmod(root, 0o755)
+        root.chmod(0o755)
         port = free_port()
         known = root / "known_hosts"
         key_part = " ".join(host_pub.split()[:2])
@@ -72,9 +71,10 @@ class Sshd:
         script = (f"mount -t tmpfs netops-test /run && mkdir -m 755 /run/sshd && "
                   f"mount --bind {home} /root && "
                   f"exec {SSHD} -D -e -f {self.root / 'sshd_config'}")
-        self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
-            stderr=open(self.root / "sshd.log", "ab"))
+        with open(self.root / "sshd.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+                stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -15,11 +15,11 @@ from tests.contract.sshd import Sshd, free_port, keygen
 
 
 def host_for(sshd: Sshd, **over: object) -> Host:
-    fields: dict[str, object] = dict(
-        name="box", address="127.0.0.1", port=sshd.port, user="root",
-        key_file=str(sshd.client_key), become=False, groups=("all",),
-        vars={"netops_ssh_config": str(sshd.ssh_config)},
-    )
+    fields: dict[str, object] = {
+        "name": "box", "address": "127.0.0.1", "port": sshd.port, "user": "root",
+        "key_file": str(sshd.client_key), "become": False, "groups": ("all",),
+        "vars": {"netops_ssh_config": str(sshd.ssh_config)},
+    }
     fields.update(over)
     return Host(**fields)  # type: ignore[arg-type]
 
