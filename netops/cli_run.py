@@ -11,7 +11,7 @@ import typer
 
 from netops.cli import JsonOpt, NodesOpt, Settings, app, exit_code_for, preflight, settings
 from netops.engine.result import ExitCode
-from netops.errors import LoadError, UserError
+from netops.errors import UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -104,14 +104,14 @@ def validate_cmd(ctx: typer.Context,
     from netops.runbook.load import load_all, load_runbook
 
     s = settings(ctx)
-    errors: list[LoadError] = []
+    errors: list[UserError] = []
     count = 0
     if files:
         for f in files:
             try:
                 load_runbook(f)
                 count += 1
-            except LoadError as e:
+            except UserError as e:
                 errors.append(e)
     else:
         books, errors = load_all(runbook_dirs(s))

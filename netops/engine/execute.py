@@ -23,6 +23,7 @@ from netops.engine.events import (
     RunStarted,
 )
 from netops.engine.host import HostRunner, OnceRunner
+from netops.engine.registered import Registered
 from netops.engine.result import (
     FAILING,
     HostResult,
@@ -86,7 +87,7 @@ def execute(plan: Plan, world: World) -> RunResult:
             _mark_not_run(results, batch, index)
             continue
         world.observer.on_event(BatchStarted(index, tuple(h.name for h in batch)))
-        for r in _run_batch(plan, world, batch, index):
+        for r in _run_batch(plan, world, batch, index, once.controller.registered):
             results[r.host] = r
             failed += r.status in FAILING
         if failed > plan.tolerance:
@@ -109,10 +110,10 @@ def execute(plan: Plan, world: World) -> RunResult:
     return run
 
 
-def _run_batch(plan: Plan, world: World, batch: tuple[Host, ...],
-               index: int) -> list[HostResult]:
+def _run_batch(plan: Plan, world: World, batch: tuple[Host, ...], index: int,
+               before: Mapping[str, Registered]) -> list[HostResult]:
     def one(host: Host) -> HostResult:
-        result = HostRunner(plan, world, host, index).run()
+        result = HostRunner(plan, world, host, index, before).run()
         world.observer.on_event(HostFinished(result))
         return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from netops.engine.dispatch import context_vars, run_kind
@@ -59,10 +60,11 @@ class StepRunner:
         except NetopsError as e:  # a template that failed to render for this host
             outcome = None
             result = StepResult(step.id, step.name, Status.FAILED, note=str(e))
+        registered = Registered.of(result, finding=bool(outcome and outcome.finding),
+                                   fields=outcome.fields if outcome else None)
+        self.registered[step.id] = registered
         if step.register:
-            self.registered[step.register] = Registered.of(
-                result, finding=bool(outcome and outcome.finding),
-                fields=outcome.fields if outcome else None)
+            self.registered[step.register] = registered
         self.changed |= result.status in (Status.CHANGED, Status.WOULD_CHANGE)
         self.world.observer.on_event(StepFinished(self.label, result))
         return result
@@ -103,12 +105,16 @@ def _result(step: Step, o: Outcome, duration: float) -> StepResult:
 class HostRunner:
     """One host's part of a run: its steps, then its verify gate, on one connection."""
 
-    def __init__(self, plan: Plan, world: World, host: Host, batch: int) -> None:
+    def __init__(self, plan: Plan, world: World, host: Host, batch: int,
+                 before: Mapping[str, Registered] | None = None) -> None:
         self.plan, self.world, self.host, self.batch = plan, world, host, batch
+        self.before = dict(before or {})
+        """Results registered by the `before:` once-steps, visible to every host's steps."""
 
     def run(self) -> HostResult:
         node = self.world.connect(self.host)
         runner = StepRunner(self.plan, self.world, self.host.name, self.host, node)
+        runner.registered.update(self.before)
         results: list[StepResult] = []
         try:
             stopped = self._steps(runner, self.plan.runbook.steps, results, gate=False)

@@ -1,0 +1,1 @@
+"""The runbook format: model (schema), load (validation with positions), render (Jinja2)."""

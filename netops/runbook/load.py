@@ -1,0 +1,525 @@
+"""Load and validate runbook files; every error names file:line:col and the expected shape.
+
+YAML is composed into nodes (keeping positions) and converted to plain values with a position
+for every key and value. Validation walks the tables in `model.py`, then checks every template
+for names that are neither params, built-ins nor results registered by an earlier step. Nothing
+touches a host until all of this passed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+from jinja2 import TemplateSyntaxError
+
+from netops.errors import LoadError, SourceSpan, UserError
+from netops.runbook import model
+from netops.runbook.model import (
+    KINDS,
+    PARAM_FIELDS,
+    ROLLOUT_FIELDS,
+    STEP_FIELDS,
+    TOP_FIELDS,
+    Field,
+    KindSpec,
+    Param,
+    Rollout,
+    Runbook,
+    Step,
+)
+from netops.runbook.render import TEXT, references
+
+Path_ = tuple[str | int, ...]
+BUILTINS = frozenset({"host", "vars", "params", "run"}) | frozenset(TEXT.globals)
+RESULT_ATTRS = ("status", "rc", "stdout", "stderr", "failed", "changed", "skipped", "ok",
+                "lines", "fields")
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+# -- YAML with positions ------------------------------------------------------------------------
+class _Located:
+    """Plain values from a YAML document, plus the position of every key and value."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.lines = path, text.splitlines()
+        self.values: dict[Path_, yaml.Mark] = {}
+        self.keys: dict[Path_, yaml.Mark] = {}
+        self._scalars = yaml.constructor.SafeConstructor()
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            what = " ".join(x for x in (e.context, e.problem) if x)
+            raise self._error(mark, f"invalid YAML: {what}",
+                              "check the indentation and quoting near this position") from None
+        self.data = None if node is None else self._convert(node, ())
+
+    def _convert(self, node: yaml.Node, at: Path_) -> Any:
+        self.values[at] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise self._error(key_node.start_mark, "YAML merge keys (<<) are not "
+                                      "supported", "repeat the keys, or use an anchor per value")
+                key = self._convert(key_node, (*at, "<key>"))
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in out:
+                    first = self.keys[(*at, key)]
+                    raise self._error(key_node.start_mark, f"duplicate key {key!r} (first at "
+                                      f"line {first.line + 1})", "a key may appear only once")
+                self.keys[(*at, key)] = key_node.start_mark
+                out[key] = self._convert(value_node, (*at, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._convert(item, (*at, i)) for i, item in enumerate(node.value)]
+        return self._scalars.construct_object(node)
+
+    def span(self, at: Path_, *, key: bool = False) -> SourceSpan:
+        mark = (self.keys.get(at) if key else None) or self.values.get(at) \
+            or self.keys.get(at) or self.values.get(())
+        if mark is None:
+            return SourceSpan(self.path, 1, 1)
+        return SourceSpan(self.path, mark.line + 1, mark.column + 1)
+
+    def error(self, at: Path_, message: str, hint: str = "", *, key: bool = False) -> LoadError:
+        span = self.span(at, key=key)
+        return LoadError(message + self._caret(span.line, span.col), span, hint)
+
+    def _error(self, mark: yaml.Mark | None, message: str, hint: str) -> LoadError:
+        if mark is None:
+            return LoadError(message, SourceSpan(self.path, 1, 1), hint)
+        return LoadError(message + self._caret(mark.line + 1, mark.column + 1),
+                         SourceSpan(self.path, mark.line + 1, mark.column + 1), hint)
+
+    def _caret(self, line: int, col: int) -> str:
+        if not 0 < line <= len(self.lines):
+            return ""
+        text = self.lines[line - 1]
+        return f"\n  {line:>4} | {text}\n       | {' ' * (col - 1)}^"
+
+
+# -- validation -----------------------------------------------------------------------------------
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _describe(t: str | tuple[str, ...]) -> str:
+    if isinstance(t, tuple):
+        return "one of " + ", ".join(t)
+    return {"str": "a string", "text": "a string or number", "bool": "true or false",
+            "int": "a whole number >= 0", "duration": "a duration like 30s, 5m, 1h",
+            "strlist": "a list of strings", "expect": "a mapping (rc, stdout, stdout_regex, "
+            "stdout_contains)", "any": "a value"}[t]
+
+
+class _Validator:
+    def __init__(self, doc: _Located) -> None:
+        self.doc = doc
+
+    def fail(self, at: Path_, message: str, hint: str = "", *, key: bool = False) -> LoadError:
+        return self.doc.error(at, message, hint, key=key)
+
+    def mapping(self, value: Any, at: Path_, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(at, f"{what} must be a mapping, got {_kind(value)}")
+        return value
+
+    def fields(self, raw: Mapping[str, Any], at: Path_, spec: tuple[Field, ...], what: str,
+               *, also: Iterable[str] = ()) -> dict[str, Any]:
+        """Typed values of `raw` per `spec` (defaults filled); unknown keys are errors."""
+        known = {f.name: f for f in spec}
+        for k in raw:
+            if k not in known and k not in also:
+                raise self.fail((*at, k), f"{what}: unknown field {k!r}",
+                                _suggest(k, [*known, *also]) or
+                                f"allowed: {', '.join([*known, *also])}", key=True)
+        out: dict[str, Any] = {}
+        for f in spec:
+            if f.name in raw:
+                out[f.attr or f.name] = self.typed(raw[f.name], f, (*at, f.name), what)
+            elif f.required:
+                raise self.fail(at, f"{what}: missing required field {f.name!r} "
+                                f"({_describe(f.type)})", f.help)
+            else:
+                out[f.attr or f.name] = f.default
+        return out
+
+    def typed(self, value: Any, f: Field, at: Path_, what: str) -> Any:
+        t = f.type
+        if t == "expect":
+            return self.expect(value, at, what)
+        if isinstance(t, tuple):
+            ok, out = value in t, value
+        elif t == "duration":
+            try:
+                ok, out = True, model.parse_duration(value)
+            except UserError:
+                ok, out = False, None
+        else:
+            ok, out = _SCALARS[t](value)
+        if not ok:
+            shown = f" {value!r}" if isinstance(value, str | int | float) else ""
+            raise self.fail(at, f"{what}: {f.name!r} must be {_describe(t)}, got "
+                            f"{_kind(value)}{shown}", f.help)
+        return out
+
+    def expect(self, value: Any, at: Path_, what: str) -> SimpleNamespace:
+        raw = self.mapping(value, at, f"{what}: 'expect'")
+        allowed = {"rc": (int, type(None)), "stdout": (str, int, float),
+                   "stdout_regex": (str,), "stdout_contains": (str,)}
+        for k, v in raw.items():
+            if k not in allowed:
+                raise self.fail((*at, k), f"{what}: expect has no field {k!r}",
+                                _suggest(k, allowed) or f"allowed: {', '.join(allowed)}",
+                                key=True)
+            if isinstance(v, bool) or not isinstance(v, allowed[k]):
+                raise self.fail((*at, k), f"{what}: expect.{k} must be "
+                                f"{'an integer or null' if k == 'rc' else 'a string'}")
+        if "stdout_regex" in raw:
+            try:
+                re.compile(raw["stdout_regex"])
+            except re.error as e:
+                raise self.fail((*at, "stdout_regex"), f"bad regex: {e}") from None
+        stdout = raw.get("stdout")
+        return SimpleNamespace(rc=raw.get("rc", 0),
+                               stdout=None if stdout is None else str(stdout),
+                               stdout_regex=raw.get("stdout_regex"),
+                               stdout_contains=raw.get("stdout_contains"))
+
+
+_SCALARS: dict[str, Any] = {
+    "str": lambda v: (isinstance(v, str), v),
+    "text": lambda v: (not isinstance(v, bool) and isinstance(v, str | int | float), str(v)),
+    "bool": lambda v: (isinstance(v, bool), v),
+    "int": lambda v: (not isinstance(v, bool) and isinstance(v, int) and v >= 0, v),
+    "strlist": lambda v: (isinstance(v, list) and all(isinstance(x, str) for x in v), v),
+    "any": lambda v: (True, v),
+}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "nothing"}.get(type(value),
+                                                                           type(value).__name__)
+
+
+class _RunbookLoader(_Validator):
+    def __init__(self, doc: _Located) -> None:
+        super().__init__(doc)
+        self.params: dict[str, Param] = {}
+        self.ids: dict[str, Path_] = {}
+        self.all_ids: set[str] = set()
+
+    def load(self) -> Runbook:
+        top = self.mapping(self.doc.data, (), "a runbook")
+        values = self.fields(top, (), TOP_FIELDS, "runbook")
+        name = values["name"]
+        if not _NAME.match(name):
+            raise self.fail(("name",), f"runbook name {name!r} must be lower-case letters, "
+                            "digits and dashes", "e.g. fix-calico")
+        self.params = self._params(top.get("params") or {})
+        rollout = self._rollout(top.get("rollout") or {})
+        self.all_ids = self._collect_ids(top)
+        phases: dict[str, tuple[Step, ...]] = {}
+        visible: dict[str, set[str]] = {}
+        for phase in model.PHASES:
+            raw = top.get(phase) or []
+            if not isinstance(raw, list):
+                raise self.fail((phase,), f"{phase!r} must be a list of steps, got {_kind(raw)}")
+            if phase == "steps" and not raw:
+                raise self.fail((phase,), "'steps' must hold at least one step")
+            seen = {"before": set(), "steps": set(visible.get("before", set())),
+                    "verify": set(visible.get("before", set())) | visible.get("steps", set()),
+                    "after": set(visible.get("before", set()))}[phase]
+            steps = []
+            for i, item in enumerate(raw):
+                step = self._step(item, (phase, i), phase, seen)
+                seen.add(step.id)
+                if step.register:
+                    seen.add(step.register)
+                steps.append(step)
+            visible[phase] = seen
+            phases[phase] = tuple(steps)
+        return Runbook(name=name, description=values["description"], source=self.doc.path,
+                       disruptive=values["disruptive"], sources=tuple(values["sources"] or ()),
+                       params=self.params, rollout=rollout, **phases)
+
+    def _collect_ids(self, top: Mapping[str, Any]) -> set[str]:
+        ids = set()
+        for phase in model.PHASES:
+            for item in top.get(phase) or []:
+                if isinstance(item, dict):
+                    ids |= {v for k, v in item.items() if k in ("id", "register")
+                            and isinstance(v, str)}
+        return ids
+
+    def _params(self, raw: Any) -> dict[str, Param]:
+        raw = self.mapping(raw, ("params",), "'params'")
+        out: dict[str, Param] = {}
+        for name, spec in raw.items():
+            at: Path_ = ("params", name)
+            if not _ID.match(name) or name in model.RESERVED_NAMES:
+                raise self.fail(at, f"param name {name!r} must be an identifier and not one of "
+                                f"{', '.join(sorted(BUILTINS & model.RESERVED_NAMES))}",
+                                key=True)
+            v = self.fields(self.mapping(spec, at, f"param {name!r}"), at, PARAM_FIELDS,
+                            f"param {name!r}")
+            choices = tuple(v["choices"] or ())
+            param = Param(name, v["type"], None, v["help"] or "", v["secret"], v["required"],
+                          choices)
+            if v["default"] is not None:
+                try:
+                    param = Param(name, v["type"], param.coerce(v["default"]), param.help,
+                                  param.secret, param.required, choices)
+                except UserError as e:
+                    raise self.fail((*at, "default"), f"param {name!r}: default "
+                                    f"{e.message}") from None
+            out[name] = param
+        return out
+
+    def _rollout(self, raw: Any) -> Rollout:
+        from netops.engine.plan import parse_sizes, parse_tolerance
+
+        raw = self.mapping(raw, ("rollout",), "'rollout'")
+        v = self.fields(raw, ("rollout",), ROLLOUT_FIELDS, "rollout")
+        try:
+            size = v["batch_size"]
+            sizes = parse_sizes(",".join(str(x) for x in size) if isinstance(size, list)
+                                else str(size))
+        except UserError as e:
+            raise self.fail(("rollout", "batch_size"), e.message) from None
+        try:
+            max_fail = parse_tolerance(str(v["max_fail"]))
+        except UserError as e:
+            raise self.fail(("rollout", "max_fail"), e.message) from None
+        pause = v["pause"]
+        if pause != "ask":
+            try:
+                pause = model.parse_duration(pause)
+            except UserError as e:
+                raise self.fail(("rollout", "pause"), e.message + " or 'ask'") from None
+        return Rollout(sizes, max_fail, pause)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _step(self, item: Any, at: Path_, phase: str, seen: set[str]) -> Step:
+        raw = self.mapping(item, at, f"{phase} step {int(at[1]) + 1}")
+        label = f"step {raw.get('id') or int(at[1]) + 1}"
+        kind = self._kind_of(raw, at, label)
+        args_raw, arg_at = self._gather(kind, raw, at, label)
+        args_at = (*at, kind.name)
+        common = {f.name for f in STEP_FIELDS}
+        args = self._args(kind, args_raw, arg_at, args_at, label)
+        c = self.fields({k: v for k, v in raw.items() if k in common}, at, STEP_FIELDS, label)
+        step_id = c["id"] or f"{kind.name}_{phase}_{int(at[1]) + 1}"
+        if c["id"] is not None:
+            self._check_id(step_id, (*at, "id"))
+        if c["register"] is not None:
+            self._check_id(c["register"], (*at, "register"))
+        on = self._where(kind, c, at, phase, label)
+        mutates = kind.mutates
+        if c["mutates"] is not None:
+            if not kind.mutates_overridable:
+                raise self.fail((*at, "mutates"), f"{label}: a {kind.name} step "
+                                f"{'always' if kind.mutates else 'never'} mutates", key=True)
+            mutates = c["mutates"]
+        if phase == "verify" and mutates:
+            raise self.fail(at, f"{label}: verify steps are a read-only health gate, but "
+                            f"this {kind.name} step mutates",
+                            "use check or wait, or `mutates: false` for a read-only command")
+        self._templates(kind, args_raw, arg_at, c, at, seen, label)
+        main = args_raw.get(kind.main) if kind.main else None
+        name = c["name"] or (f"{kind.name}: {main}" if isinstance(main, str)
+                             else kind.name)
+        return Step(id=step_id, name=" ".join(name.split())[:80], kind=kind.name,
+                    args=SimpleNamespace(**args), on=on, mutates=mutates,
+                    span=self.doc.span(at), group=c["group"], when=c["when"],
+                    register=c["register"], become=c["become"],
+                    timeout_s=c["timeout_s"], retries=c["retries"], delay_s=c["delay_s"],
+                    ignore_errors=c["ignore_errors"])
+
+    def _kind_of(self, raw: Mapping[str, Any], at: Path_, label: str) -> KindSpec:
+        kinds = [k for k in raw if k in KINDS]
+        if not kinds:
+            others = [k for k in raw if k not in {f.name for f in STEP_FIELDS}]
+            if others:
+                raise self.fail((*at, others[0]), f"{label}: unknown step kind {others[0]!r}",
+                                _suggest(others[0], KINDS) or
+                                f"step kinds: {', '.join(KINDS)}", key=True)
+            raise self.fail(at, f"{label}: no step kind", f"give one of: {', '.join(KINDS)}")
+        if len(kinds) > 1:
+            raise self.fail((*at, kinds[1]), f"{label}: more than one step kind "
+                            f"({', '.join(kinds)})", "split it into two steps", key=True)
+        return KINDS[kinds[0]]
+
+    def _gather(self, kind: KindSpec, raw: Mapping[str, Any], at: Path_,
+                label: str) -> tuple[dict[str, Any], dict[str, Path_]]:
+        """The kind's arguments, from under the kind key and beside it, with positions."""
+        args_at = (*at, kind.name)
+        value = raw[kind.name]
+        args: dict[str, Any]
+        if isinstance(value, dict):
+            args = dict(value)
+            where = {k: (*args_at, k) for k in args}
+        elif value is None:
+            args, where = {}, {}
+        elif kind.main:
+            args, where = {kind.main: value}, {kind.main: args_at}
+        else:
+            raise self.fail(args_at, f"{label}: {kind.name} takes a mapping of "
+                            f"{', '.join(f.name for f in kind.fields)}")
+        common = {f.name for f in STEP_FIELDS}
+        siblings = {f.name for f in kind.fields if f.name != kind.main}
+        for k in raw:
+            if k in siblings:
+                if k in args:
+                    raise self.fail((*at, k), f"{label}: {k!r} given twice", key=True)
+                args[k], where[k] = raw[k], (*at, k)
+            elif k not in common and k != kind.name:
+                raise self.fail((*at, k), f"{label}: unknown field {k!r} for a {kind.name} "
+                                "step", _suggest(k, [*common, *siblings]) or
+                                f"allowed: {', '.join(sorted([*common, *siblings]))}", key=True)
+        return args, where
+
+    def _args(self, kind: KindSpec, raw: dict[str, Any], arg_at: dict[str, Path_],
+              kind_at: Path_, label: str) -> dict[str, Any]:
+        known = {f.name: f for f in kind.fields}
+        for k in raw:
+            if k not in known:
+                raise self.fail(arg_at[k], f"{label}: {kind.name} has no field {k!r}",
+                                _suggest(k, known) or f"allowed: {', '.join(known)}", key=True)
+        out: dict[str, Any] = {}
+        for f in kind.fields:
+            if f.name in raw:
+                out[f.attr or f.name] = self.typed(raw[f.name], f, arg_at[f.name], label)
+            elif f.required:
+                raise self.fail(kind_at, f"{label}: {kind.name} needs {f.name!r} "
+                                f"({_describe(f.type)})", f.help)
+            else:
+                out[f.attr or f.name] = f.default
+        if kind.name == "file" and out["state"] == "present" \
+                and (out["content"] is None) == (out["lines"] is None):
+            raise self.fail(kind_at, f"{label}: file needs exactly one of 'content' or 'lines'")
+        if kind.name == "systemd" and not (out["state"] or out["enabled"] is not None
+                                           or out["masked"] is not None):
+            raise self.fail(kind_at, f"{label}: systemd needs state, enabled or masked")
+        if kind.name == "file" and out["mode"] is not None \
+                and not re.fullmatch(r"0?[0-7]{3}", out["mode"]):
+            raise self.fail(arg_at["mode"], f"{label}: mode {out['mode']!r} must be octal "
+                            "like '0644' (quote it, or YAML reads 0644 as a number)")
+        return out
+
+    def _check_id(self, value: str, at: Path_) -> None:
+        if not _ID.match(value):
+            raise self.fail(at, f"{value!r} must be an identifier (letters, digits, _) so "
+                            "that templates can read its result")
+        if value in self.params or value in BUILTINS:
+            raise self.fail(at, f"{value!r} is already a param or a built-in name")
+        if value in self.ids:
+            first = self.doc.span(self.ids[value])
+            raise self.fail(at, f"duplicate step id {value!r} (first at line {first.line})")
+        self.ids[value] = at
+
+    def _where(self, kind: KindSpec, c: dict[str, Any], at: Path_, phase: str,
+               label: str) -> str:
+        on = c["on"]
+        if phase in ("before", "after"):
+            on = on or ("controller" if kind.on == "controller" else "once")
+            if on == "node":
+                raise self.fail((*at, "on"), f"{label}: {phase} steps run once: use "
+                                "`on: once` (with `group:`) or `on: controller`")
+        else:
+            on = on or kind.on
+            if on == "once":
+                raise self.fail((*at, "on"), f"{label}: `on: once` belongs in before: or "
+                                "after:, which run once around the rolling part")
+        if c["group"] is not None and on != "once":
+            raise self.fail((*at, "group"), f"{label}: 'group' only applies to `on: once`")
+        return str(on)
+
+    def _templates(self, kind: KindSpec, args: Mapping[str, Any], arg_at: dict[str, Path_],
+                   c: Mapping[str, Any], at: Path_, seen: set[str], label: str) -> None:
+        checks: list[tuple[Any, Path_, bool]] = [
+            (args[f.name], arg_at[f.name], False) for f in kind.fields
+            if f.template and args.get(f.name) is not None]
+        if c["when"] is not None:
+            checks.append((c["when"], (*at, "when"), True))
+        for value, where, expression in checks:
+            for text in value if isinstance(value, list) else [value]:
+                self._template(str(text), where, expression, seen, label)
+
+    def _template(self, text: str, at: Path_, expression: bool, seen: set[str],
+                  label: str) -> None:
+        try:
+            refs = references(text, expression=expression)
+        except TemplateSyntaxError as e:
+            raise self.fail(at, f"{label}: template syntax error: {e.message}") from None
+        for ref in refs:
+            if ref.name in self.params or ref.name in BUILTINS:
+                continue
+            if ref.name in seen:
+                if ref.attr is not None and ref.attr not in RESULT_ATTRS:
+                    raise self.fail(at, f"{label}: result {ref.name!r} has no attribute "
+                                    f"{ref.attr!r}", f"results have: {', '.join(RESULT_ATTRS)}")
+                continue
+            if ref.name in self.all_ids:
+                raise self.fail(at, f"{label}: {ref.name!r} is not registered before this "
+                                "step (it is a later step, or one whose result this phase "
+                                "cannot see)")
+            known = sorted(set(self.params) | seen)
+            raise self.fail(at, f"{label}: undefined name {ref.name!r}",
+                            _suggest(ref.name, [*known, *BUILTINS]) or
+                            f"params: {', '.join(self.params) or 'none'}; earlier results: "
+                            f"{', '.join(sorted(seen)) or 'none'}; built-ins: host, vars, "
+                            "params, run")
+
+
+# -- public API ------------------------------------------------------------------------------
+def load_runbook(path: Path) -> Runbook:
+    """Parse and validate one runbook file (raises LoadError with file:line:col)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot read runbook {path}: {e.strerror}") from None
+    doc = _Located(path, text)
+    if doc.data is None:
+        raise LoadError("the runbook file is empty", SourceSpan(path, 1, 1),
+                        "a runbook needs name, description and steps")
+    return _RunbookLoader(doc).load()
+
+
+def find_runbooks(dirs: Iterable[Path]) -> dict[str, Path]:
+    """Runbook name (file stem) -> file; an earlier directory wins over a later one."""
+    found: dict[str, Path] = {}
+    for d in dirs:
+        for f in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def load_all(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[UserError]]:
+    """Every runbook of the library, and the errors of the ones that do not load."""
+    books: dict[str, Runbook] = {}
+    errors: list[UserError] = []
+    for name, path in find_runbooks(dirs).items():
+        try:
+            rb = load_runbook(path)
+        except UserError as e:
+            errors.append(e)
+            continue
+        if rb.name != name:
+            errors.append(LoadError(f"runbook name {rb.name!r} differs from its file name "
+                                    f"{path.name!r}", SourceSpan(path, 1, 1),
+                                    "netops finds runbooks by file name: make them equal"))
+            continue
+        books[name] = rb
+    return books, errors

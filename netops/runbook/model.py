@@ -1,0 +1,384 @@
+"""The runbook format: typed records, the step-kind table, and the JSON Schema built from it.
+
+One table (`KINDS`, `STEP_FIELDS`, `TOP_FIELDS`) drives validation (load.py), the published
+schema (`json_schema`) and `netops show`, so the three can never disagree. Validation is
+hand-rolled over that table rather than done by a schema library: it keeps YAML positions on
+every error and keeps `netops run` start-up fast.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from netops.errors import SourceSpan, UserError
+
+PARAM_TYPES = ("string", "int", "bool", "duration", "cidr", "list")
+WHERE = ("node", "controller", "once")
+PHASES = ("before", "steps", "verify", "after")
+RESERVED_NAMES = frozenset({"host", "vars", "params", "run", "loop", "range", "true", "false",
+                            "none", "True", "False", "None"})
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key of a mapping in the format.
+
+    `type` is one of: str, text (str, int or float, rendered as text), bool, int, duration,
+    strlist, expect, any, or a tuple of allowed strings. `attr` is the attribute name on the
+    parsed object when it differs from the key.
+    """
+
+    name: str
+    type: str | tuple[str, ...]
+    help: str
+    required: bool = False
+    default: Any = None
+    attr: str | None = None
+    template: bool = False
+    """Rendered with Jinja2 at run time (so checked for undefined names at load time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """A step kind: its arguments, which one a plain scalar fills, and its defaults."""
+
+    name: str
+    help: str
+    fields: tuple[Field, ...]
+    main: str | None
+    mutates: bool
+    on: str = "node"
+    mutates_overridable: bool = False
+
+
+_CMD = Field("command", "str", "the shell command (values are shell-quoted)", required=True,
+             template=True)
+_UNLESS = Field("unless", "str", "read-only guard: when it exits 0 the host is converged and "
+                "the command does not run", template=True)
+_EXPECT = Field("expect", "expect", "what the output must be: rc (default 0), stdout (exact, "
+                "stripped), stdout_regex, stdout_contains")
+
+KINDS: dict[str, KindSpec] = {k.name: k for k in (
+    KindSpec("check", "read-only command; runs in dry runs too; a failed `expect` is a "
+             "finding (`ID.failed`), or a failure with `fail: true`",
+             (_CMD, _EXPECT, Field("fail", "bool", "fail the host when expect does not hold",
+                                   default=False)),
+             main="command", mutates=False),
+    KindSpec("shell", "mutating command, idempotent through its `unless`/`creates` guard",
+             (_CMD, _UNLESS, Field("creates", "str", "skip when this path exists",
+                                   template=True)),
+             main="command", mutates=True, mutates_overridable=True),
+    KindSpec("kubectl", "kubectl arguments, run on the controller with the operator's "
+             "kubeconfig", (_CMD, _UNLESS), main="command", mutates=True, on="controller",
+             mutates_overridable=True),
+    KindSpec("local", "command run on the controller", (_CMD, _UNLESS), main="command",
+             mutates=True, on="controller", mutates_overridable=True),
+    KindSpec("wait", "retry a read-only check until its expect holds, or fail after `within`",
+             (Field("check", "str", "the read-only command", required=True, template=True),
+              _EXPECT,
+              Field("within", "duration", "give up after", default=300.0, attr="timeout_s"),
+              Field("every", "duration", "pause between tries", default=5.0,
+                    attr="interval_s")),
+             main="check", mutates=False),
+    KindSpec("sysctl", "kernel parameter now and at boot (knows which sysctl.d file wins)",
+             (Field("key", "str", "e.g. net.ipv4.ip_forward", required=True, template=True),
+              Field("value", "text", "desired value", required=True, template=True),
+              Field("persist", "str", "sysctl.d file to write (omit: runtime only)",
+                    template=True),
+              Field("comment_out_conflicts", "bool", "comment out later assignments that "
+                    "would win at boot", default=True)),
+             main=None, mutates=True),
+    KindSpec("file", "file content (whole, or lines that must be present), mode, backup",
+             (Field("path", "str", "absolute path on the node", required=True, template=True),
+              Field("content", "str", "the whole content", template=True),
+              Field("lines", "strlist", "lines that must be present", template=True),
+              Field("mode", "str", "octal mode such as '0644'"),
+              Field("backup", "bool", "keep PATH.netops.bak of the old content",
+                    default=False),
+              Field("state", ("present", "absent"), "present or absent", default="present")),
+             main="path", mutates=True),
+    KindSpec("systemd", "unit state: started, stopped, restarted, reloaded; enabled; masked",
+             (Field("unit", "str", "unit name", required=True, template=True),
+              Field("state", ("started", "stopped", "restarted", "reloaded"),
+                    "desired active state"),
+              Field("enabled", "bool", "enabled at boot"),
+              Field("masked", "bool", "masked (never starts)"),
+              Field("daemon_reload", "bool", "run daemon-reload first", default=False)),
+             main="unit", mutates=True),
+    KindSpec("reboot", "reboot the node, wait until it is back, prove it by a new boot id",
+             (Field("within", "duration", "how long the node may take to come back",
+                    default=600.0, attr="timeout_s"),),
+             main="within", mutates=True),
+)}
+
+STEP_FIELDS: tuple[Field, ...] = (
+    Field("id", "str", "identifier; later steps read the result as `ID.failed`, `ID.stdout`, "
+          "`ID.fields.x`"),
+    Field("name", "str", "what the step does, for people"),
+    Field("when", "str", "Jinja2 expression over params, `host` and earlier results"),
+    Field("register", "str", "an extra name for this step's result"),
+    Field("become", "bool", "run through sudo -n", default=False),
+    Field("timeout", "duration", "per-command timeout (default: the run's --timeout)",
+          attr="timeout_s"),
+    Field("retries", "int", "extra attempts when the step fails", default=0),
+    Field("delay", "duration", "pause between attempts", default=5.0, attr="delay_s"),
+    Field("ignore_errors", "bool", "a failure does not stop the host", default=False),
+    Field("on", WHERE, "node (each host, default), controller (locally, per host), or once "
+          "(first reachable host of `group`; before:/after: only)"),
+    Field("group", "str", "for `on: once`: the inventory group (default all)"),
+    Field("mutates", "bool", "override for shell/kubectl/local: false marks a read-only "
+          "command that runs in dry runs"),
+)
+
+PARAM_FIELDS: tuple[Field, ...] = (
+    Field("type", PARAM_TYPES, "value type", required=True),
+    Field("default", "any", "value when --var does not give one"),
+    Field("help", "str", "what the param means"),
+    Field("secret", "bool", "kept out of every log, report and the journal", default=False),
+    Field("required", "bool", "must be given with --var", default=False),
+    Field("choices", "strlist", "allowed values"),
+)
+
+ROLLOUT_FIELDS: tuple[Field, ...] = (
+    Field("batch_size", "any", "hosts per batch: 1, '25%', or a list like [1, '25%', '100%'] "
+          "(the last repeats)", default="100%"),
+    Field("max_fail", "any", "failed hosts the whole run tolerates: N or 'P%'", default=0),
+    Field("pause", "any", "between batches: a duration or 'ask'", default=0),
+)
+
+TOP_FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "the runbook id (its file name without .yaml)", required=True),
+    Field("description", "str", "what it fixes and why", required=True),
+    Field("disruptive", "bool", "drains, reboots or interrupts traffic", default=False),
+    Field("sources", "strlist", "issues and documents the fix comes from"),
+    Field("params", "any", "typed parameters, set with --var NAME=VALUE"),
+    Field("rollout", "any", "default batch_size, max_fail, pause"),
+    Field("before", "any", "steps run once before the rolling part (on: once or controller)"),
+    Field("steps", "any", "steps run on every host, batch by batch", required=True),
+    Field("verify", "any", "read-only health gate run on each host after its steps"),
+    Field("after", "any", "steps run once after the rolling part (on: once or controller)"),
+)
+
+
+# -- parsed records ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str
+    default: Any = None
+    help: str = ""
+    secret: bool = False
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    def coerce(self, raw: Any) -> Any:
+        """A value given on the command line (or as the default) as this param's type."""
+        value = coerce(self.type, raw)
+        if self.choices and str(value) not in self.choices:
+            raise UserError(f"{raw!r} is not one of {', '.join(self.choices)}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    batch_size: tuple[int | str, ...] = ("100%",)
+    max_fail: int | str = 0
+    pause: float | str = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    name: str
+    kind: str
+    args: SimpleNamespace
+    on: str
+    mutates: bool
+    span: SourceSpan
+    group: str | None = None
+    when: str | None = None
+    register: str | None = None
+    become: bool = False
+    timeout_s: float | None = None
+    retries: int = 0
+    delay_s: float = 5.0
+    ignore_errors: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Runbook:
+    name: str
+    description: str
+    source: Path
+    steps: tuple[Step, ...]
+    disruptive: bool = False
+    sources: tuple[str, ...] = ()
+    params: Mapping[str, Param] = field(default_factory=dict)
+    rollout: Rollout = field(default_factory=Rollout)
+    before: tuple[Step, ...] = ()
+    verify: tuple[Step, ...] = ()
+    after: tuple[Step, ...] = ()
+
+    def all_steps(self) -> tuple[Step, ...]:
+        return (*self.before, *self.steps, *self.verify, *self.after)
+
+
+# -- value types --------------------------------------------------------------------------------
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in `90`, `30s`, `5m`, `1h30m`, `250ms`."""
+    if isinstance(text, bool):
+        raise UserError(f"{text!r} is not a duration like 30s, 5m or 1h")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise UserError(f"duration {text} is negative")
+        return float(text)
+    s = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", s):
+        return float(s)
+    parts = _DURATION.findall(s)
+    if not s or "".join(n + u for n, u in parts) != s:
+        raise UserError(f"{text!r} is not a duration like 30s, 5m, 1h30m or 250ms")
+    return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+_TRUE = {"true", "yes", "on", "1", "y"}
+_FALSE = {"false", "no", "off", "0", "n"}
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    return int(raw)
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError
+    return word in _TRUE
+
+
+def _duration(raw: Any) -> int | float:
+    seconds = parse_duration(raw)
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
+def _list(raw: Any) -> list[str]:
+    if isinstance(raw, list | tuple):
+        return [str(x) for x in raw]
+    return [x.strip() for x in str(raw).split(",") if x.strip()]
+
+
+_COERCE: dict[str, tuple[Any, str]] = {
+    "string": (str, "a string"),
+    "int": (_int, "an integer"),
+    "bool": (_bool, "a boolean (true/false, yes/no)"),
+    "duration": (_duration, "a duration like 30s, 5m, 1h30m"),
+    "cidr": (lambda r: str(ipaddress.ip_network(str(r).strip(), strict=False)),
+             "a CIDR like 10.244.0.0/16"),
+    "list": (_list, "a comma-separated list"),
+}
+
+
+def coerce(kind: str, raw: Any) -> Any:
+    """`raw` (a string from --var, or a YAML value) as a param value of type `kind`."""
+    if raw is None:
+        return None
+    convert, expected = _COERCE[kind]
+    try:
+        return convert(raw)
+    except (TypeError, ValueError, UserError):
+        raise UserError(f"{raw!r} is not {expected}") from None
+
+
+# -- JSON Schema ---------------------------------------------------------------------------------
+def _field_schema(f: Field) -> dict[str, Any]:
+    t = f.type
+    out: dict[str, Any]
+    if isinstance(t, tuple):
+        out = {"enum": list(t)}
+    elif t == "str":
+        out = {"type": "string"}
+    elif t == "text":
+        out = {"type": ["string", "number"]}
+    elif t == "bool":
+        out = {"type": "boolean"}
+    elif t == "int":
+        out = {"type": "integer", "minimum": 0}
+    elif t == "duration":
+        out = {"$ref": "#/$defs/duration"}
+    elif t == "strlist":
+        out = {"type": "array", "items": {"type": "string"}}
+    elif t == "expect":
+        out = {"$ref": "#/$defs/expect"}
+    else:
+        out = {}
+    out["description"] = f.help
+    if f.default is not None:
+        out["default"] = f.default
+    return out
+
+
+def _object(fields: tuple[Field, ...], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    props = {f.name: _field_schema(f) for f in fields}
+    props.update(extra or {})
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    required = [f.name for f in fields if f.required]
+    if required:
+        out["required"] = required
+    return out
+
+
+def _step_schema(kind: KindSpec) -> dict[str, Any]:
+    args = _object(kind.fields)
+    value: dict[str, Any] = {"anyOf": [args]}
+    if kind.main:
+        main = next(f for f in kind.fields if f.name == kind.main)
+        value["anyOf"].insert(0, _field_schema(main))
+    else:
+        value["anyOf"].append({"type": "null"})
+    common = {f.name: _field_schema(f) for f in STEP_FIELDS}
+    # A kind's other arguments may also sit beside the kind key (`check: CMD` + `expect:`).
+    siblings = {f.name: _field_schema(f) for f in kind.fields if f.name != kind.main}
+    return {"type": "object", "description": kind.help, "required": [kind.name],
+            "properties": {kind.name: value, **common, **siblings},
+            "additionalProperties": False}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a runbook file, for editors and CI linting."""
+    step = {"oneOf": [_step_schema(k) for k in KINDS.values()]}
+    steps = {"type": "array", "items": {"$ref": "#/$defs/step"}}
+    params = {"type": "object", "additionalProperties": _object(PARAM_FIELDS),
+              "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
+    top = _object(TOP_FIELDS)
+    top["properties"].update(params=params, rollout=_object(ROLLOUT_FIELDS), before=steps,
+                             steps={**steps, "minItems": 1}, verify=steps, after=steps)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://netops.dev/schema/runbook.json",
+        "title": "netops runbook",
+        **top,
+        "$defs": {
+            "step": step,
+            "duration": {"anyOf": [{"type": "number", "minimum": 0},
+                                   {"type": "string",
+                                    "pattern": r"^\d+(\.\d+)?((ms|s|m|h|d)"
+                                               r"(\d+(\.\d+)?(ms|s|m|h|d))*)?$"}]},
+            "expect": {"type": "object", "additionalProperties": False, "properties": {
+                "rc": {"type": ["integer", "null"]}, "stdout": {"type": "string"},
+                "stdout_regex": {"type": "string"}, "stdout_contains": {"type": "string"}}},
+        },
+    }
