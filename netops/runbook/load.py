@@ -69,9 +69,11 @@ class _Located:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     raise self._error(key_node.start_mark, "YAML merge keys (<<) are not "
                                       "supported", "repeat the keys, or use an anchor per value")
-                key = self._convert(key_node, (*at, "<key>"))
-                if not isinstance(key, str):
-                    key = str(key)
+                # Keys are names: read them as written, so YAML 1.1 does not turn `on:` or
+                # `yes:` into booleans.
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self._error(key_node.start_mark, "a key must be a plain name", "")
+                key = str(key_node.value)
                 if key in out:
                     first = self.keys[(*at, key)]
                     raise self._error(key_node.start_mark, f"duplicate key {key!r} (first at "
@@ -495,6 +497,11 @@ def load_runbook(path: Path) -> Runbook:
         raise LoadError("the runbook file is empty", SourceSpan(path, 1, 1),
                         "a runbook needs name, description and steps")
     return _RunbookLoader(doc).load()
+
+
+def read_document(path: Path) -> Any:
+    """A runbook file as plain data, keys read as written (for schema checks and tools)."""
+    return _Located(path, path.read_text(encoding="utf-8")).data
 
 
 def find_runbooks(dirs: Iterable[Path]) -> dict[str, Path]:
