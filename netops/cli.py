@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the only place that exits."""
     import click
 
+    import netops.cli_journal  # registers history and report
     import netops.cli_run  # noqa: F401  (registers the runbook commands)
 
     _mount_lab()

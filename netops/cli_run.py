@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from netops.engine.execute import Plan
+    from netops.engine.prepare import Resume
+    from netops.journal import Journal, RunRecord
     from netops.runbook.model import Runbook
 
 
@@ -111,8 +115,8 @@ def validate_cmd(ctx: typer.Context,
             try:
                 load_runbook(f)
                 count += 1
-            except UserError as e:
-                errors.append(e)
+            except UserError as bad:
+                errors.append(bad)
     else:
         books, errors = load_all(runbook_dirs(s))
         count = len(books)
@@ -134,7 +138,8 @@ def schema_cmd() -> int:
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
-    runbook: Annotated[str, typer.Argument(help="Runbook name (see `netops list`) or file.")],
+    runbook: Annotated[str | None, typer.Argument(
+        help="Runbook name (see `netops list`) or file.")] = None,
     nodes: NodesOpt = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Run the read-only checks for real; show what would change.")] = False,
@@ -153,27 +158,50 @@ def run_cmd(
     timeout: Annotated[float, typer.Option(
         "--timeout", help="Default per-step timeout in seconds.")] = 300.0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    resume: Annotated[str | None, typer.Option(
+        "--resume", help="Finish an interrupted, halted or failed run: only its unfinished "
+        "hosts, same runbook version and params; completed changes are not repeated.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --resume: accept a runbook that changed since the run.")] = False,
     as_json: JsonOpt = False,
 ) -> int:
     """Run a runbook on the selected nodes: rolling batches, health gates, a faithful dry run.
+
+    Every run is journaled (`netops history`, `netops report RUN_ID`). Ctrl-C lets the steps
+    in flight finish and marks the rest not-run (a second Ctrl-C abandons them); the run can
+    then be finished with --resume RUN_ID.
 
     Examples:
 
       netops run check-ip-forward --nodes chick11,chick12 --dry-run
 
       netops run check-ip-forward --nodes workers --batch-size 1,25% --max-fail 1
+
+      netops run --resume 3f2a9c1b7d0e
     """
     from netops.engine.prepare import Overrides, build_plan, describe
+    from netops.journal import Journal
 
     s = settings(ctx)
     console = s.console()
+    journal = Journal.open(s.journal)
+    prior = _resume_from(journal, resume, force) if resume else None
+    if prior is not None:
+        runbook, nodes, var, dry_run = prior.path, prior.nodes, prior.vars(var or []), False
+    if runbook is None:
+        raise UserError("which runbook? give its name, or --resume RUN_ID",
+                        hint="`netops list` shows the library")
     rb = find(s, runbook)
     inventory = s.load_inventory()
     hosts = inventory.select(nodes)
+    if prior is not None:
+        hosts = tuple(h for h in hosts if h.name in prior.unfinished)
     if not hosts:
-        raise UserError(f"--nodes {nodes!r} selects no host")
+        raise UserError(f"--nodes {nodes!r} selects no host" if prior is None
+                        else f"run {prior.run_id} has no unfinished host")
     over = Overrides(batch_size, max_fail, pause, forks, timeout)
-    plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run)
+    plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
+                      resume=prior.resume if prior else None)
     connector = s.connector(console)
     preflight(connector, hosts)
     for line in describe(plan):
@@ -181,11 +209,34 @@ def run_cmd(
     if not (dry_run or yes) and console.is_terminal and sys.stdin.isatty() \
             and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
-    return _execute(s, console, plan, connector, as_json)
+    journal.start_run(_record(s, plan, nodes))
+    return _execute(s, console, plan, connector, journal, as_json)
 
 
-def _execute(s: Settings, console: Console, plan: Plan, connector: object,
+def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
+    import hashlib
+
+    from netops.journal import RunRecord
+    from netops.transport.base import mask
+
+    rb = plan.runbook
+    params = {k: ("***" if rb.params[k].secret else v) for k, v in plan.params.items()}
+    inv = s.inventory
+    return RunRecord(
+        run_id=plan.run_id, runbook=rb.name, runbook_path=str(rb.source.resolve()),
+        runbook_sha256=hashlib.sha256(rb.source.read_bytes()).hexdigest(),
+        inventory=str(inv.resolve()),
+        inventory_sha256=hashlib.sha256(inv.read_bytes()).hexdigest() if inv.is_file() else "",
+        nodes=nodes or "all", params=params, dry_run=plan.dry_run,
+        batches=[[h.name for h in b] for b in plan.batches],
+        argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from)
+
+
+def _execute(s: Settings, console: Console, plan: Plan, connector: object, journal: Journal,
              as_json: bool) -> int:
+    import signal
+
+    from netops.engine.events import FanOut
     from netops.engine.execute import World, execute
     from netops.report import LiveView, plan_preview, summary_table
     from netops.transport.local import LocalTransport
@@ -195,19 +246,107 @@ def _execute(s: Settings, console: Console, plan: Plan, connector: object,
     interactive = console.is_terminal and sys.stdin.isatty()
     world = World(
         connect=connector.transport, controller=LocalTransport,
-        observer=LiveView(console, verbose=s.verbose),
+        observer=FanOut([journal.observer(plan.run_id, plan.secrets),
+                         LiveView(console, verbose=s.verbose)]),
         ask=(lambda q: typer.confirm(q, default=True, err=True)) if interactive else None,
     )
+
+    def interrupt(signum: int, frame: object) -> None:
+        if world.stop.is_set():  # second Ctrl-C: abandon the steps in flight
+            journal.finish_run(plan.run_id, "interrupted",
+                               "abandoned: a second interrupt left steps in flight")
+            console.print(f"abandoned; steps in flight may still complete on the nodes. "
+                          f"Resume with: netops run --resume {plan.run_id}")
+            sys.stderr.flush()
+            os._exit(ExitCode.INTERRUPTED)
+        world.stop.set()
+        console.print("[bold yellow]interrupted: finishing the steps in flight, marking the "
+                      "rest not-run (Ctrl-C again to abandon them)[/]")
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     try:
         run = execute(plan, world)
-    except KeyboardInterrupt:
-        world.stop.set()
-        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if plan.dry_run:
         console.print(plan_preview(run))
     console.print(summary_table(run))
     if run.reason:
         console.print(f"[bold red]{run.reason}[/]")
+    if run.status in ("interrupted", "halted", "failed") and not plan.dry_run:
+        console.print(f"run {plan.run_id}: {run.status}. Finish it with: "
+                      f"netops run --resume {plan.run_id}", markup=False)
+    else:
+        console.print(f"run {plan.run_id}: {run.status} (netops report {plan.run_id})",
+                      markup=False)
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
     return exit_code_for(run)
+
+
+@dataclass(frozen=True)
+class _Prior:
+    """An earlier run to finish."""
+
+    run_id: str
+    path: str
+    nodes: str
+    params: dict[str, Any]
+    secret_names: frozenset[str]
+    unfinished: frozenset[str]
+    resume: Resume
+
+    def vars(self, given: list[str]) -> list[str]:
+        names = {g.partition("=")[0] for g in given}
+        missing = sorted(self.secret_names - names)
+        if missing:
+            raise UserError(f"run {self.run_id} had secret params that the journal does not "
+                            f"keep: give them again with --var {missing[0]}=...")
+        return [f"{k}={_as_var(v)}" for k, v in self.params.items()
+                if k not in self.secret_names and k not in names and v is not None] + given
+
+
+def _as_var(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+FINISHED = ("ok", "changed", "skipped")
+
+
+def _resume_from(journal: Journal, run_id: str, force: bool) -> _Prior:
+    import hashlib
+
+    from netops.engine.host import ONCE
+    from netops.engine.prepare import Resume
+    from netops.runbook.load import load_runbook
+
+    run = journal.run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in the journal {journal.path}",
+                        hint="`netops history` lists runs")
+    if run["dry_run"]:
+        raise UserError(f"run {run['run_id']} was a dry run: nothing to resume")
+    if run["status"] == "ok":
+        raise UserError(f"run {run['run_id']} finished ok: nothing to resume")
+    path = Path(run["runbook_path"])
+    if not path.is_file():
+        raise UserError(f"the runbook of run {run['run_id']} is gone: {path}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != run["runbook_sha256"] and not force:
+        raise UserError(f"{path} changed since run {run['run_id']}",
+                        hint="resuming would mix two versions; use --force to accept that")
+    hosts = journal.hosts(run["run_id"])
+    unfinished = frozenset(h["host"] for h in hosts if h["status"] not in FINISHED)
+    rb = load_runbook(path)
+    once_ids = {st.id for st in (*rb.before, *rb.after)}
+    done: dict[str, set[str]] = {}
+    for st in journal.steps(run["run_id"]):
+        if st["status"] in ("ok", "changed"):
+            key = ONCE if st["step_id"] in once_ids else st["host"]
+            done.setdefault(key, set()).add(st["step_id"])
+    secrets = frozenset(k for k, p in rb.params.items() if p.secret)
+    return _Prior(run["run_id"], str(path), run["nodes"], run["params"], secrets, unfinished,
+                  Resume(run["run_id"], {k: frozenset(v) for k, v in done.items()}))

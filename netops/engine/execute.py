@@ -57,6 +57,9 @@ class Plan:
     timeout: float | None = 300.0
     once_hosts: Mapping[str, tuple[Host, ...]] = field(default_factory=dict)
     """For `on: once` steps: the candidate hosts of each group, in inventory order."""
+    done: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """When resuming: per host, the mutating steps an earlier run already completed."""
+    resumed_from: str | None = None
 
 
 @dataclass

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from netops.runbook.model import Step
 
 
+ONCE = "*"
+"""Key of `Plan.done` for before:/after: steps, which ran once for the whole run."""
+
+
 class StepRunner:
     """Runs steps for one target (a host, or the controller), keeping registered results."""
 
@@ -47,7 +51,13 @@ class StepRunner:
         started = self.world.clock()
         variables = context_vars(self.plan.params, self.host, self.registered, self.plan.run_id)
         try:
-            if step.when and not evaluate_when(step.when, variables):
+            done = self.plan.done
+            if step.mutates and (step.id in done.get(self.label, ())
+                                 or step.id in done.get(ONCE, ())):
+                result = StepResult(step.id, step.name, Status.SKIPPED,
+                                    note=f"done by run {self.plan.resumed_from}; not run twice")
+                outcome = None
+            elif step.when and not evaluate_when(step.when, variables):
                 result = StepResult(step.id, step.name, Status.SKIPPED,
                                     note=f"when: {step.when} is false")
                 outcome = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,14 @@ class Overrides:
     pause: str | None = None
     forks: int = 50
     timeout: float | None = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """What an earlier run left to do: its id and, per host, the mutating steps it finished."""
+
+    run_id: str
+    done: Mapping[str, frozenset[str]]
 
 
 def parse_vars(runbook: Runbook, pairs: Sequence[str]) -> tuple[dict[str, Any], frozenset[str]]:
@@ -68,7 +76,8 @@ def _pause(text: str | None, default: float | str) -> float | str:
 
 
 def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
-               pairs: Sequence[str], over: Overrides, *, dry_run: bool) -> Plan:
+               pairs: Sequence[str], over: Overrides, *, dry_run: bool,
+               resume: Resume | None = None) -> Plan:
     """Validate the inputs and decide everything a run will do, before touching a host."""
     params, secrets = parse_vars(runbook, pairs)
     rollout = runbook.rollout
@@ -82,6 +91,7 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
         params=params, secrets=secrets, dry_run=dry_run,
         tolerance=tolerance(spec, len(hosts)), pause=_pause(over.pause, rollout.pause),
         forks=over.forks, timeout=over.timeout, once_hosts=once_hosts,
+        done=resume.done if resume else {}, resumed_from=resume.run_id if resume else None,
     )
 
 

@@ -1,0 +1,108 @@
+"""Journal commands of the CLI: history and report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+
+from netops.cli import JsonOpt, app, settings
+from netops.engine.result import ExitCode
+from netops.errors import UserError
+
+
+def parse_since(text: str) -> float:
+    """`2h`, `3d` (ago) or an ISO date/time, as a Unix time."""
+    from datetime import datetime
+
+    from netops.runbook.model import parse_duration
+
+    try:
+        return time.time() - parse_duration(text)
+    except UserError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise UserError(f"--since {text!r}: expected a duration ago (2h, 3d) or a date "
+                        "(2026-06-19 or 2026-06-19T23:00)") from None
+
+
+@app.command("history")
+def history_cmd(
+    ctx: typer.Context,
+    node: Annotated[str | None, typer.Option("--node", help="Only runs that touched it.")] = None,
+    runbook: Annotated[str | None, typer.Option("--runbook", help="Only this runbook.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only runs started since: 2h, 3d, or a date.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+) -> int:
+    """What netops did, newest first: "what did netops do to chick11 last night?"
+
+    Example: netops history --node chick11 --since 1d
+    """
+    from netops.journal import Journal
+
+    s = settings(ctx)
+    journal = Journal.open(s.journal)
+    runs = journal.runs(node=node, runbook=runbook,
+                        since=parse_since(since) if since else None, limit=limit)
+    rows = [_summary(journal, r, node) for r in runs]
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": rows}) + "\n")
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table(title=f"runs in {journal.path}")
+    for col in ("run", "started", "runbook", "nodes", "status", "hosts", "operator"):
+        table.add_column(col)
+    for r in rows:
+        counts = ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items()))
+        table.add_row(r["run_id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
+                      r["runbook"] + (" (dry run)" if r["dry_run"] else ""), r["nodes"],
+                      r["status"], counts, r["operator"])
+    s.console().print(table)
+    return ExitCode.OK
+
+
+def _summary(journal: Any, run: dict[str, Any], node: str | None) -> dict[str, Any]:
+    hosts = journal.hosts(run["run_id"])
+    counts: dict[str, int] = {}
+    for h in hosts:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    keep = ("run_id", "runbook", "nodes", "status", "reason", "dry_run", "operator",
+            "controller", "started", "finished", "resumed_from")
+    out = {k: run[k] for k in keep}
+    out["host_status"] = counts
+    if node:
+        out["node_status"] = next((h["status"] for h in hosts if h["host"] == node), None)
+    return out
+
+
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id (or its first characters).")],
+    fmt: Annotated[str, typer.Option("--format", help="md (an incident timeline) or json.")]
+    = "md",
+) -> int:
+    """A journaled run as an incident timeline (Markdown) or as JSON."""
+    from netops.journal import Journal
+    from netops.timeline import markdown
+
+    if fmt not in ("md", "json"):
+        raise UserError(f"--format {fmt!r}: expected md or json")
+    journal = Journal.open(settings(ctx).journal)
+    run = journal.run(run_id)
+    if run is None:
+        raise UserError(f"no run {run_id!r} in {journal.path}", hint="`netops history` lists runs")
+    hosts, steps = journal.hosts(run["run_id"]), journal.steps(run["run_id"])
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"run": run, "hosts": hosts, "steps": steps}) + "\n")
+    else:
+        sys.stdout.write(markdown(run, hosts, steps))
+    return ExitCode.OK

@@ -1,0 +1,290 @@
+"""The run journal: every run, host and step, written as the run proceeds (SQLite, WAL).
+
+The journal is an Observer: each event is committed when it happens, so a run killed at any
+moment leaves an accurate record (its last step stays `running`, the run `running` with a dead
+pid, which `history` shows as `crashed`). Output is bounded and secrets are masked before
+anything reaches the database.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netops.engine.events import (
+    BatchStarted,
+    Event,
+    HostFinished,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
+from netops.engine.result import StepResult
+from netops.errors import UserError
+from netops.transport.base import mask
+
+OUTPUT_LIMIT = 64 * 1024
+"""Bytes of stdout/stderr kept per step (the tail, where errors are)."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_path TEXT, runbook_sha256 TEXT,
+    inventory TEXT, inventory_sha256 TEXT, nodes TEXT, params TEXT, dry_run INTEGER,
+    status TEXT NOT NULL, reason TEXT, operator TEXT, controller TEXT, pid INTEGER,
+    argv TEXT, batches TEXT, resumed_from TEXT, started REAL NOT NULL, finished REAL);
+CREATE TABLE IF NOT EXISTS hosts (
+    run_id TEXT NOT NULL, host TEXT NOT NULL, batch INTEGER, status TEXT NOT NULL,
+    started REAL, finished REAL, PRIMARY KEY (run_id, host));
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL, host TEXT NOT NULL, seq INTEGER NOT NULL, step_id TEXT NOT NULL,
+    name TEXT, status TEXT NOT NULL, changed INTEGER, rc INTEGER, command TEXT, stdout TEXT,
+    stderr TEXT, note TEXT, diff TEXT, started REAL NOT NULL, duration_s REAL,
+    PRIMARY KEY (run_id, host, seq));
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS hosts_host ON hosts (host, run_id);
+"""
+
+
+def default_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "netops" / "journal.db"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What is known about a run before it starts (secrets already masked by the caller)."""
+
+    run_id: str
+    runbook: str
+    runbook_path: str = ""
+    runbook_sha256: str = ""
+    inventory: str = ""
+    inventory_sha256: str = ""
+    nodes: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    batches: Sequence[Sequence[str]] = ()
+    argv: Sequence[str] = ()
+    resumed_from: str | None = None
+    operator: str = field(default_factory=lambda: _user())
+    controller: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    started: float = field(default_factory=time.time)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class Journal:
+    """One SQLite database; safe to use from the engine's worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise UserError(f"cannot open the journal {path}: {e}",
+                            hint="set --journal or NETOPS_JOURNAL to a writable path") from e
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, spec: str | None) -> Journal:
+        """The journal at `spec` (a path), or the default one."""
+        if spec and "://" in spec:
+            scheme = spec.split("://", 1)[0]
+            raise UserError(f"journal URL scheme {scheme!r} is not supported yet",
+                            hint="use a file path (SQLite); PostgreSQL support is planned")
+        return cls(Path(spec).expanduser() if spec else default_path())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writing ----------------------------------------------------------------------------
+    def start_run(self, rec: RunRecord) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, inventory, "
+                "inventory_sha256, nodes, params, dry_run, status, operator, controller, pid, "
+                "argv, batches, resumed_from, started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.run_id, rec.runbook, rec.runbook_path, rec.runbook_sha256, rec.inventory,
+                 rec.inventory_sha256, rec.nodes, json.dumps(dict(rec.params), default=str),
+                 int(rec.dry_run), "running", rec.operator, rec.controller, rec.pid,
+                 json.dumps(list(rec.argv)), json.dumps([list(b) for b in rec.batches]),
+                 rec.resumed_from, rec.started))
+
+    def observer(self, run_id: str, secrets: frozenset[str] = frozenset()) -> JournalObserver:
+        return JournalObserver(self, run_id, secrets)
+
+    def finish_run(self, run_id: str, status: str, reason: str = "") -> None:
+        with self._write() as db:
+            db.execute("UPDATE runs SET status=?, reason=?, finished=? WHERE run_id=?",
+                       (status, reason, time.time(), run_id))
+
+    # -- reading ----------------------------------------------------------------------------
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM runs WHERE run_id=? OR run_id LIKE ? "
+                           "ORDER BY started DESC LIMIT 2", (run_id, run_id + "%"))
+        if len(rows) > 1 and rows[0]["run_id"] != run_id:
+            raise UserError(f"run id {run_id!r} is ambiguous", hint="give more characters")
+        return _run_row(rows[0]) if rows else None
+
+    def runs(self, *, node: str | None = None, runbook: str | None = None,
+             since: float | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if node:
+            where.append("run_id IN (SELECT run_id FROM hosts WHERE host=?)")
+            args.append(node)
+        if runbook:
+            where.append("runbook=?")
+            args.append(runbook)
+        if since is not None:
+            where.append("started>=?")
+            args.append(since)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._query(sql + " ORDER BY started DESC LIMIT ?", (*args, limit))
+        return [_run_row(r) for r in rows]
+
+    def hosts(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._query(
+            "SELECT * FROM hosts WHERE run_id=? ORDER BY batch, rowid", (run_id,))]
+
+    def steps(self, run_id: str, host: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM steps WHERE run_id=?" + (" AND host=?" if host else "")
+        args = (run_id, host) if host else (run_id,)
+        return [dict(r) for r in self._query(sql + " ORDER BY started, seq", args)]
+
+    def _query(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, tuple(args)))
+
+
+def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["params"] = json.loads(out["params"] or "{}")
+    out["batches"] = json.loads(out["batches"] or "[]")
+    out["argv"] = json.loads(out["argv"] or "[]")
+    out["dry_run"] = bool(out["dry_run"])
+    if out["status"] == "running" and not _alive(out["pid"], out["controller"]):
+        out["status"] = "crashed"
+    return out
+
+
+def _alive(pid: int | None, controller: str | None) -> bool:
+    if not pid or controller != socket.gethostname():
+        return True  # another machine's run: assume it is still going
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _bounded(text: str, secrets: frozenset[str]) -> str:
+    text = mask(text, secrets)
+    if len(text) > OUTPUT_LIMIT:
+        text = f"[... {len(text) - OUTPUT_LIMIT} characters cut ...]\n" + text[-OUTPUT_LIMIT:]
+    return text
+
+
+class JournalObserver:
+    """Writes each event of one run as it happens."""
+
+    def __init__(self, journal: Journal, run_id: str, secrets: frozenset[str]) -> None:
+        self.journal, self.run_id, self.secrets = journal, run_id, secrets
+        self._seq: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def on_event(self, event: Event) -> None:
+        match event:
+            case BatchStarted(index=i, hosts=hosts):
+                now = time.time()
+                with self.journal._write() as db:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO hosts (run_id, host, batch, status, started) "
+                        "VALUES (?,?,?,?,?)", [(self.run_id, h, i, "running", now) for h in hosts])
+            case StepStarted(host=h, step_id=sid, name=name):
+                with self._lock:
+                    seq = self._seq[h] = self._seq.get(h, 0) + 1
+                with self.journal._write() as db:
+                    db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, "
+                               "started) VALUES (?,?,?,?,?,?,?)",
+                               (self.run_id, h, seq, sid, name, "running", time.time()))
+            case StepFinished(host=h, result=r):
+                self._finish_step(h, r)
+            case HostFinished(result=r):
+                with self.journal._write() as db:
+                    db.execute("UPDATE hosts SET status=?, finished=? WHERE run_id=? AND host=?",
+                               (str(r.status), time.time(), self.run_id, r.host))
+                seen = {row["step_id"] for row in self.journal.steps(self.run_id, r.host)}
+                for step in r.steps:  # steps marked not-run after a failure had no events
+                    if step.id not in seen:
+                        self._finish_step(r.host, step)
+            case RunFinished(result=run):
+                with self.journal._write() as db:
+                    for name, hr in run.hosts.items():
+                        db.execute("INSERT INTO hosts (run_id, host, batch, status) VALUES "
+                                   "(?,?,?,?) ON CONFLICT (run_id, host) DO UPDATE SET "
+                                   "status=excluded.status", (self.run_id, name, hr.batch,
+                                                              str(hr.status)))
+                    db.execute("UPDATE runs SET status=?, reason=?, finished=? WHERE run_id=?",
+                               (str(run.status), mask(run.reason, self.secrets), time.time(),
+                                self.run_id))
+            case _:
+                pass
+
+    def _finish_step(self, host: str, r: StepResult) -> None:
+        with self._lock:
+            seq = self._seq.get(host)
+        values = (str(r.status), int(r.changed), r.rc,
+                  mask(r.command, self.secrets) if r.command else None,
+                  _bounded(r.stdout, self.secrets), _bounded(r.stderr, self.secrets),
+                  mask(r.note, self.secrets), _bounded(r.diff, self.secrets), r.duration_s)
+        with self.journal._write() as db:
+            if seq is not None and db.execute(
+                    "SELECT 1 FROM steps WHERE run_id=? AND host=? AND seq=? AND step_id=?",
+                    (self.run_id, host, seq, r.id)).fetchone():
+                db.execute("UPDATE steps SET status=?, changed=?, rc=?, command=?, stdout=?, "
+                           "stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? AND host=? "
+                           "AND seq=?", (*values, self.run_id, host, seq))
+                return
+            with self._lock:  # a result without a start event (e.g. marked not-run)
+                seq = self._seq[host] = self._seq.get(host, 0) + 1
+            db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, changed, "
+                       "rc, command, stdout, stderr, note, diff, duration_s, started) VALUES "
+                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (self.run_id, host, seq, r.id, r.name, *values, time.time()))

@@ -1,0 +1,80 @@
+"""A journaled run as an incident timeline in Markdown (`netops report RUN_ID`).
+
+Written the way seed 000 tells its story: what was found, what was done where and in what
+order, and how each node ended up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+FINDING_STATUSES = ("failed", "would-change", "unreachable")
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "—"
+
+
+def _hms(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "--:--:--"
+
+
+def _one_line(text: str | None, width: int = 100) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
+             steps: Sequence[Mapping[str, Any]]) -> str:
+    took = (run["finished"] - run["started"]) if run.get("finished") else None
+    kind = "dry run" if run["dry_run"] else "run"
+    out = [f"# {run['runbook']} {kind} {run['run_id']}: {run['status']}", ""]
+    out += [
+        f"- **Who**: {run['operator']} on {run['controller']}",
+        f"- **When**: {_clock(run['started'])} to {_clock(run.get('finished'))}"
+        + (f" ({took:.1f}s)" if took is not None else " (did not finish)"),
+        f"- **Targets**: `{run['nodes'] or 'all'}` from {run['inventory']}",
+        f"- **Runbook**: {run['runbook_path']} (sha256 {str(run['runbook_sha256'])[:12]})",
+    ]
+    if run["params"]:
+        out.append("- **Params**: " + ", ".join(f"`{k}={v}`" for k, v in run["params"].items()))
+    if run.get("resumed_from"):
+        out.append(f"- **Resumes**: run {run['resumed_from']}")
+    if run.get("reason"):
+        out.append(f"- **Halted**: {run['reason']}")
+    out += ["", "## Plan", ""]
+    out += [f"{i}. {', '.join(batch)}" for i, batch in enumerate(run["batches"], 1)] or ["—"]
+    found = [s for s in steps if s["status"] in FINDING_STATUSES
+             or (s["status"] == "ok" and (s["note"] or "").startswith(("rc ", "stdout")))]
+    out += ["", "## What was found", ""]
+    out += [f"- **{s['host']}** `{s['step_id']}` ({s['status']}): {_one_line(s['note'])}"
+            for s in found] or ["Nothing: every check held."]
+    out += ["", "## What was done, in order", "",
+            "| time | host | step | status | command / note |", "|---|---|---|---|---|"]
+    for s in steps:
+        what = s["command"] or s["note"] or ""
+        out.append(f"| {_hms(s['started'])} | {s['host']} | {s['step_id']} | {s['status']} | "
+                   f"{_cell(_one_line(what, 80))} |")
+    out += ["", "## How each node ended", "", "| host | batch | status | changed steps |",
+            "|---|---|---|---|"]
+    for h in hosts:
+        changed = [s["step_id"] for s in steps if s["host"] == h["host"] and s["changed"]]
+        out.append(f"| {h['host']} | {h['batch']} | {h['status']} | "
+                   f"{', '.join(changed) or '—'} |")
+    failed = [s for s in steps if s["status"] in ("failed", "unreachable")]
+    if failed:
+        out += ["", "## Failures", ""]
+        for s in failed:
+            out.append(f"### {s['host']}: {s['step_id']}")
+            out.append("")
+            out.append(_one_line(s["note"], 300) or "(no note)")
+            if (s["stderr"] or "").strip():
+                out += ["", "```", s["stderr"].strip()[-2000:], "```"]
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
