@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import netops.cli_journal  # registers history and report
     import netops.cli_run  # noqa: F401  (registers the runbook commands)
+    from netops.locks import NodeLocked
 
     _mount_lab()
     debug = "--debug" in (argv if argv is not None else sys.argv)
@@ -240,6 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         code = ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
+    except NodeLocked as e:
+        _err(f"error: {e}")
+        code = ExitCode.LOCKED
     except UserError as e:
         if debug:
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,8 +21,11 @@ if TYPE_CHECKING:
 
     from netops.engine.execute import Plan
     from netops.engine.prepare import Resume
+    from netops.inventory.model import Host
     from netops.journal import Journal, RunRecord
     from netops.runbook.model import Runbook
+    from netops.transport.base import Transport
+    from netops.transport.ssh import SshConnector
 
 
 def runbook_dirs(s: Settings) -> list[Path]:
@@ -209,8 +213,54 @@ def run_cmd(
     if not (dry_run or yes) and console.is_terminal and sys.stdin.isatty() \
             and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
-    journal.start_run(_record(s, plan, nodes))
-    return _execute(s, console, plan, connector, journal, as_json)
+    if plan.dry_run:  # a dry run writes nothing on a node, not even a lock
+        return _execute(s, console, plan, connector.transport, journal, as_json)
+    return _locked_run(s, console, plan, connector, journal, nodes, as_json)
+
+
+def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnector,
+                journal: Journal, nodes: str | None, as_json: bool) -> int:
+    """Lock every target node (all or nothing), run, release the locks."""
+    from netops import locks
+
+    record = _record(s, plan, nodes)
+    hosts = {h.name: h for b in plan.batches for h in b}
+    kept = {name: _Kept(connector.transport(h)) for name, h in hosts.items()}
+    holder = locks.new_holder(plan.run_id, record.operator, record.controller, record.pid)
+    stale = locks.stale_check(lambda run_id: (journal.run(run_id) or {}).get("status"))
+    locked, held, _ = locks.lock_all(list(hosts), kept.__getitem__, holder, stale, plan.forks)
+    try:
+        if held:
+            raise locks.NodeLocked(held)
+        journal.start_run(record)
+        return _execute(s, console, plan, lambda h: kept[h.name], journal, as_json)
+    finally:
+        locks.release_all(locked, kept.__getitem__, plan.run_id, plan.forks)
+        for t in kept.values():
+            t.inner.close()
+
+
+class _Kept:
+    """A transport kept open across the run (locks, steps, release); `close` is deferred."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.host = inner.host
+
+    def run(self, *args: Any, **kw: Any) -> Any:
+        return self.inner.run(*args, **kw)
+
+    def put(self, *args: Any, **kw: Any) -> Any:
+        return self.inner.put(*args, **kw)
+
+    def get(self, *args: Any, **kw: Any) -> Any:
+        return self.inner.get(*args, **kw)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        pass
 
 
 def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
@@ -232,20 +282,18 @@ def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
         argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from)
 
 
-def _execute(s: Settings, console: Console, plan: Plan, connector: object, journal: Journal,
-             as_json: bool) -> int:
+def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host], Transport],
+             journal: Journal, as_json: bool) -> int:
     import signal
 
     from netops.engine.events import FanOut
     from netops.engine.execute import World, execute
     from netops.report import LiveView, plan_preview, summary_table
     from netops.transport.local import LocalTransport
-    from netops.transport.ssh import SshConnector
 
-    assert isinstance(connector, SshConnector)
     interactive = console.is_terminal and sys.stdin.isatty()
     world = World(
-        connect=connector.transport, controller=LocalTransport,
+        connect=connect, controller=LocalTransport,
         observer=FanOut([journal.observer(plan.run_id, plan.secrets),
                          LiveView(console, verbose=s.verbose)]),
         ask=(lambda q: typer.confirm(q, default=True, err=True)) if interactive else None,
