@@ -1,0 +1,229 @@
+"""`netops run` on lab nodes: faithful dry run, fix, idempotence, reboot, halts, gates (issue 3);
+journal, locks, interruption and resume (issue 6)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from netops.lab import Lab
+
+from tests.integration.helpers import Cli, lab_for, snapshot
+
+pytestmark = pytest.mark.lab
+NAMES = ["chick1", "chick2", "chick3"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from lab_for(tmp_path_factory.mktemp("run"), NAMES, 112)
+
+
+@pytest.fixture
+def cli(lab: Lab, tmp_path: Path) -> Cli:
+    return Cli(lab, tmp_path)
+
+
+def break_ip_forward(lab: Lab) -> None:
+    """chick1 healthy; chick2 off now; chick3 fine now but a later sysctl file turns it off
+    at boot (RUNBOOKS 1.2)."""
+    lab.node_exec("chick1", "sysctl -qw net.ipv4.ip_forward=1")
+    lab.node_exec("chick2", "sysctl -qw net.ipv4.ip_forward=0")
+    lab.node_exec("chick3", "sysctl -qw net.ipv4.ip_forward=1; "
+                  "printf 'net.ipv4.ip_forward = 0\\n' > /etc/sysctl.d/99-zz-off.conf")
+
+
+def test_dry_run_fix_idempotence_and_reboot(lab: Lab, cli: Cli) -> None:
+    break_ip_forward(lab)
+    before = snapshot(lab)
+    dry = cli("run", "check-ip-forward", "--nodes", "all", "--dry-run", "--json")
+    assert dry.rc == 0, dry.stderr
+    assert dry.json["dry_run"] is True
+    assert dry.statuses() == {"chick1": "ok", "chick2": "would-change",
+                              "chick3": "would-change"}
+    assert dry.step_status("chick2", "ip_forward") == "would-change"
+    assert "0 -> 1" in dry.stderr or "would" in dry.stderr
+    assert snapshot(lab) == before, "a dry run changed a node"
+
+    real = cli("run", "check-ip-forward", "--nodes", "all", "--json", "--yes")
+    assert real.rc == 0, real.stderr
+    assert real.statuses() == {"chick1": "ok", "chick2": "changed", "chick3": "changed"}
+    for name in NAMES:
+        assert lab.node_exec(name, "sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+
+    again = cli("run", "check-ip-forward", "--nodes", "all", "--json", "--yes")
+    assert again.rc == 0 and set(again.statuses().values()) == {"ok"}
+
+    lab.reboot("chick3")
+    assert lab.node_exec("chick3", "sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    after = cli("run", "check-ip-forward", "--nodes", "chick3", "--json", "--yes")
+    assert after.statuses() == {"chick3": "ok"}
+
+    # the journal holds every run, with each step
+    hist = cli("history", "--json")
+    runs = hist.json["runs"]
+    assert [r["status"] for r in runs][:4] == ["ok", "ok", "ok", "ok"]
+    assert runs[-1]["dry_run"] is True
+    report = cli("report", runs[-2]["run_id"])
+    assert report.rc == 0 and "## What was done" in report.stdout
+    assert "| chick2 | 1 | changed |" in report.stdout
+
+
+def test_unreachable_node_halts_batch_one_with_the_rest_not_run(lab: Lab, cli: Cli) -> None:
+    break_ip_forward(lab)
+    before = snapshot(lab)
+    lab.stop_sshd("chick1")
+    try:
+        r = cli("--connect-timeout", "2", "run", "check-ip-forward", "--nodes", "all",
+                "--batch-size", "1", "--max-fail", "0", "--json", "--yes")
+    finally:
+        lab.start_sshd("chick1")
+    assert r.rc == 1
+    assert r.json["status"] == "halted"
+    assert r.statuses() == {"chick1": "unreachable", "chick2": "not-run", "chick3": "not-run"}
+    after = snapshot(lab)
+    assert after["chick2"] == before["chick2"] and after["chick3"] == before["chick3"]
+    assert "not run: chick2, chick3" in r.stderr
+
+
+def write_runbook(tmp: Path, name: str, body: str) -> Path:
+    p = tmp / f"{name}.yaml"
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def test_failing_verify_gate_halts(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "gated", """\
+        name: gated
+        description: a fix whose health gate fails on chick1
+        steps:
+          - shell: touch /tmp/gated-touched
+            unless: test -e /tmp/gated-touched
+        verify:
+          - check: test "$(hostname)" != chick1
+    """)
+    lab.node_exec("chick1", "rm -f /tmp/gated-touched")
+    r = cli("run", str(rb), "--nodes", "all", "--batch-size", "1", "--json", "--yes")
+    assert r.rc == 1 and r.json["status"] == "halted"
+    assert r.statuses() == {"chick1": "failed", "chick2": "not-run", "chick3": "not-run"}
+    for name in ("chick2", "chick3"):
+        assert lab.node_exec(name, "test -e /tmp/gated-touched", check=False).returncode != 0
+
+
+def test_hostile_var_reaches_the_node_as_a_literal(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "echo-var", """\
+        name: echo-var
+        description: writes a param to a file
+        params:
+          text: {type: string, required: true}
+        steps:
+          - shell: printf %s {{ text }} > /tmp/echo-var
+    """)
+    evil = "x; rm -rf /tmp/canary; $(touch /tmp/pwned) `touch /tmp/pwned2` 'q\"\\"
+    lab.node_exec("chick2", "rm -f /tmp/pwned /tmp/pwned2; mkdir -p /tmp/canary")
+    r = cli("run", str(rb), "--nodes", "chick2", "--var", f"text={evil}", "--json", "--yes")
+    assert r.rc == 0, r.stderr
+    assert lab.node_exec("chick2", "cat /tmp/echo-var").stdout == evil
+    assert lab.node_exec("chick2", "ls /tmp").stdout.split().count("canary") == 1
+    assert "pwned" not in lab.node_exec("chick2", "ls /tmp").stdout
+
+
+@pytest.mark.parametrize("body,words", [
+    ("name: x\ndescription: y\nsteps:\n  - check: [oops\n", ":5:1: invalid YAML"),
+    ("name: x\ndescription: y\nsteps:\n  - check: 'true'\n    bogus: 1\n", ":5:5: "),
+    ("name: x\ndescription: y\nsteps:\n  - check: 'true'\n    retries: x\n", ":5:14: "),
+    ("name: x\ndescription: y\nsteps:\n  - shell: echo {{ nope }}\n", ":4:12: "),
+    ("name: x\ndescription: y\nsteps:\n  - check: 'true'\n    when: ghost.failed\n", ":5:11: "),
+])
+def test_malformed_runbook_exits_2_before_touching_hosts(cli: Cli, tmp_path: Path, body: str,
+                                                         words: str) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_text(body)
+    r = cli("run", str(p), "--nodes", "all", "--yes")
+    assert r.rc == 2 and f"{p}{words}" in r.stderr, r.stderr
+    assert not (cli.home / "journal.db").exists() or not sqlite3.connect(
+        cli.home / "journal.db").execute("SELECT * FROM runs").fetchall()
+
+
+SLOW = """\
+    name: slow
+    description: three steps per node, each marks the node; the middle one is slow
+    rollout: {batch_size: 1}
+    steps:
+      - id: first
+        shell: echo first >> /var/tmp/slow.log
+      - id: nap
+        shell: sleep {{ nap }}; echo nap >> /var/tmp/slow.log
+      - id: last
+        shell: echo last >> /var/tmp/slow.log
+    params:
+      nap: {type: int, default: 2}
+"""
+
+
+def test_second_run_on_a_locked_node_exits_3_and_touches_nothing(
+        lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "slow", SLOW)
+    for n in NAMES:
+        lab.node_exec(n, "rm -f /var/tmp/slow.log")
+    first = cli.popen("run", str(rb), "--nodes", "chick1,chick2", "--var", "nap=3", "--yes")
+    time.sleep(2.0)
+    second = cli("run", str(rb), "--nodes", "chick2,chick3", "--yes")
+    assert first.wait(timeout=60) == 0, first.stderr.read() if first.stderr else ""
+    assert second.rc == 3, second.stderr
+    assert "chick2" in second.stderr and "locked by run" in second.stderr
+    assert lab.node_exec("chick3", "cat /var/tmp/slow.log", check=False).stdout == ""
+    # released at the end: a third run may proceed
+    third = cli("run", str(rb), "--nodes", "chick3", "--var", "nap=0", "--yes")
+    assert third.rc == 0, third.stderr
+
+
+def test_stale_lock_of_a_crashed_run_is_taken_over(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "slow", SLOW)
+    crashed = cli.popen("run", str(rb), "--nodes", "chick1", "--var", "nap=30", "--yes")
+    deadline = time.monotonic() + 20
+    while lab.node_exec("chick1", "test -d /var/lib/netops/lock", check=False).returncode:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    crashed.kill()  # SIGKILL: no cleanup, the lock stays behind
+    crashed.wait()
+    r = cli("run", str(rb), "--nodes", "chick1", "--var", "nap=0", "--yes")
+    assert r.rc == 0, r.stderr
+    runs = cli("history", "--json").json["runs"]
+    assert runs[-1]["status"] == "crashed"
+
+
+def test_sigint_then_resume_runs_no_step_twice(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "slow", SLOW)
+    for n in NAMES:
+        lab.node_exec(n, "rm -f /var/tmp/slow.log")
+    proc = cli.popen("run", str(rb), "--nodes", "all", "--var", "nap=3", "--yes")
+    deadline = time.monotonic() + 30
+    while "first" not in lab.node_exec("chick1", "cat /var/tmp/slow.log",
+                                       check=False).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run_id = err.split("netops run --resume ")[1].split()[0]
+    # chick1 finished the step in flight; the rest was marked not-run
+    assert lab.node_exec("chick1", "cat /var/tmp/slow.log").stdout.split() == ["first", "nap"]
+    hosts = {h: s for h, s in _host_statuses(cli, run_id).items()}
+    assert hosts == {"chick1": "not-run", "chick2": "not-run", "chick3": "not-run"}
+    r = cli("run", "--resume", run_id, "--json", "--yes")
+    assert r.rc == 0, r.stderr
+    for n in NAMES:
+        assert lab.node_exec(n, "cat /var/tmp/slow.log").stdout.split() == \
+            ["first", "nap", "last"], n
+    assert r.step_status("chick1", "first") == "skipped"
+
+
+def _host_statuses(cli: Cli, run_id: str) -> dict[str, str]:
+    doc = cli("report", run_id, "--format", "json").json
+    return {h["host"]: h["status"] for h in doc["hosts"]}
