@@ -108,6 +108,14 @@ class _Group:
     priority: int = 1
 
 
+class _GraphError(ValueError):
+    """A structural problem found while linking groups; the parser adds the position."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
 class _Builder:
     def __init__(self, source: Path) -> None:
         self.source = source
@@ -127,23 +135,23 @@ class _Builder:
             members.append(name)
         return self.hosts[name]
 
-    def add_child(self, parent: str, child: str, span: SourceSpan) -> None:
+    def add_child(self, parent: str, child: str) -> None:
         if child == parent or child in self.ancestors(parent):
-            raise LoadError(f"making {child!r} a child of {parent!r} creates a loop", span,
-                            "a group cannot contain itself, directly or through its children")
+            raise _GraphError(f"making {child!r} a child of {parent!r} creates a loop",
+                              "a group cannot contain itself, directly or through its children")
         if child not in self.groups[parent].children:
             self.groups[parent].children.append(child)
             self.groups[child].parents.append(parent)
 
-    def set_group_var(self, group: str, key: str, value: Any, span: SourceSpan) -> None:
+    def set_group_var(self, group: str, key: str, value: Any) -> None:
         if key != "ansible_group_priority":
             self.groups[group].vars[key] = value
             return
         try:  # Ansible keeps it out of the variables; it only orders groups
             self.groups[group].priority = int(value)
         except (TypeError, ValueError):
-            raise LoadError(f"group {group!r}: ansible_group_priority must be a whole number, "
-                            f"got {value!r}", span) from None
+            raise _GraphError(f"group {group!r}: ansible_group_priority must be a whole "
+                              f"number, got {value!r}") from None
 
     def ancestors(self, name: str) -> set[str]:
         found: set[str] = set()
@@ -229,8 +237,9 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
         try:
             port = int(port)
         except (TypeError, ValueError):
-            raise LoadError(f"host {name!r}: ansible_port must be a number, got {port!r}",
-                            SourceSpan(source, 1, 1)) from None
+            raise LoadError(f"{source}: host {name!r}: ansible_port must be a number, got "
+                            f"{port!r}", hint="set it where the host or its groups are "
+                            "defined, or in host_vars/ or group_vars/") from None
     user, key = first("ansible_user", "ansible_ssh_user"), first(
         "ansible_ssh_private_key_file", "ansible_private_key_file")
     become = hv.get("ansible_become", False)
@@ -284,9 +293,6 @@ class _Yaml:
         if 0 < line <= len(self.lines):
             caret = f"\n  {line:>4} | {self.lines[line - 1]}\n       | {' ' * (col - 1)}^"
         return LoadError(message + caret, SourceSpan(self.path, line, col), hint)
-
-    def span(self, node: yaml.Node) -> SourceSpan:
-        return SourceSpan(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def _check_duplicates(self, node: yaml.Node, seen: set[int]) -> None:
         """PyYAML lets a later key silently replace an earlier one; netops refuses."""
@@ -401,13 +407,16 @@ class _YamlInventory:
                                      f"{what!r}; a group has only hosts, children and vars",
                                      f"did you mean {close[0]!r}?" if close else "")
             for k, v in self._entries(name, what, section):
-                if what == "vars":
-                    var = self.doc.name(k, "a variable name")
-                    self.build.set_group_var(name, var, self.doc.value(v), self.doc.span(k))
-                elif what == "children":
-                    self.build.add_child(name, self.group(k, v), self.doc.span(k))
-                else:
-                    self.hosts(name, k, v)
+                try:
+                    if what == "vars":
+                        var = self.doc.name(k, "a variable name")
+                        self.build.set_group_var(name, var, self.doc.value(v))
+                    elif what == "children":
+                        self.build.add_child(name, self.group(k, v))
+                    else:
+                        self.hosts(name, k, v)
+                except _GraphError as e:
+                    raise self.doc.error(k.start_mark, e.message, e.hint) from None
         return name
 
     def _entries(self, group: str, section: str, node: yaml.Node,
@@ -419,14 +428,15 @@ class _YamlInventory:
             return iter([(node, yaml.ScalarNode("tag:yaml.org,2002:null", "",
                                                 node.start_mark, node.end_mark))])
         if not isinstance(node, yaml.MappingNode):
-            expected = {"hosts": "host names to variables", "children": "group names to "
-                        "groups", "vars": "variable names to values"}[section]
-            example = {"hosts": "hosts:\n    web1:\n    web2: {ansible_host: 10.0.0.2}",
-                       "children": "children:\n    workers:\n      hosts: {...}",
-                       "vars": "vars:\n    ansible_user: root"}[section]
+            expected, hint = {
+                "hosts": ("host names to variables", "write each host as a key, `web1:` or "
+                          "`web1: {ansible_host: 10.0.0.1}`, without a leading '- '"),
+                "children": ("group names to groups", "write each child group as a key, "
+                             "`workers:`, without a leading '- '"),
+                "vars": ("variable names to values", "write each variable as `name: value`"),
+            }[section]
             raise self.doc.error(node.start_mark, f"group {group!r}: {section!r} must be a "
-                                 f"mapping of {expected}, got {_kind(node)}",
-                                 f"write it as\n    {example}")
+                                 f"mapping of {expected}, got {_kind(node)}", hint)
         return iter(self.doc.pairs(node))
 
     def hosts(self, group: str, key: yaml.Node, node: yaml.Node) -> None:
@@ -475,22 +485,33 @@ class _IniInventory:
             if not line or line[0] in "#;":
                 continue
             span = SourceSpan(self.path, number, raw.index(line[0]) + 1)
-            section = _SECTION.match(line)
-            if section:
-                group, state = section.group(1), section.group(2) or "hosts"
-                self.section(group, state, span)
-            elif line.startswith("[") and line.endswith("]"):
-                raise self.error(span, f"invalid section {line}", "a section is [group], "
-                                 "[group:vars] or [group:children], without spaces")
-            elif state == "hosts":
-                self.host_line(group, line, span)
-            elif state == "vars":
-                key, eq, value = line.partition("=")
-                if not eq:
-                    raise self.error(span, f"expected key=value in [{group}:vars], got {line!r}")
-                self.build.set_group_var(group, key.strip(), _ini_value(value.strip()), span)
-            else:
-                self.child_line(group, line, span)
+            try:
+                group, state = self.line(line, group, state, span)
+            except _GraphError as e:
+                raise self.error(span, e.message, e.hint) from None
+        self._check_pending()
+
+    def line(self, line: str, group: str, state: str, span: SourceSpan) -> tuple[str, str]:
+        """Handle one significant line; returns the (group, state) that holds after it."""
+        section = _SECTION.match(line)
+        if section:
+            group, state = section.group(1), section.group(2) or "hosts"
+            self.section(group, state, span)
+        elif line.startswith("["):
+            raise self.error(span, f"invalid section {line}", "a section is [group], "
+                             "[group:vars] or [group:children], without spaces")
+        elif state == "hosts":
+            self.host_line(group, line, span)
+        elif state == "vars":
+            key, eq, value = line.partition("=")
+            if not eq:
+                raise self.error(span, f"expected key=value in [{group}:vars], got {line!r}")
+            self.build.set_group_var(group, key.strip(), _ini_value(value.strip()))
+        else:
+            self.child_line(group, line, span)
+        return group, state
+
+    def _check_pending(self) -> None:
         for name, pending in self.pending.items():
             if pending.state == "vars":
                 raise self.error(pending.span, f"[{name}:vars] is for a group that is never "
@@ -512,15 +533,15 @@ class _IniInventory:
             self.build.group(group)
         if group in self.pending and state != "vars":
             if self.pending[group].state == "children":
-                self._adopt(group, span)
+                self._adopt(group)
             else:
                 del self.pending[group]
 
-    def _adopt(self, group: str, span: SourceSpan) -> None:
+    def _adopt(self, group: str) -> None:
         for parent in self.pending[group].parents:
-            self.build.add_child(parent, group, span)
+            self.build.add_child(parent, group)
             if parent in self.pending and self.pending[parent].state == "children":
-                self._adopt(parent, span)
+                self._adopt(parent)
         del self.pending[group]
 
     def host_line(self, group: str, line: str, span: SourceSpan) -> None:
@@ -555,7 +576,7 @@ class _IniInventory:
             raise self.error(span, f"expected a group name in [{group}:children], got {line!r}")
         child = m.group(1)
         if child in self.build.groups:
-            self.build.add_child(group, child, span)
+            self.build.add_child(group, child)
         else:
             self.pending.setdefault(child, _Pending("children", span)).parents.append(group)
 

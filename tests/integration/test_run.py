@@ -214,7 +214,7 @@ def test_sigint_then_resume_runs_no_step_twice(lab: Lab, cli: Cli, tmp_path: Pat
     run_id = err.split("netops run --resume ")[1].split()[0]
     # chick1 finished the step in flight; the rest was marked not-run
     assert lab.node_exec("chick1", "cat /var/tmp/slow.log").stdout.split() == ["first", "nap"]
-    hosts = {h: s for h, s in _host_statuses(cli, run_id).items()}
+    hosts = _host_statuses(cli, run_id)
     assert hosts == {"chick1": "not-run", "chick2": "not-run", "chick3": "not-run"}
     r = cli("run", "--resume", run_id, "--json", "--yes")
     assert r.rc == 0, r.stderr
