@@ -252,7 +252,7 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
 
 
 # -- YAML -----------------------------------------------------------------------------------------
-class _Constructor(yaml.constructor.SafeConstructor):
+class _Loader(yaml.SafeLoader):
     """Safe YAML plus Ansible's `!unsafe`; `!vault` is refused (netops has no vault)."""
 
     def unsafe(self, node: yaml.Node) -> Unsafe:
@@ -264,8 +264,8 @@ class _Constructor(yaml.constructor.SafeConstructor):
             None, None, "vault-encrypted values (!vault) are not supported", node.start_mark)
 
 
-_Constructor.add_constructor("!unsafe", _Constructor.unsafe)
-_Constructor.add_constructor("!vault", _Constructor.vault)
+_Loader.add_constructor("!unsafe", _Loader.unsafe)
+_Loader.add_constructor("!vault", _Loader.vault)
 
 
 class _Yaml:
@@ -273,7 +273,7 @@ class _Yaml:
 
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.lines = path, text.splitlines()
-        self.constructor = _Constructor()
+        self.constructor = _Loader("")  # only its constructor is used, on composed nodes
         try:
             self.root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as e:
@@ -497,7 +497,7 @@ class _IniInventory:
         if section:
             group, state = section.group(1), section.group(2) or "hosts"
             self.section(group, state, span)
-        elif line.startswith("["):
+        elif line.startswith("[") and line.endswith("]"):
             raise self.error(span, f"invalid section {line}", "a section is [group], "
                              "[group:vars] or [group:children], without spaces")
         elif state == "hosts":

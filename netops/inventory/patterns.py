@@ -145,7 +145,11 @@ def _matches(inventory: Inventory, item: str) -> set[str]:
     if not groups or expr[0] == "~" or any(c in expr for c in ".?*["):
         hosts += [h for h in inventory.hosts if regex.match(h) and h not in hosts]
     if not hosts and not groups:
-        raise UnknownTarget(item, close_matches(inventory, expr.lstrip("~")))
+        error = UnknownTarget(item, close_matches(inventory, expr.lstrip("~")))
+        if ":" in item:
+            error.hint = ("in a pattern with ',' a ':' does not separate items (as in Ansible): "
+                          "write 'a,b,!c' or 'a:b:!c'")
+        raise error
     return set(_apply_subscript(item, hosts, subscript))
 
 
