@@ -101,7 +101,7 @@ def _is_yaml(path: Path, text: str) -> bool:
 @dataclass
 class _Group:
     name: str
-    hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # an ordered set
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
@@ -130,9 +130,7 @@ class _Builder:
         """Add `name` to `group`; a `host:port` port counts only where the host first appears."""
         if name not in self.hosts:
             self.hosts[name] = {} if port is None else {"ansible_port": port}
-        members = self.groups[group].hosts
-        if name not in members:
-            members.append(name)
+        self.groups[group].hosts.setdefault(name)
         return self.hosts[name]
 
     def add_child(self, parent: str, child: str) -> None:
@@ -175,9 +173,9 @@ class _Builder:
         for host in self.hosts:
             others = member_of[host] - {"all", "ungrouped"}
             if host in ungrouped and others:
-                ungrouped.remove(host)
+                del ungrouped[host]
             elif host not in ungrouped and not others:
-                ungrouped.append(host)
+                ungrouped[host] = None
 
     def _membership(self) -> dict[str, set[str]]:
         member_of: dict[str, set[str]] = {h: set() for h in self.hosts}
@@ -243,11 +241,13 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
     user, key = first("ansible_user", "ansible_ssh_user"), first(
         "ansible_ssh_private_key_file", "ansible_private_key_file")
     become = hv.get("ansible_become", False)
+    if isinstance(become, str):  # Ansible's boolean(): yes/on/true/1/y/t, any case
+        become = become.strip().lower() in _TRUE
     return Host(
         name=name, address=str(first("ansible_host", "ansible_ssh_host") or name), port=port,
         user=None if user is None else str(user),
         key_file=None if key is None else str(Path(str(key)).expanduser()),
-        become=become is True or str(become).strip().lower() in _TRUE,
+        become=become in (True, 1),
         groups=groups, vars=MappingProxyType(hv))
 
 
