@@ -10,7 +10,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -120,10 +120,7 @@ def inventory_cmd(
     inv = s.load_inventory()
     hosts = inv.select(nodes)
     if as_list:
-        doc = inv.to_ansible_list()
-        if nodes:
-            keep = {h.name for h in hosts}
-            doc = _restrict(doc, keep)
+        doc = inv.to_ansible_list({h.name for h in hosts} if nodes else None)
         sys.stdout.write(json.dumps(doc, indent=4, sort_keys=True) + "\n")
         return ExitCode.OK
     from rich.table import Table
@@ -136,19 +133,6 @@ def inventory_cmd(
         table.add_row(h.name, h.address, str(h.port or 22), h.user or "", groups)
     s.console().print(table)
     return ExitCode.OK
-
-
-def _restrict(doc: dict[str, Any], keep: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, group in doc.items():
-        if name == "_meta":
-            out[name] = {"hostvars": {h: v for h, v in group["hostvars"].items() if h in keep}}
-            continue
-        group = dict(group)
-        if "hosts" in group:
-            group["hosts"] = [h for h in group["hosts"] if h in keep]
-        out[name] = group
-    return out
 
 
 @app.command("exec")

@@ -6,7 +6,7 @@ host are exactly what `ansible-inventory --list` prints for it under `_meta.host
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -106,8 +106,10 @@ class Inventory:
                 todo.extend(group.children)
         return tuple(h for h in self.hosts.values() if h.name in names)
 
-    def to_ansible_list(self) -> dict[str, Any]:
-        """The document `ansible-inventory -i FILE --list` prints, as parsed JSON.
+    def to_ansible_list(self, only: Collection[str] | None = None) -> dict[str, Any]:
+        """The document `ansible-inventory -i FILE [--limit P] --list` prints, as parsed JSON.
+
+        `only` restricts it to those hosts, as `--limit` does.
 
         Like ansible-core 2.19: groups with neither hosts nor children are left out (but still
         named by their parents), "all" lists no hosts, hosts without variables have no
@@ -118,8 +120,9 @@ class Inventory:
 
         def visit(group: Group) -> None:
             entry: dict[str, list[str]] = {}
-            if group.hosts and group.name != "all":
-                entry["hosts"] = list(group.hosts)
+            hosts = [h for h in group.hosts if only is None or h in only]
+            if hosts and group.name != "all":
+                entry["hosts"] = hosts
             if group.children:
                 entry["children"] = list(group.children)
             if entry:
@@ -130,7 +133,8 @@ class Inventory:
                     visit(self.groups[child])
 
         visit(self.groups["all"])
-        hostvars = {h.name: to_json(h.vars) for h in self.hosts.values() if h.vars}
+        hostvars = {h.name: to_json(h.vars) for h in self.hosts.values()
+                    if h.vars and (only is None or h.name in only)}
         doc["_meta"] = {"hostvars": hostvars, "profile": "inventory_legacy"}
         return doc
 

@@ -70,6 +70,19 @@ def test_cli_list_equals_ansible_inventory(name: str, tmp_path: Path) -> None:
     assert json.loads(done.stdout) == ansible_list(path, tmp_path)
 
 
+@needs_ansible
+@pytest.mark.parametrize("pattern", ["chick2,chick5", "workers:!chick7", "etcd:&control_plane"])
+def test_cli_list_with_nodes_equals_ansible_inventory_limit(pattern: str, tmp_path: Path) -> None:
+    path = INVENTORIES["root"]
+    done = subprocess.run([sys.executable, "-m", "netops", "-i", str(path), "inventory",
+                           "--nodes", pattern, "--list"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(_ansible(["ansible-inventory", "-i", str(path), "--limit", pattern,
+                                    "--list"], tmp_path))
+    assert json.loads(done.stdout) == expected
+
+
 LIMITS = [
     ("root", "workers"),
     ("root", "chick1*"),
