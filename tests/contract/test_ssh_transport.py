@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
-from netops.inventory.model import Host
 
 from netops.errors import AuthFailed, HostKeyRejected, TimedOut, Unreachable
+from netops.inventory.model import Host
 from netops.transport.base import Command, HostKeyMode
 from netops.transport.ssh import SshConnector, SshOptions
 from tests.contract.sshd import Sshd, free_port, keygen
