@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the only place that exits."""
     import click
 
+    import netops.cli_diagnose  # registers diagnose
     import netops.cli_journal  # registers history and report
     import netops.cli_run  # noqa: F401  (registers the runbook commands)
     from netops.locks import NodeLocked

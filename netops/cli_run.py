@@ -222,10 +222,11 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
                 journal: Journal, nodes: str | None, as_json: bool) -> int:
     """Lock every target node (all or nothing), run, release the locks."""
     from netops import locks
+    from netops.transport.kept import Kept
 
     record = _record(s, plan, nodes)
     hosts = {h.name: h for b in plan.batches for h in b}
-    kept = {name: _Kept(connector.transport(h)) for name, h in hosts.items()}
+    kept = {name: Kept(connector.transport(h)) for name, h in hosts.items()}
     holder = locks.new_holder(plan.run_id, record.operator, record.controller, record.pid)
     stale = locks.stale_check(lambda run_id: (journal.run(run_id) or {}).get("status"))
     locked, held, _ = locks.lock_all(list(hosts), kept.__getitem__, holder, stale, plan.forks)
@@ -238,29 +239,6 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
         locks.release_all(locked, kept.__getitem__, plan.run_id, plan.forks)
         for t in kept.values():
             t.inner.close()
-
-
-class _Kept:
-    """A transport kept open across the run (locks, steps, release); `close` is deferred."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.host = inner.host
-
-    def run(self, *args: Any, **kw: Any) -> Any:
-        return self.inner.run(*args, **kw)
-
-    def put(self, *args: Any, **kw: Any) -> Any:
-        return self.inner.put(*args, **kw)
-
-    def get(self, *args: Any, **kw: Any) -> Any:
-        return self.inner.get(*args, **kw)
-
-    def reset(self) -> None:
-        self.inner.reset()
-
-    def close(self) -> None:
-        pass
 
 
 def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:

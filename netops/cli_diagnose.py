@@ -1,0 +1,116 @@
+"""`netops diagnose`: the seed-000 hunt for "which chicks are broken" as one command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+import typer
+
+from netops.cli import JsonOpt, NodesOpt, app, preflight, settings
+from netops.engine.result import ExitCode
+from netops.errors import TransportError, UserError
+
+CELL = {"ok": "[green]ok[/]", "broken": "[bold red]BROKEN[/]", "unknown": "[yellow]?[/]",
+        "unreachable": "[magenta]unreachable[/]"}
+
+
+@app.command("diagnose")
+def diagnose_cmd(
+    ctx: typer.Context,
+    nodes: NodesOpt = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--runbook", "-r", help="Only these runbooks (repeatable).")] = None,
+    evidence: Annotated[bool, typer.Option(
+        "--evidence", "-e", help="Show why each finding was made.")] = False,
+    forks: Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts at a time.")] = 50,
+    as_json: JsonOpt = False,
+) -> int:
+    """Run every runbook's read-only checks on every selected node: a node x runbook matrix.
+
+    Never changes anything (each runbook runs as a dry run). Exit 0 when every node is ok,
+    1 when something is broken, unknown or unreachable.
+
+    Example: netops diagnose --nodes workers --evidence
+    """
+    from netops.cli_run import runbook_dirs
+    from netops.diagnose import applicable, diagnose
+    from netops.engine.events import FanOut
+    from netops.runbook.load import load_all
+    from netops.transport.base import Command
+    from netops.transport.kept import Kept
+    from netops.transport.local import LocalTransport
+
+    s = settings(ctx)
+    console = s.console()
+    books, errors = load_all(runbook_dirs(s))
+    for e in errors:
+        console.print(f"invalid runbook skipped: {e}", markup=False)
+    names = only or sorted(n for n, rb in books.items() if applicable(rb))
+    missing = [n for n in names if n not in books]
+    if missing:
+        raise UserError(f"no runbook named {missing[0]!r}", hint="`netops list` shows them")
+    inventory = s.load_inventory()
+    hosts = inventory.select(nodes)
+    if not hosts:
+        raise UserError(f"--nodes {nodes!r} selects no host")
+    connector = s.connector(console)
+    preflight(connector, hosts)
+    kept = {h.name: Kept(connector.transport(h)) for h in hosts}
+
+    def reach(name: str) -> str:
+        try:
+            kept[name].run(Command("true", readonly=True), timeout=30)
+            return ""
+        except TransportError as e:
+            return str(e)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
+        down = {n: why for n, why in zip(kept, pool.map(reach, kept), strict=True) if why}
+    up = tuple(h for h in hosts if h.name not in down)
+    console.print(f"diagnosing {len(up)} node(s) with {len(names)} runbook(s)"
+                  + (f"; unreachable: {', '.join(down)}" if down else ""), markup=False)
+    try:
+        result = diagnose([books[n] for n in names], inventory, up, lambda h: kept[h.name],
+                          LocalTransport, FanOut([]), forks=forks)
+    finally:
+        for t in kept.values():
+            t.inner.close()
+    from netops.diagnose import UNREACHABLE, Finding
+
+    for name, why in down.items():
+        result.nodes[name] = {n: Finding(UNREACHABLE, why) for n in names}
+    result.nodes = {h.name: result.nodes[h.name] for h in hosts}
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        _show(console, result, evidence)
+    healthy = all(f.status == "ok" for row in result.nodes.values() for f in row.values())
+    return ExitCode.OK if healthy else ExitCode.FAILED
+
+
+def _show(console: object, result: object, evidence: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from netops.diagnose import Diagnosis
+
+    assert isinstance(console, Console) and isinstance(result, Diagnosis)
+    table = Table(title="node x runbook (BROKEN: that runbook would fix it)")
+    table.add_column("node")
+    for name in result.checks:
+        table.add_column(name, overflow="fold")
+    for node, row in result.nodes.items():
+        table.add_row(node, *[CELL[row[c].status] if c in row else "" for c in result.checks])
+    console.print(table)
+    if evidence:
+        for node, row in result.nodes.items():
+            for check, f in row.items():
+                if f.status != "ok" and f.evidence:
+                    console.print(f"[bold]{node}[/] {check} ({f.status}):")
+                    for line in f.evidence.splitlines():
+                        console.print(f"    {line}", markup=False, highlight=False)
+    for rb, nodes in sorted(result.broken().items()):
+        console.print(f"fix: netops run {rb} --nodes {','.join(nodes)} --dry-run", markup=False)
