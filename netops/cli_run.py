@@ -68,12 +68,18 @@ def list_cmd(ctx: typer.Context) -> int:
     for name in sorted(books):
         rb = books[name]
         table.add_row(name, "yes" if rb.disruptive else "",
-                      rb.description.strip().splitlines()[0] if rb.description else "")
+                      _first_sentence(rb.description))
     console = s.console()
     console.print(table)
     for e in errors:
         console.print(f"[red]invalid:[/] {e}", markup=True, highlight=False)
     return ExitCode.BAD_INPUT if errors else ExitCode.OK
+
+
+def _first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    head, dot, _ = flat.partition(". ")
+    return head + ("." if dot else "")
 
 
 @app.command("show")
