@@ -1,0 +1,199 @@
+"""`netops lab up | down | status | ssh | reboot | exec` (mounted by netops.cli as `lab`).
+
+Everything but typer is imported inside the commands, so `netops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from netops.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from netops.lab.lab import Lab
+
+lab_app = typer.Typer(
+    help="Build and manage a lab of real sshd nodes (network namespaces on a bridge; root).",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+
+DirOption = Annotated[Path | None, typer.Option(
+    "--dir", help="Lab directory (env NETOPS_LAB_DIR, default ./.netops-lab).",
+    show_default=False)]
+
+
+def _dir(given: Path | None) -> Path:
+    return given or Path(os.environ.get("NETOPS_LAB_DIR") or ".netops-lab")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise UserError("netops lab needs root", hint="run it as root (sudo)")
+
+
+def _load(directory: Path) -> Lab:
+    from netops.lab.lab import Lab
+
+    _need_root()
+    return Lab.load(directory)
+
+
+def _fail(message: str) -> typer.Exit:
+    _console().print(f"[red]error:[/] {message}", markup=True)
+    return typer.Exit(1)
+
+
+@lab_app.command()
+def up(
+    nodes: Annotated[str, typer.Option(
+        "--nodes", "-n", help="A count (6 -> chick1..chick6) or names (chick11,chick12).")] = "6",
+    directory: DirOption = None,
+    no_etcd: Annotated[bool, typer.Option("--no-etcd", help="Do not start etcd.")] = False,
+    prefix: Annotated[str, typer.Option(help="Prefix of the lab's interface names.")] = "nl",
+    subnet: Annotated[str, typer.Option(help="Lab subnet, inside 198.18.0.0/15.")] =
+        "198.18.0.0/16",
+    rebuild: Annotated[bool, typer.Option(
+        "--rebuild", help="Tear down a lab that is already up in --dir, then build.")] = False,
+) -> None:
+    """Build the lab: nodes, bridge, sshd, etcd; write inventory, ssh_config, known_hosts."""
+    from netops.lab.lab import Lab, check_host
+    from netops.lab.model import LabError, parse_names
+
+    names = parse_names(nodes)
+    where = _dir(directory)
+    check_host(etcd=not no_etcd)
+    console = _console()
+    if Lab.is_up(where):
+        if not rebuild:
+            old = Lab.load(where)
+            console.print(f"lab already up in {where}: {len(old.names)} nodes "
+                          f"({_span(old.names)}); `netops lab down` or --rebuild to replace it")
+            return
+        Lab.load(where).down()
+    lab = Lab(where, subnet=subnet, prefix=prefix)
+    console.print(f"building {len(names)} nodes ({_span(names)}) in {lab.directory} ...")
+    started = time.monotonic()
+    try:
+        lab.up(names, etcd=not no_etcd)
+    except LabError as e:
+        raise _fail(str(e)) from None
+    took = time.monotonic() - started
+    console.print(f"ready in {took:.1f} s: inventory {lab.inventory_path}")
+    if lab.etcd_endpoint:
+        console.print(f"etcd: {lab.etcd_endpoint}")
+    console.print(f"try: netops -i {lab.inventory_path} exec --nodes all -- hostname\n"
+                  f"     ssh -F {lab.ssh_config_path} {names[0]}")
+
+
+def _span(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+
+
+@lab_app.command()
+def down(directory: DirOption = None) -> None:
+    """Tear the lab down: processes, links, mounts and its directory."""
+    from netops.lab.lab import Lab
+
+    where = _dir(directory)
+    _need_root()
+    if not (where / "state.json").exists():
+        _console().print(f"no lab in {where}; nothing to do")
+        return
+    started = time.monotonic()
+    Lab.load(where).down()
+    _console().print(f"lab in {where} is down ({time.monotonic() - started:.1f} s)")
+
+
+@lab_app.command()
+def status(
+    directory: DirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Nodes with their address, namespaces, sshd, uptime and boot id."""
+    import dataclasses
+    import json
+
+    from rich.table import Table
+
+    lab = _load(_dir(directory))
+    rows = lab.status()
+    if as_json:
+        doc = {"directory": str(lab.directory), "supervisor": lab.supervisor_alive(),
+               "etcd": lab.etcd_endpoint, "nodes": [dataclasses.asdict(r) for r in rows]}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return
+    table = Table("node", "address", "netns", "sshd", "uptime", "boot id",
+                  title=f"netops lab {lab.directory}")
+    for r in rows:
+        table.add_row(r.name, r.address, _yes(r.netns), _yes(r.sshd),
+                      f"{r.uptime_s:.0f}s" if r.uptime_s is not None else "-",
+                      (r.boot_id or "-")[:8])
+    console = _console()
+    console.print(table)
+    console.print(f"supervisor: {_yes(lab.supervisor_alive())}   "
+                  f"etcd: {lab.etcd_endpoint or 'off'}")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+@lab_app.command()
+def ssh(
+    node: Annotated[str, typer.Argument(help="Node name.")],
+    command: Annotated[list[str] | None, typer.Argument(help="Command (default: a shell).")]
+    = None,
+    directory: DirOption = None,
+) -> None:
+    """Open `ssh -F <lab>/ssh_config NODE` (OpenSSH, strict host keys)."""
+    where = _dir(directory)
+    config = where / "ssh_config"
+    if not config.exists():
+        raise UserError(f"no lab in {where} (no ssh_config)")
+    os.execvp("ssh", ["ssh", "-F", str(config), node, *(command or [])])
+
+
+@lab_app.command()
+def reboot(node: Annotated[str, typer.Argument(help="Node name.")],
+           directory: DirOption = None) -> None:
+    """Reboot a node as its own `reboot` would: sessions drop, only persisted state returns."""
+    from netops.lab.model import LabError
+
+    lab = _load(_dir(directory))
+    started = time.monotonic()
+    try:
+        lab.reboot(node)
+    except LabError as e:
+        raise _fail(str(e)) from None
+    _console().print(f"{node} rebooted in {time.monotonic() - started:.2f} s")
+
+
+@lab_app.command("exec")
+def exec_(node: Annotated[str, typer.Argument(help="Node name.")],
+          command: Annotated[str, typer.Argument(help="Shell command run inside the node.")],
+          directory: DirOption = None) -> None:
+    """Run a command inside a node directly (no SSH), as root."""
+    from netops.lab.model import LabError
+
+    lab = _load(_dir(directory))
+    try:
+        done = lab.node_exec(node, command, check=False)
+    except LabError as e:
+        raise _fail(str(e)) from None
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    raise typer.Exit(done.returncode)
