@@ -1,0 +1,553 @@
+"""Fault injection for lab nodes: break a node the way the seed stories broke theirs.
+
+Each fault is injected inside one running node through `Lab.node_exec` (root, the node's own
+namespaces), so it lands exactly where the runbooks look: sysctls, iptables, files under the
+node's /etc and /var overlays, the docker stand-in's state, etcd (the lab's, reached from the
+node like a real node would). `healthy(lab, node)` first makes a node a well-configured
+Kubernetes node that every library runbook accepts; faults build on top of it where their story
+needs it (a stale CNI config needs the right one next to it).
+
+    from netops.lab.faults import FAULTS, healthy, inject
+    healthy(lab, "chick2")
+    inject(lab, "stale-ipam@chick2,forward-drop")   # no @node: the lab's last node
+
+The default node is the lab's LAST node: the first ones (chick1..3) form the control plane and
+the `etcd` group, whose first host runs a runbook's `on: once` steps, and a lab of one node has
+only that one anyway.
+
+Lab limits that shape some faults (RUNBOOKS.md section 2): /opt is the host's, so `healthy`
+mounts a node-private tmpfs over /opt for /opt/cni/bin (gone at reboot, like /run); there is no
+`networkctl` stand-in, so there is no networkd fault; flannel is a small stand-in service
+installed by the flannel faults (`/etc/netops-lab/flanneld`), reading the lab's real etcd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from netops.errors import UserError
+
+if TYPE_CHECKING:
+    from netops.lab.lab import Lab
+
+POD_CIDR = "10.244.0.0/16"
+"""The pods' network in a healthy lab (flannel's default); node i gets 10.244.i.0/24."""
+CNI_NET = "cbr0"
+BRIDGE = "cni0"
+FLANNEL_PREFIX = "/coreos.com/network"
+IPAM_DIR = f"/var/lib/cni/networks/{CNI_NET}"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A named fault: `fault(lab, node)` injects it on one node."""
+
+    name: str
+    description: str
+    runbook: str
+    """The library runbook that detects (and, unless report-only, fixes) it."""
+    apply: Callable[[Lab, str], None]
+
+    def __call__(self, lab: Lab, node: str) -> None:
+        self.apply(lab, node)
+
+
+def sh(lab: Lab, node: str, script: str, *, timeout: float = 30) -> str:
+    """Run `script` as root inside `node`; raise with its stderr when it fails."""
+    done = lab.node_exec(node, script, check=False, timeout=timeout)
+    if done.returncode != 0:
+        raise UserError(f"fault injection on {node} failed (rc {done.returncode}): "
+                        f"{done.stderr.strip() or done.stdout.strip()}\n--- script:\n{script}")
+    return done.stdout
+
+
+def _write(path: str, text: str, mode: str = "0644") -> str:
+    """Shell that writes `text` (exact bytes, no added newline) to `path`."""
+    d = path.rsplit("/", 1)[0] or "/"
+    return (f"mkdir -p {shlex.quote(d)} && printf '%s' {shlex.quote(text)} > {shlex.quote(path)}"
+            f" && chmod {mode} {shlex.quote(path)}\n")
+
+
+def _index(lab: Lab, node: str) -> int:
+    return lab.index(node)
+
+
+def pod_subnet(lab: Lab, node: str) -> ipaddress.IPv4Network:
+    """The node's pod subnet in a healthy lab: 10.244.<index>.0/24."""
+    return ipaddress.IPv4Network(f"10.244.{_index(lab, node) % 256}.0/24")
+
+
+def sandbox_id(node: str, pod: str) -> str:
+    """A stable 64-hex sandbox id for a pod on a node (docker ps --no-trunc shape)."""
+    return hashlib.sha256(f"{node}/{pod}".encode()).hexdigest()
+
+
+# -- the healthy baseline ------------------------------------------------------------------------
+K8S_SYSCTL = """\
+# Kubernetes container-runtime prerequisites (kubernetes.io container-runtimes)
+net.ipv4.ip_forward = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+"""
+
+FORWARD_DROPIN = """\
+[Service]
+ExecStartPost=/usr/sbin/iptables -P FORWARD ACCEPT
+"""
+
+FLANNEL_CONFLIST = {
+    "name": CNI_NET,
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {"type": "flannel", "delegate": {"hairpinMode": True, "isDefaultGateway": True}},
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+}
+
+CALICO_CONFLIST = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {"type": "calico", "log_level": "info", "datastore_type": "kubernetes",
+         "nodename": "__KUBERNETES_NODE_NAME__", "mtu": 1440,
+         "ipam": {"type": "calico-ipam"}, "policy": {"type": "k8s"},
+         "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"}},
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+    ],
+}
+
+# /opt is the host's directory in a lab node: cover it with a node-private tmpfs before writing.
+OPT_CNI = """\
+mountpoint -q /opt || mount -t tmpfs -o mode=0755,nosuid,nodev netops-lab-opt /opt
+mkdir -p /opt/cni/bin
+for p in bridge host-local portmap loopback; do
+  [ -x /opt/cni/bin/$p ] || cp /usr/lib/cni/$p /opt/cni/bin/$p 2>/dev/null || \
+    printf '#!/bin/sh\\nexit 0\\n' > /opt/cni/bin/$p
+done
+# flannel's CNI binary is not packaged on Debian: a stub, enough for `test -x`.
+[ -x /opt/cni/bin/flannel ] || printf '#!/bin/sh\\necho netops lab stub >&2; exit 1\\n' \
+  > /opt/cni/bin/flannel
+chmod 0755 /opt/cni/bin/*
+"""
+
+
+def _base_sysctl(lab: Lab, node: str) -> None:
+    sh(lab, node, _write("/etc/sysctl.d/k8s.conf", K8S_SYSCTL)
+       + _write("/etc/modules-load.d/k8s.conf", "overlay\nbr_netfilter\n")
+       + "modprobe -a overlay br_netfilter\n"
+       + "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 "
+         "net.bridge.bridge-nf-call-ip6tables=1\n")
+
+
+def _base_forward(lab: Lab, node: str) -> None:
+    """A docker drop-in that re-opens FORWARD after every docker start, then docker restarted
+    (as a provisioning tool would have left the node)."""
+    sh(lab, node, _write("/etc/systemd/system/docker.service.d/10-forward.conf", FORWARD_DROPIN)
+       + "systemctl daemon-reload && systemctl restart docker\n")
+
+
+def _base_cni(lab: Lab, node: str) -> None:
+    sh(lab, node, OPT_CNI + _write("/etc/cni/net.d/10-flannel.conflist",
+                                   json.dumps(FLANNEL_CONFLIST, indent=2) + "\n"))
+
+
+def _bridge(lab: Lab, node: str) -> None:
+    """cni0 with the node's pod gateway address, as the bridge plugin creates it."""
+    gw = f"{pod_subnet(lab, node).network_address + 1}/24"
+    sh(lab, node, f"""\
+ip link show {BRIDGE} >/dev/null 2>&1 || ip link add {BRIDGE} type bridge
+ip -4 -o addr show dev {BRIDGE} | grep -q ' {gw} ' || ip addr add {gw} dev {BRIDGE}
+ip link set {BRIDGE} up
+mkdir -p {IPAM_DIR}
+[ -e {IPAM_DIR}/lock ] || {{ : > {IPAM_DIR}/lock; chmod 0750 {IPAM_DIR}/lock; }}
+""")
+
+
+def _docker_containers(lab: Lab, node: str, add: list[dict[str, object]]) -> None:
+    """Add (or replace by id) containers in the docker stand-in's state."""
+    payload = json.dumps(add)
+    sh(lab, node, f"""\
+python3 - {shlex.quote(payload)} <<'EOF'
+import json, os, sys
+path = "/var/lib/docker-standin/state.json"
+try:
+    with open(path) as f:
+        data = json.load(f)
+except FileNotFoundError:
+    data = {{}}
+data.setdefault("containers", [])
+new = json.loads(sys.argv[1])
+ids = {{c["id"] for c in new}}
+data["containers"] = [c for c in data["containers"] if c["id"] not in ids] + new
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path + ".tmp", "w") as f:
+    json.dump(data, f, indent=1)
+os.replace(path + ".tmp", path)
+EOF
+""")
+
+
+def add_pod(lab: Lab, node: str, pod: str, host: int, *, live: bool = True,
+            hairpin: bool = True, ipam_format: str = "modern") -> str:
+    """A pod on `node`: its sandbox (docker stand-in, dockershim names), its host-local
+    allocation, and, when `live`, its netns with a veth on cni0. Returns the sandbox id.
+
+    `live=False` leaves only the allocation file: the leak of RUNBOOKS.md 1.5.
+    `ipam_format`: "modern" (`id\\r\\neth0`, no final newline), "old" (id only) or "empty".
+    """
+    _bridge(lab, node)
+    sid = sandbox_id(node, pod)
+    ip = str(pod_subnet(lab, node).network_address + host)
+    content = {"modern": f"{sid}\r\neth0", "old": sid, "empty": ""}[ipam_format]
+    script = _write(f"{IPAM_DIR}/{ip}", content) + _write(f"{IPAM_DIR}/last_reserved_ip.0", ip)
+    if live:
+        now = int(time.time()) - 3 * 86400
+        _docker_containers(lab, node, [{
+            "id": sid, "name": f"k8s_POD_{pod}_default_{sid[:8]}-uid_0",
+            "image": "registry.k8s.io/pause:3.9", "command": "/pause",
+            "labels": {"io.kubernetes.container.name": "POD", "io.kubernetes.pod.name": pod,
+                       "io.kubernetes.pod.namespace": "default"},
+            "created": now, "started": now, "state": "running", "exit_code": 0,
+            "networks": ["none"]}])
+        veth = f"veth{sid[:8]}"
+        ns = f"pod-{sid[:8]}"
+        script += f"""\
+ip netns list | grep -qw {ns} || ip netns add {ns}
+if ! ip link show {veth} >/dev/null 2>&1; then
+  ip link add {veth} type veth peer name eth0 netns {ns}
+  ip -n {ns} addr add {ip}/24 dev eth0
+  ip -n {ns} link set eth0 up
+  ip -n {ns} link set lo up
+fi
+ip link set {veth} master {BRIDGE} up
+bridge link set dev {veth} hairpin {"on" if hairpin else "off"}
+"""
+    sh(lab, node, script)
+    return sid
+
+
+def healthy(lab: Lab, node: str) -> None:
+    """Make `node` a well-configured Kubernetes node that every library runbook accepts:
+    the sysctl/module prerequisites persisted, docker's FORWARD DROP re-opened by a correct
+    drop-in, flannel's CNI config and plugin binaries, cni0 with one running pod."""
+    _base_sysctl(lab, node)
+    _base_forward(lab, node)
+    _base_cni(lab, node)
+    add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
+
+
+# -- faults ----------------------------------------------------------------------------------------
+def ip_forward_off(lab: Lab, node: str) -> None:
+    sh(lab, node, "sysctl -qw net.ipv4.ip_forward=0")
+
+
+def ip_forward_boot_override(lab: Lab, node: str) -> None:
+    # Runtime stays 1; a package's later sysctl file turns it off at the next boot
+    # (SUSE/doc-caasp#574).
+    sh(lab, node, "sysctl -qw net.ipv4.ip_forward=1\n" + _write(
+        "/etc/sysctl.d/99-zz-hardening.conf",
+        "# hardening profile: this host is not a router\nnet.ipv4.ip_forward = 0\n"))
+
+
+def bridge_nf_off(lab: Lab, node: str) -> None:
+    sh(lab, node, "sysctl -qw net.bridge.bridge-nf-call-iptables=0 "
+                  "net.bridge.bridge-nf-call-ip6tables=0")
+
+
+_REMOVE_FORWARD_FIXES = """\
+# Remove whatever re-opens FORWARD after docker starts (drop-ins, daemon.json) and the scoped
+# pod-CIDR rules, then let docker start as Docker >= 1.13 does: FORWARD DROP.
+for f in /etc/systemd/system/docker.service.d/*.conf; do
+  [ -e "$f" ] && grep -q 'FORWARD' "$f" && rm -f "$f"
+done
+while iptables -D FORWARD -s 10.244.0.0/16 -j ACCEPT 2>/dev/null; do :; done
+while iptables -D FORWARD -d 10.244.0.0/16 -j ACCEPT 2>/dev/null; do :; done
+"""
+
+
+def forward_drop(lab: Lab, node: str) -> None:
+    sh(lab, node, _REMOVE_FORWARD_FIXES
+       + "systemctl daemon-reload && systemctl restart docker\n")
+
+
+def docker_dropin_no_service(lab: Lab, node: str) -> None:
+    # The seed's own fix: `echo ... >> exec_start.conf` creates a drop-in without a [Service]
+    # header, which systemd ignores; the restart then leaves FORWARD DROP in place.
+    sh(lab, node, _REMOVE_FORWARD_FIXES + """\
+mkdir -p /etc/systemd/system/docker.service.d
+echo "ExecStartPost=/sbin/iptables -P FORWARD ACCEPT" \
+  >> /etc/systemd/system/docker.service.d/exec_start.conf
+systemctl daemon-reload
+systemctl restart docker
+""")
+
+
+def stale_ipam(lab: Lab, node: str) -> None:
+    # Two running pods, one exited sandbox (still a container: its IP is not leaked), and four
+    # leaked allocations: three in today's `id\r\neth0` format, one from an older plugin (id
+    # only) and one empty file (containernetworking/plugins#498).
+    _base_cni(lab, node)
+    add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
+    add_pod(lab, node, "web-7f9c6d5b8-qwz4r", 3)
+    exited = add_pod(lab, node, "job-28211400-abcde", 4, live=False)
+    _docker_containers(lab, node, [{
+        "id": exited, "name": f"k8s_POD_job-28211400-abcde_default_{exited[:8]}-uid_0",
+        "image": "registry.k8s.io/pause:3.9", "command": "/pause",
+        "labels": {"io.kubernetes.container.name": "POD"}, "created": int(time.time()) - 7200,
+        "started": int(time.time()) - 7200, "finished": int(time.time()) - 3600, "state": "exited",
+        "exit_code": 0}])
+    for host, pod, fmt in ((10, "web-7f9c6d5b8-old01", "modern"),
+                           (11, "web-7f9c6d5b8-old02", "modern"),
+                           (12, "api-6b8d9f7c4-old03", "modern"),
+                           (13, "api-6b8d9f7c4-old04", "old"),
+                           (14, "api-6b8d9f7c4-old05", "empty")):
+        add_pod(lab, node, pod, host, live=False, ipam_format=fmt)
+
+
+def cni_config_missing(lab: Lab, node: str) -> None:
+    # flannel's install-cni never copied its config (flannel#709: SELinux), or it was deleted.
+    _base_cni(lab, node)
+    sh(lab, node, "rm -f /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist "
+                  "/etc/cni/net.d/*.json")
+
+
+def cni_config_stale(lab: Lab, node: str) -> None:
+    # Migrated from calico to flannel; calico's config was left behind and sorts first
+    # (10-calico.conflist < 10-flannel.conflist), so the runtime still uses calico.
+    _base_cni(lab, node)
+    sh(lab, node, _write("/etc/cni/net.d/10-calico.conflist",
+                         json.dumps(CALICO_CONFLIST, indent=2) + "\n")
+       + _write("/etc/cni/net.d/calico-kubeconfig", "# calico-kubeconfig (stale)\n", "0600"))
+
+
+def hairpin_off(lab: Lab, node: str) -> None:
+    # The CNI config lost hairpinMode (a hand-written bridge/flannel config), so each new pod's
+    # veth joins cni0 with hairpin off: that pod cannot reach itself through its Service.
+    _base_cni(lab, node)
+    conf = json.loads(json.dumps(FLANNEL_CONFLIST))
+    conf["plugins"][0]["delegate"]["hairpinMode"] = False
+    sh(lab, node, _write("/etc/cni/net.d/10-flannel.conflist", json.dumps(conf, indent=2) + "\n"))
+    add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
+    add_pod(lab, node, "web-7f9c6d5b8-hp001", 5, hairpin=False)
+    add_pod(lab, node, "web-7f9c6d5b8-hp002", 6, hairpin=False)
+
+
+def conntrack_near_full(lab: Lab, node: str) -> None:
+    # nf_conntrack_count cannot be raised in a node netns: shadow it (RUNBOOKS.md section 2)
+    # with a file at 95% of nf_conntrack_max. /run is a tmpfs, so a reboot clears the fault.
+    sh(lab, node, """\
+max=$(sysctl -n net.netfilter.nf_conntrack_max)
+mkdir -p /run/netops-lab/faults
+echo $((max * 95 / 100)) > /run/netops-lab/faults/nf_conntrack_count
+mountpoint -q /proc/sys/net/netfilter/nf_conntrack_count || \
+  mount --bind /run/netops-lab/faults/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_count
+""")
+
+
+# -- flannel + etcd ----------------------------------------------------------------------------
+FLANNELD = r'''#!/usr/bin/python3
+"""netops lab stand-in for flanneld's start (RUNBOOKS.md 1.7): read the network config from
+etcd (v3, or v2 for flannel < flannel-io/flannel#1562), keep or take a subnet lease, write
+/run/flannel/subnet.env and set up flannel.1. Settings: /etc/netops-lab/flanneld.env."""
+import ipaddress, json, os, subprocess, sys
+
+env = dict(line.strip().split("=", 1) for line in open("/etc/netops-lab/flanneld.env")
+           if "=" in line and not line.startswith("#"))
+EP, PREFIX, API, IP = env["ENDPOINTS"], env["PREFIX"], env["API"], env["PUBLIC_IP"]
+
+
+def etcd(*args, check=True):
+    done = subprocess.run(["etcdctl", "--endpoints", EP, *args], capture_output=True,
+                          text=True, env={**os.environ, "ETCDCTL_API": API})
+    if check and done.returncode != 0:
+        sys.exit(f"flanneld: etcdctl {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+if API == "3":
+    raw = etcd("get", "--print-value-only", PREFIX + "/config").stdout.strip()
+else:
+    raw = etcd("get", PREFIX + "/config", check=False).stdout.strip()
+if not raw:
+    sys.exit(f"E flanneld: Couldn't fetch network config: 100: Key not found ({PREFIX}/config)")
+config = json.loads(raw)
+network = ipaddress.ip_network(config["Network"], strict=False)  # flannel masks host bits
+length = int(config.get("SubnetLen", 24))
+
+leases = {}
+if API == "3":
+    lines = etcd("get", "--prefix", PREFIX + "/subnets/").stdout.splitlines()
+    for key, value in zip(lines[0::2], lines[1::2]):
+        leases[key] = value
+else:
+    for key in etcd("ls", PREFIX + "/subnets", check=False).stdout.split():
+        leases[key] = etcd("get", key).stdout.strip()
+
+
+def subnet_of(key):
+    return ipaddress.ip_network(key.rsplit("/", 1)[1].replace("-", "/"))
+
+
+taken = {subnet_of(k) for k in leases}
+mine = [subnet_of(k) for k, v in leases.items()
+        if json.loads(v).get("PublicIP") == IP and subnet_of(k).subnet_of(network)]
+if mine:
+    subnet = mine[0]
+else:  # SubnetMin: flannel skips the network's first subnet
+    subnet = next(s for s in list(network.subnets(new_prefix=length))[1:] if s not in taken)
+key = f"{PREFIX}/subnets/{subnet.network_address}-{subnet.prefixlen}"
+lease = json.dumps({"PublicIP": IP, "BackendType": "vxlan",
+                    "BackendData": {"VNI": 1, "VtepMAC": "02:42:ac:11:00:02"}})
+etcd("put", key, lease) if API == "3" else etcd("set", key, lease)
+
+os.makedirs("/run/flannel", exist_ok=True)
+with open("/run/flannel/subnet.env", "w") as f:
+    f.write(f"FLANNEL_NETWORK={network}\nFLANNEL_SUBNET={subnet.network_address + 1}/"
+            f"{subnet.prefixlen}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+ip = lambda *a: subprocess.run(["ip", *a], capture_output=True, text=True)
+if ip("link", "show", "flannel.1").returncode != 0:
+    ip("link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", IP, "dev", "eth0",
+       "dstport", "8472", "nolearning")
+ip("addr", "flush", "dev", "flannel.1")
+ip("addr", "add", f"{subnet.network_address}/32", "dev", "flannel.1")
+ip("link", "set", "flannel.1", "up")
+print(f"flanneld: lease {subnet} in {network}")
+'''
+
+FLANNEL_UNIT = """\
+[Unit]
+Description=Flannel overlay network agent (netops lab stand-in)
+Documentation=https://github.com/flannel-io/flannel
+After=network-online.target etcd.service
+Before=docker.service
+
+[Service]
+ExecStart=/usr/bin/flanneld
+X-NetopsLab-ExecStart=/usr/bin/python3 /etc/netops-lab/flanneld
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _etcd_endpoint(lab: Lab) -> str:
+    endpoint = lab.etcd_endpoint
+    if not endpoint:
+        raise UserError("the flannel faults need the lab's etcd (the lab was built without it)")
+    return endpoint
+
+
+def overlapping_network(lab: Lab) -> str:
+    """A flannel Network that contains every node address (seed 003: 10.252.61.0/16 held the
+    nodes' 10.252.158.x), written with host bits as the seed did."""
+    net = lab.net.subnet.supernet(new_prefix=16)
+    return f"{net.network_address + 61 * 256}/16"
+
+
+def _flannel(lab: Lab, node: str, *, api: str, write_api: str, network: str) -> None:
+    """Put flannel's config into etcd (keyspace `write_api`), install and start the flanneld
+    stand-in reading keyspace `api`, and give cni0 the address the bridge plugin would have
+    given it under that lease."""
+    ep = _etcd_endpoint(lab)
+    config = json.dumps({"Network": network, "SubnetLen": 24, "Backend": {"Type": "vxlan"}})
+    p = shlex.quote(FLANNEL_PREFIX)
+    put = (f"ETCDCTL_API=3 etcdctl --endpoints {ep} put {p}/config {shlex.quote(config)}"
+           if write_api == "3" else
+           f"ETCDCTL_API=2 etcdctl --endpoints {ep} set {p}/config {shlex.quote(config)}")
+    settings = (f"ENDPOINTS={ep}\nPREFIX={FLANNEL_PREFIX}\nAPI={api}\n"
+                f"PUBLIC_IP={lab.address(node)}\n")
+    sh(lab, node, f"""\
+# a clean slate under the prefix, in both keyspaces
+ETCDCTL_API=3 etcdctl --endpoints {ep} del --prefix {p}/ >/dev/null
+ETCDCTL_API=2 etcdctl --endpoints {ep} rm --recursive {p} >/dev/null 2>&1 || true
+{put} >/dev/null
+""" + _write("/etc/netops-lab/flanneld", FLANNELD, "0755")
+       + _write("/etc/netops-lab/flanneld.env", settings)
+       + _write("/etc/systemd/system/flanneld.service", FLANNEL_UNIT)
+       + "systemctl daemon-reload\nsystemctl enable flanneld 2>/dev/null\n"
+       + "systemctl restart flanneld || true\n")
+    _base_cni(lab, node)
+    _bridge(lab, node)
+    sh(lab, node, f"""\
+. /run/flannel/subnet.env 2>/dev/null || exit 0
+ip addr flush dev {BRIDGE}
+ip addr add "$FLANNEL_SUBNET" dev {BRIDGE}
+""")
+
+
+def flannel_overlap(lab: Lab, node: str) -> None:
+    _flannel(lab, node, api="3", write_api="3", network=overlapping_network(lab))
+
+
+def flannel_overlap_v2(lab: Lab, node: str) -> None:
+    _flannel(lab, node, api="2", write_api="2", network=overlapping_network(lab))
+
+
+def flannel_config_v2_only(lab: Lab, node: str) -> None:
+    # flanneld >= 0.18 reads v3 only, but the config was set with v2 `etcdctl set` (the seed's
+    # habit): flanneld finds no config and fails; the node has no subnet.env.
+    _flannel(lab, node, api="3", write_api="2", network=POD_CIDR)
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("ip-forward-off", "net.ipv4.ip_forward is 0 now", "check-ip-forward",
+          ip_forward_off),
+    Fault("ip-forward-boot-override", "ip_forward is 1 now, but a later sysctl.d file sets 0 "
+          "at the next boot", "check-ip-forward", ip_forward_boot_override),
+    Fault("bridge-nf-off", "bridge-nf-call-iptables and -ip6tables are 0", "check-bridge-nf",
+          bridge_nf_off),
+    Fault("forward-drop", "docker restarted with FORWARD DROP and no pod-CIDR accepts, nothing "
+          "re-opens it", "iptables-forward-accept", forward_drop),
+    Fault("docker-dropin-no-service", "the seed's docker drop-in without [Service] (ignored), "
+          "FORWARD DROP", "iptables-forward-accept", docker_dropin_no_service),
+    Fault("stale-ipam", "leaked host-local allocations (id\\r\\neth0, id-only, empty) next to "
+          "live pods' ones", "flush-stale-ipam", stale_ipam),
+    Fault("flannel-overlap", "flannel Network in etcd v3 overlaps the node subnet; flanneld "
+          "(v3) leased from it", "reset-flannel-subnet", flannel_overlap),
+    Fault("flannel-overlap-v2", "the same in the v2 keyspace, read by an old flanneld (v2)",
+          "reset-flannel-subnet", flannel_overlap_v2),
+    Fault("flannel-config-v2-only", "flannel config only in the v2 keyspace, flanneld reads "
+          "v3 and fails", "reset-flannel-subnet", flannel_config_v2_only),
+    Fault("cni-config-missing", "no CNI config in /etc/cni/net.d", "check-cni-config",
+          cni_config_missing),
+    Fault("cni-config-stale", "a leftover 10-calico.conflist sorts before flannel's config",
+          "check-cni-config", cni_config_stale),
+    Fault("hairpin-off", "CNI config without hairpinMode, new pods' cni0 ports hairpin off",
+          "hairpin-mode", hairpin_off),
+    Fault("conntrack-near-full", "nf_conntrack_count at 95% of nf_conntrack_max (bind mount)",
+          "check-conntrack", conntrack_near_full),
+)}
+
+
+def parse(spec: str, names: list[str]) -> list[tuple[str, str]]:
+    """`NAME[@node],...` -> [(fault, node)]; no @node means the lab's last node."""
+    out = []
+    for item in (x.strip() for x in spec.split(",")):
+        if not item:
+            continue
+        name, _, node = item.partition("@")
+        if name not in FAULTS:
+            raise UserError(f"unknown fault {name!r}", hint="faults: " + ", ".join(FAULTS))
+        node = node or (names[-1] if names else "")
+        if node not in names:
+            raise UserError(f"fault {item!r}: no node {node!r} in this lab",
+                            hint=f"nodes: {', '.join(names[:10])}")
+        out.append((name, node))
+    if not out:
+        raise UserError(f"no fault in {spec!r}", hint="faults: " + ", ".join(FAULTS))
+    return out
+
+
+def inject(lab: Lab, spec: str) -> list[tuple[str, str]]:
+    """Inject every fault of `spec` (`NAME[@node],...`); returns what was injected where."""
+    done = parse(spec, list(lab.names))
+    for name, node in done:
+        FAULTS[name](lab, node)
+    return done
