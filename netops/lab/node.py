@@ -52,7 +52,7 @@ mount -o bind,ro "$L/sysctl.d" /usr/lib/sysctl.d
 mount -o bind,ro "$L/standins" /usr/local/sbin
 mount -o bind,ro "$L/standins/systemctl" /usr/bin/systemctl
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
-mkdir -p /run/sshd /run/lock /run/netops-lab/units /run/netops-lab/ctl
+mkdir -p /run/sshd /run/lock /run/netops-lab/units /run/netops-lab/log /run/netops-lab/ctl
 mount --bind "$L/ctl" /run/netops-lab/ctl
 mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
 mount --bind "$N/root" /root
