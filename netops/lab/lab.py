@@ -54,6 +54,11 @@ from netops.lab.seed import (
 BootHook = Callable[["Lab", str, bool], None]
 """hook(lab, node name, first_boot): runs after persisted state is applied, before sshd."""
 
+# Everything `up` may create in the lab directory; `down` removes exactly these.
+LAB_FILES = ("state.json", "state.lock", "state.tmp", "inventory.yaml", "inventory.yaml.tmp",
+             "ssh_config", "ssh_config.tmp", "known_hosts", "known_hosts.tmp", "id_ed25519",
+             "id_ed25519.pub", "standins", "units", "sysctl.d", "ctl", "nodes", "etcd",
+             "etcd.log", "supervisor.log")
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "mount", "iptables", "sysctl", "ssh-keygen")
 SSHD = "/usr/sbin/sshd"
 FORBIDDEN_ROOTS = ("/etc", "/var", "/usr", "/proc", "/sys", "/dev", "/run", "/boot")
@@ -248,6 +253,9 @@ class Lab:
                     if ipaddress.IPv4Network(n, strict=False).overlaps(self.net.subnet):
                         raise UserError(f"lab subnet {self.net.subnet} overlaps {n} on this "
                                         "machine", hint="pick another --subnet in 198.18.0.0/15")
+        if any(c in str(self.directory) for c in ",:\n\t "):
+            raise UserError(f"lab directory {self.directory}: no spaces, ',' or ':' (they "
+                            "would end up in overlayfs mount options)")
         for root in FORBIDDEN_ROOTS:
             if self.directory == Path(root) or Path(root) in self.directory.parents:
                 raise UserError(f"lab directory {self.directory} is under {root}, which "
@@ -260,6 +268,8 @@ class Lab:
         check_host(etcd=etcd)
         if Lab.is_up(self.directory):
             raise LabError(f"a lab is already up in {self.directory}")
+        if self.state_path.exists():  # a dead lab (killed, or the machine rebooted): clear it
+            Lab.load(self.directory).down()
         if len(set(names)) != len(names) or not names:
             raise UserError("lab up needs distinct node names")
         self.names = list(names)
@@ -286,13 +296,17 @@ class Lab:
                    f"link set dev {br} up"])
         self._start_supervisor()
         hosts = [(n, self.address(n)) for n in self.names]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             etcd_job = pool.submit(etcd_server.start, self.directory, self.net.gateway) \
                 if etcd else None
             files = list(pool.map(lambda n: self._build(n, client_pub, hosts), self.names))
             if etcd_job is not None:
                 pid, endpoint = etcd_job.result()
                 self._etcd = {"pid": pid, "endpoint": endpoint}
+        finally:
+            # On failure or Ctrl-C, nodes not started yet are not built just to be torn down.
+            pool.shutdown(wait=True, cancel_futures=True)
         progress(f"{len(files)} nodes booted")
         write_client_files(self.directory, files, self.etcd_endpoint)
         self._save_state("up")
@@ -307,8 +321,10 @@ class Lab:
     def _start_supervisor(self) -> None:
         import netops
 
-        env = {"PATH": os.environ.get("PATH", NODE_PATH),
-               "PYTHONPATH": str(Path(netops.__file__).resolve().parent.parent)}
+        # The creator's import path, so boot hooks it registered import in the supervisor too.
+        paths = [str(Path(netops.__file__).resolve().parent.parent),
+                 *(p for p in sys.path if p and Path(p).is_dir())]
+        env = {"PATH": os.environ.get("PATH", NODE_PATH), "PYTHONPATH": os.pathsep.join(paths)}
         with open(self.directory / "supervisor.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "netops.lab.supervisor",
                                      str(self.directory)], stdin=subprocess.DEVNULL,
@@ -450,20 +466,22 @@ class Lab:
             links.append(f"link del {self.net.bridge}")
         if links:
             _ip_batch(links, check=False)
-        if self._etcd is not None:
-            etcd_server.stop(int(str(self._etcd["pid"])), self.directory)
+        etcd_pids = set(_pids_with("etcd", "--data-dir", str(self.directory / "etcd")))
+        if self._etcd is not None:  # also when up failed before etcd's pid was recorded
+            etcd_pids.add(int(str(self._etcd["pid"])))
+        for pid in etcd_pids:
+            etcd_server.stop(pid, self.directory)
         self._supervisor = None
         self._etcd = None
         self._remove_files()
 
     def _remove_files(self) -> None:
-        if not self.directory.exists():
-            return
+        """Only what the lab wrote: the directory may hold the user's own files."""
+        for name in LAB_FILES:
+            remove_tree(self.directory / name)
         if self._created_dir:
-            remove_tree(self.directory)
-            return
-        for entry in self.directory.iterdir():
-            remove_tree(entry)
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
 
 
 def _pids_with(*needles: str) -> list[int]:

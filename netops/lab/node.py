@@ -25,8 +25,9 @@ from netops.lab.model import LabError
 
 # PATH that sshd gives root on Debian; the stand-ins in /usr/local/sbin come first.
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What an SSH session gets (UsePAM no, no AcceptEnv): no LANG, no host environment.
 NODE_ENV = {"PATH": NODE_PATH, "HOME": "/root", "USER": "root", "LOGNAME": "root",
-            "SHELL": "/bin/bash", "LANG": "C.UTF-8"}
+            "SHELL": "/bin/bash"}
 MARKER = "netops-lab-init"
 HAVE_TIMENS = Path("/proc/self/ns/time").exists()
 
