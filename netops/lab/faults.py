@@ -464,7 +464,10 @@ def _flannel(lab: Lab, node: str, *, api: str, write_api: str, network: str) -> 
     settings = (f"ENDPOINTS={ep}\nPREFIX={FLANNEL_PREFIX}\nAPI={api}\n"
                 f"PUBLIC_IP={lab.address(node)}\n")
     sh(lab, node, f"""\
-# a clean slate under the prefix, in both keyspaces
+# a clean slate: this node's flannel state, and the prefix in both keyspaces
+systemctl stop flanneld 2>/dev/null || true
+rm -f /run/flannel/subnet.env
+ip link del flannel.1 2>/dev/null || true
 ETCDCTL_API=3 etcdctl --endpoints {ep} del --prefix {p}/ >/dev/null
 ETCDCTL_API=2 etcdctl --endpoints {ep} rm --recursive {p} >/dev/null 2>&1 || true
 {put} >/dev/null
