@@ -164,10 +164,9 @@ def exec_cmd(
     text = command[0] if len(command) == 1 else " ".join(command)
     run = run_adhoc(hosts, connector.transport, Command(text, become=become), timeout=timeout,
                     forks=forks, observer=LiveView(console, verbose=s.verbose))
+    console.print(exec_table(run))
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
-    else:
-        console.print(exec_table(run))
     return exit_code_for(run)
 
 

@@ -220,6 +220,7 @@ def run_cmd(
             and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
     if plan.dry_run:  # a dry run writes nothing on a node, not even a lock
+        journal.start_run(_record(s, plan, nodes))
         return _execute(s, console, plan, connector.transport, journal, as_json)
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
 

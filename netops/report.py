@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -83,7 +84,9 @@ class LiveView:
             case HostFinished(result=r):
                 self._rows[r.host] = ("done", self._rows.get(r.host, ("", 0.0, None))[1], r.status)
                 if not self.verbose:
-                    self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]")
+                    why = _detail(r.steps)
+                    self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]"
+                                + (f" — {escape(why)}" if why else ""))
             case Notice(text=text, level=level):
                 style = {"warning": "yellow", "error": "bold red"}.get(level, "bold")
                 self._plain(f"[{style}]{text}[/]")
@@ -145,7 +148,9 @@ def exec_table(run: RunResult) -> Table:
         table.add_column(col)
     for name, host in run.hosts.items():
         step = host.steps[0]
-        out = first_line(step.stdout) or first_line(step.stderr) or step.note
+        failed = host.status in (Status.FAILED, Status.UNREACHABLE) and step.rc is None
+        out = (first_line(step.note, 120) if failed and step.note else
+               first_line(step.stdout) or first_line(step.stderr) or step.note)
         table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc), out)
     return table
 

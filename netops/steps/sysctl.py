@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 from netops.engine.result import Status
 from netops.steps.base import Outcome, StepContext, may_change
-from netops.steps.sysctl_order import SYSCTL_CONF, SYSCTL_DIRS, assignments, normalize_key
+from netops.steps.sysctl_order import (
+    SYSCTL_CONF,
+    SYSCTL_DIRS,
+    assignments,
+    boot_value,
+    normalize_key,
+)
 
 MARK = "==> netops-file "
 
@@ -72,7 +78,8 @@ def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
         actions.append(f"sysctl -w {shlex.quote(f'{key}={value}')}")
     new_file: str | None = None
     conflicts: list[str] = []
-    if persist:
+    winner = boot_value(state.files, key)
+    if persist and (winner is None or winner.value != value):
         files = dict(state.files)
         current = files.get(persist)
         want = desired_file(current, key, value)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netops.lab import Lab
 
+from netops.lab import Lab
 from tests.integration.helpers import Cli, lab_for, snapshot
 
 pytestmark = pytest.mark.lab
@@ -32,7 +32,8 @@ def cli(lab: Lab, tmp_path: Path) -> Cli:
 def break_ip_forward(lab: Lab) -> None:
     """chick1 healthy; chick2 off now; chick3 fine now but a later sysctl file turns it off
     at boot (RUNBOOKS 1.2)."""
-    lab.node_exec("chick1", "sysctl -qw net.ipv4.ip_forward=1")
+    lab.node_exec("chick1", "sysctl -qw net.ipv4.ip_forward=1; printf 'net.ipv4.ip_forward = 1"
+                  "\\n' > /etc/sysctl.d/99-kubernetes-cri.conf")
     lab.node_exec("chick2", "sysctl -qw net.ipv4.ip_forward=0")
     lab.node_exec("chick3", "sysctl -qw net.ipv4.ip_forward=1; "
                   "printf 'net.ipv4.ip_forward = 0\\n' > /etc/sysctl.d/99-zz-off.conf")
@@ -71,7 +72,7 @@ def test_dry_run_fix_idempotence_and_reboot(lab: Lab, cli: Cli) -> None:
     assert runs[-1]["dry_run"] is True
     report = cli("report", runs[-2]["run_id"])
     assert report.rc == 0 and "## What was done" in report.stdout
-    assert "| chick2 | 1 | changed |" in report.stdout
+    assert "| chick2 | 2 | changed | ip_forward |" in report.stdout
 
 
 def test_unreachable_node_halts_batch_one_with_the_rest_not_run(lab: Lab, cli: Cli) -> None:
@@ -157,7 +158,7 @@ SLOW = """\
     steps:
       - id: first
         shell: echo first >> /var/tmp/slow.log
-      - id: nap
+      - id: snooze
         shell: sleep {{ nap }}; echo nap >> /var/tmp/slow.log
       - id: last
         shell: echo last >> /var/tmp/slow.log
