@@ -249,10 +249,10 @@ def ip_forward_off(lab: Lab, node: str) -> None:
 
 
 def ip_forward_boot_override(lab: Lab, node: str) -> None:
-    # Runtime stays 1; a package's later sysctl file turns it off at the next boot
-    # (SUSE/doc-caasp#574).
+    # Runtime stays 1; a hardening package's sysctl file, sorting after k8s.conf, turns it
+    # off at the next boot (SUSE/doc-caasp#574).
     sh(lab, node, "sysctl -qw net.ipv4.ip_forward=1\n" + _write(
-        "/etc/sysctl.d/99-zz-hardening.conf",
+        "/etc/sysctl.d/zz-cis-hardening.conf",
         "# hardening profile: this host is not a router\nnet.ipv4.ip_forward = 0\n"))
 
 
@@ -479,7 +479,8 @@ ETCDCTL_API=2 etcdctl --endpoints {ep} rm --recursive {p} >/dev/null 2>&1 || tru
     _base_cni(lab, node)
     _bridge(lab, node)
     sh(lab, node, f"""\
-. /run/flannel/subnet.env 2>/dev/null || exit 0
+[ -r /run/flannel/subnet.env ] || exit 0  # flanneld failed: cni0 keeps its address
+. /run/flannel/subnet.env
 ip addr flush dev {BRIDGE}
 ip addr add "$FLANNEL_SUBNET" dev {BRIDGE}
 """)
