@@ -99,13 +99,19 @@ class NodeDefaults:
 
     `enabled_units` are symlinked into the node's multi-user.target.wants at the first `up`, so
     they persist and start at every boot (docker's start sets FORWARD DROP, like Docker >= 1.13).
-    `runtime_sysctls` are set after the first boot only and not persisted: a working node whose
-    `ip_forward=1` is lost at the next reboot, as in the seed stories.
+    `etc_files` are written into the node's /etc at the first `up`: what kubeadm's install
+    guide has a healthy node persist (br_netfilter loaded, ip_forward and bridge-nf-call-* on).
+    `runtime_sysctls` are set after the first boot only. Faults take a node away from this.
     """
 
     enabled_units: tuple[str, ...] = ("containerd.service", "docker.service", "kubelet.service",
                                       "ssh.service")
     runtime_sysctls: tuple[tuple[str, str], ...] = (("net.ipv4.ip_forward", "1"),)
+    etc_files: tuple[tuple[str, str], ...] = (
+        ("modules-load.d/k8s.conf", "overlay\nbr_netfilter\n"),
+        ("sysctl.d/99-kubernetes-cri.conf", "net.bridge.bridge-nf-call-iptables  = 1\n"
+         "net.bridge.bridge-nf-call-ip6tables = 1\nnet.ipv4.ip_forward                 = 1\n"),
+    )
     reboot_grace_s: float = 0.3
     """How long the `reboot` stand-in's caller keeps its session before the node goes down."""
 

@@ -141,6 +141,11 @@ def seed_node(node_dir: Path, name: str, address: str, hosts: Sequence[tuple[str
         (wants / unit).symlink_to(f"/lib/systemd/system/{unit}")
     (system / "sshd.service").symlink_to("/lib/systemd/system/ssh.service")
 
+    for relative, text in defaults.etc_files:
+        path = etc / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
     # Host sysctl files with host-wide keys get a net-only copy in the node.
     for conf in [*Path("/etc/sysctl.d").glob("*.conf"), Path("/etc/sysctl.conf")]:
         if conf.is_file() and not conf.is_symlink():
