@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from netops.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
