@@ -129,7 +129,7 @@ class NodeDefaults:
         assert isinstance(units, Sequence) and isinstance(sysctls, Sequence)
         assert isinstance(grace, int | float)
         return cls(tuple(str(u) for u in units),
-                   tuple((str(k), str(v)) for k, v in sysctls), float(grace))
+                   tuple((str(k), str(v)) for k, v in sysctls), reboot_grace_s=float(grace))
 
 
 @dataclass(frozen=True, slots=True)
