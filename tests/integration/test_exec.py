@@ -20,11 +20,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from lab_for(tmp_path_factory.mktemp("exec"), NAMES, 111)
 
 
-@pytest.fixture
-def cli(lab: Lab, tmp_path: Path) -> Cli:
-    return Cli(lab, tmp_path)
-
-
 def test_parallel_exec_on_six_nodes(cli: Cli) -> None:
     # Each node records when the command started and ended: all six must overlap in time.
     r = cli("exec", "--nodes", "all", "--json", "--",

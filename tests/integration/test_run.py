@@ -24,11 +24,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from lab_for(tmp_path_factory.mktemp("run"), NAMES, 112)
 
 
-@pytest.fixture
-def cli(lab: Lab, tmp_path: Path) -> Cli:
-    return Cli(lab, tmp_path)
-
-
 def break_ip_forward(lab: Lab) -> None:
     """chick1 healthy; chick2 off now; chick3 fine now but a later sysctl file turns it off
     at boot (RUNBOOKS 1.2)."""
