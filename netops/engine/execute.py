@@ -93,7 +93,7 @@ def execute(plan: Plan, world: World) -> RunResult:
         for r in _run_batch(plan, world, batch, index, once.controller.registered):
             results[r.host] = r
             failed += r.status in FAILING
-        if failed > plan.tolerance:
+        if failed > plan.tolerance and index < len(plan.batches):
             left = [h.name for b in plan.batches[index:] for h in b]
             reason = (f"halted after batch {index}: {failed} failed host(s), tolerance "
                       f"{plan.tolerance}" + (f"; not run: {', '.join(left)}" if left else ""))

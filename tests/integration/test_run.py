@@ -223,3 +223,73 @@ def test_sigint_then_resume_runs_no_step_twice(lab: Lab, cli: Cli, tmp_path: Pat
 def _host_statuses(cli: Cli, run_id: str) -> dict[str, str]:
     doc = cli("report", run_id, "--format", "json").json
     return {h["host"]: h["status"] for h in doc["hosts"]}
+
+
+FAULTS = """\
+    name: faults
+    description: a reboot step, and a step whose command hangs or whose sshd dies under it
+    params:
+      mode: {type: string, default: reboot}
+    steps:
+      - id: before
+        check: cat /proc/sys/kernel/random/boot_id
+      - id: restart
+        reboot: 30s
+        when: mode == "reboot"
+      - id: hang
+        shell: sleep 600
+        timeout: 2s
+        when: mode == "hang"
+      - id: dies
+        shell: "sleep 1; pkill -x sshd; sleep 30"
+        when: mode == "kill-sshd"
+      - id: after
+        check: cat /proc/sys/kernel/random/boot_id
+"""
+
+
+def _journal_steps(cli: Cli, run_id: str, host: str) -> dict[str, dict[str, object]]:
+    doc = cli("report", run_id, "--format", "json").json
+    return {s["step_id"]: s for s in doc["steps"] if s["host"] == host}
+
+
+def test_reboot_step_survives_the_disconnect_and_proves_the_new_boot(
+        lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "faults", FAULTS)
+    r = cli("run", str(rb), "--nodes", "chick2", "--json", "--yes")
+    assert r.rc == 0, r.stderr
+    steps = {s["id"]: s for s in r.json["hosts"]["chick2"]["steps"]}
+    assert steps["restart"]["status"] == "changed"
+    assert steps["before"]["stdout"] != steps["after"]["stdout"]
+    journal = _journal_steps(cli, r.json["run_id"], "chick2")
+    assert journal["restart"]["status"] == "changed"
+    assert "boot id" in str(journal["restart"]["note"])
+    # the node lock was kept across the reboot and released at the end
+    assert lab.node_exec("chick2", "test -e /var/lib/netops/lock", check=False).returncode != 0
+
+
+def test_hung_command_is_killed_at_its_timeout_and_journaled(
+        lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "faults", FAULTS)
+    r = cli("run", str(rb), "--nodes", "chick3", "--var", "mode=hang", "--json", "--yes")
+    assert r.rc == 1
+    assert r.step_status("chick3", "hang") == "failed"
+    assert r.step_status("chick3", "after") == "not-run"
+    journal = _journal_steps(cli, r.json["run_id"], "chick3")
+    assert journal["hang"]["status"] == "failed" and "timed out" in str(journal["hang"]["note"])
+    assert lab.node_exec("chick3", "pgrep -f 'slee[p] 600' || true").stdout.strip() == ""
+
+
+def test_sshd_killed_mid_step_fails_the_step_never_ok(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "faults", FAULTS)
+    try:
+        r = cli("run", str(rb), "--nodes", "chick1", "--var", "mode=kill-sshd", "--json", "--yes")
+    finally:
+        lab.start_sshd("chick1")
+    assert r.rc == 1
+    assert r.step_status("chick1", "dies") == "failed"
+    journal = _journal_steps(cli, r.json["run_id"], "chick1")
+    assert journal["dies"]["status"] == "failed"
+    assert "connection" in str(journal["dies"]["note"]).lower()
+    run = cli("history", "--json").json["runs"][0]
+    assert run["status"] == "failed"
