@@ -293,3 +293,36 @@ def test_sshd_killed_mid_step_fails_the_step_never_ok(lab: Lab, cli: Cli, tmp_pa
     assert "connection" in str(journal["dies"]["note"]).lower()
     run = cli("history", "--json").json["runs"][0]
     assert run["status"] == "failed"
+
+
+def test_packets_dropped_mid_step_fail_the_step_with_an_explanation(
+        lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "blackhole", """\
+        name: blackhole
+        description: the network to the node disappears while a step runs
+        steps:
+          - id: work
+            shell: sleep 3; echo done >> /var/tmp/blackhole.log
+            timeout: 4s
+    """)
+    import threading
+
+    rules = ("INPUT -p tcp --dport 22 -j DROP", "OUTPUT -p tcp --sport 22 -j DROP")
+    proc = cli.popen("run", str(rb), "--nodes", "chick3", "--json", "--yes")
+    time.sleep(1.5)
+    lab.node_exec("chick3", "; ".join(f"iptables -I {r}" for r in rules))
+    # the network comes back later: the lock can then be released
+    heal = threading.Timer(12, lambda: lab.node_exec(
+        "chick3", "; ".join(f"iptables -D {r}" for r in rules), check=False))
+    heal.start()
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        heal.join()
+    assert proc.returncode == 1, err
+    import json
+
+    step = json.loads(out)["hosts"]["chick3"]["steps"][0]
+    assert step["status"] in ("failed", "unreachable") and step["status"] != "ok"
+    journal = _journal_steps(cli, json.loads(out)["run_id"], "chick3")
+    assert journal["work"]["status"] == step["status"] and journal["work"]["note"]
