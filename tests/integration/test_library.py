@@ -8,6 +8,8 @@ story is about the next boot.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,12 +47,12 @@ def run(cli: Cli, runbook: str, *args: str) -> Result:
 
 
 def dry_fix_again(lab: Lab, cli: Cli, runbook: str, *args: str) -> Result:
-    """Dry run (would-change on BAD only, nothing changed), real run (BAD changed), a second
-    run (all ok). Returns the real run."""
-    before = snapshot(lab)
+    """Dry run (would-change on BAD only, nothing changed: nodes, etcd), real run (BAD
+    changed), a second run (all ok). Returns the real run."""
+    before = snapshot(lab), etcd_dump(lab)
     dry = run(cli, runbook, "--dry-run", *args)
     assert dry.statuses() == {GOOD: "ok", BAD: "would-change"}, dry.stdout + dry.stderr
-    assert snapshot(lab) == before, "a dry run changed a node"
+    assert (snapshot(lab), etcd_dump(lab)) == before, "a dry run changed something"
     real = run(cli, runbook, "--yes", *args)
     assert real.rc == 0 and real.statuses() == {GOOD: "ok", BAD: "changed"}, \
         real.stdout + real.stderr
@@ -124,6 +126,17 @@ def test_networkd_unmanage_veth(lab: Lab, cli: Cli) -> None:
         sh(lab, BAD, "rm -f /etc/systemd/network/*.network; systemctl stop systemd-networkd")
 
 
+def etcd_dump(lab: Lab) -> str:
+    """Both keyspaces under flannel's prefix, as etcdctl prints them."""
+    out: list[str] = []
+    for api, args in (("3", ["get", "--prefix", F.FLANNEL_PREFIX]),
+                      ("2", ["ls", "--recursive", F.FLANNEL_PREFIX])):
+        out.append(subprocess.run(["etcdctl", "--endpoints", str(lab.etcd_endpoint), *args],
+                                  capture_output=True, text=True,
+                                  env={**os.environ, "ETCDCTL_API": api}).stdout)
+    return out[0] + "".join(sorted(out[1].splitlines(True)))  # v2 ls has no fixed order
+
+
 FLANNEL_VARS = ("--var", "network=10.245.0.0/16", "--var", "drain=false")
 
 
@@ -139,8 +152,10 @@ def test_reset_flannel_subnet(lab: Lab, cli: Cli, fault: str, args: tuple[str, .
         diag = run(cli, "reset-flannel-subnet", "--dry-run")
         assert diag.statuses() == {GOOD: "ok", BAD: "failed"}, diag.stdout
         assert diag.json["before"][0]["stdout"].startswith("overlap ")
+    etcd_before = etcd_dump(lab)
     real = dry_fix_again(lab, cli, "reset-flannel-subnet", *args)
     assert [s["status"] for s in real.json["before"]][:3] == ["ok", "changed", "changed"]
+    assert etcd_dump(lab) != etcd_before
     want = "10.244.0.0/16" if fault == "flannel-config-v2-only" else "10.245.0.0/16"
     env = sh(lab, BAD, "cat /run/flannel/subnet.env")
     assert f"FLANNEL_NETWORK={want}" in env, env
