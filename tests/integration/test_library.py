@@ -70,6 +70,20 @@ def test_fault_specs() -> None:
     assert all(f.runbook and f.description for f in F.FAULTS.values())
 
 
+LIBRARY = ["check-ip-forward", "check-bridge-nf", "iptables-forward-accept", "flush-stale-ipam",
+           "networkd-unmanage-veth", "reset-flannel-subnet", "check-cni-config", "hairpin-mode",
+           "check-conntrack"]
+
+
+def test_diagnose_finds_healthy_nodes_ok(lab: Lab, cli: Cli) -> None:
+    """Every runbook is ok on a healthy node: no would-change, no failing check."""
+    args = [x for rb in LIBRARY for x in ("-r", rb)]
+    r = cli("diagnose", "--json", *args)
+    cells = {(n, rb): c["status"] for n, row in r.json["nodes"].items() for rb, c in row.items()}
+    assert r.rc == 0 and set(cells.values()) == {"ok"}, r.stdout
+    assert len(cells) == len(NAMES) * len(LIBRARY)
+
+
 def test_check_ip_forward_boot_override(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"ip-forward-boot-override@{BAD}")
     dry_fix_again(lab, cli, "check-ip-forward")
