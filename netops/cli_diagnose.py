@@ -13,8 +13,8 @@ from netops.cli import JsonOpt, NodesOpt, app, preflight, settings
 from netops.engine.result import ExitCode
 from netops.errors import TransportError, UserError
 
-CELL = {"ok": "[green]ok[/]", "broken": "[bold red]BROKEN[/]", "unknown": "[yellow]?[/]",
-        "unreachable": "[magenta]unreachable[/]"}
+MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
+        "unreachable": "[magenta]![/]"}
 
 
 @app.command("diagnose")
@@ -92,18 +92,22 @@ def diagnose_cmd(
 
 
 def _show(console: object, result: object, evidence: bool) -> None:
+    """Runbooks down, nodes across (node names are short, runbook ids are not)."""
     from rich.console import Console
     from rich.table import Table
 
     from netops.diagnose import Diagnosis
 
     assert isinstance(console, Console) and isinstance(result, Diagnosis)
-    table = Table(title="node x runbook (BROKEN: that runbook would fix it)")
-    table.add_column("node")
-    for name in result.checks:
-        table.add_column(name, overflow="fold")
-    for node, row in result.nodes.items():
-        table.add_row(node, *[CELL[row[c].status] if c in row else "" for c in result.checks])
+    nodes = list(result.nodes)
+    table = Table(title="runbook x node", caption="· ok   ✗ broken (the runbook would fix "
+                  "it)   ? unknown   ! unreachable", box=None, pad_edge=False)
+    table.add_column("runbook")
+    for node in nodes:
+        table.add_column(node, justify="center")
+    for check in result.checks:
+        table.add_row(check, *[MARK[result.nodes[n][check].status]
+                               if check in result.nodes[n] else "" for n in nodes])
     console.print(table)
     if evidence:
         for node, row in result.nodes.items():
@@ -112,5 +116,6 @@ def _show(console: object, result: object, evidence: bool) -> None:
                     console.print(f"[bold]{node}[/] {check} ({f.status}):")
                     for line in f.evidence.splitlines():
                         console.print(f"    {line}", markup=False, highlight=False)
-    for rb, nodes in sorted(result.broken().items()):
-        console.print(f"fix: netops run {rb} --nodes {','.join(nodes)} --dry-run", markup=False)
+    for rb, broken in sorted(result.broken().items()):
+        console.print(f"fix: netops run {rb} --nodes {','.join(broken)} --dry-run",
+                      markup=False)

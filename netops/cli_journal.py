@@ -58,7 +58,10 @@ def history_cmd(
     from rich.table import Table
 
     table = Table(title=f"runs in {journal.path}")
-    for col in ("run", "started", "runbook", "nodes", "status", "hosts", "operator"):
+    table.add_column("run", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("runbook", no_wrap=True)
+    for col in ("nodes", "status", "hosts", "operator"):
         table.add_column(col)
     for r in rows:
         counts = ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items()))

@@ -9,18 +9,19 @@ export NETOPS_INVENTORY="$NETOPS_LAB_DIR/inventory.yaml"
 export NETOPS_JOURNAL="${NETOPS_JOURNAL:-$NETOPS_LAB_DIR/journal.db}"
 trap 'netops lab down >/dev/null 2>&1 || true' EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
-step netops lab up --nodes 6
+# Six healthy nodes, then the seed stories' faults: chick4 lost its FORWARD accepts when docker
+# restarted (seed 001), chick5 has ip_forward off now, chick6 a later sysctl.d file that turns
+# it off at the next boot.
+step netops lab up --nodes 6 --healthy \
+  --faults forward-drop@chick4,ip-forward-off@chick5,ip-forward-boot-override@chick6
 step netops inventory
 step netops exec --nodes all -- 'hostname; sysctl -n net.ipv4.ip_forward'
-# Break two nodes the way seed 001 describes: ip_forward off now on chick5; on chick6 a later
-# sysctl.d file that turns it off at the next boot.
-netops lab exec chick5 'sysctl -qw net.ipv4.ip_forward=0'
-netops lab exec chick6 "printf 'net.ipv4.ip_forward = 0\n' > /etc/sysctl.d/99-zz-off.conf"
-step netops diagnose --runbook check-ip-forward --evidence || true
+step netops diagnose --evidence || true
 step netops run check-ip-forward --nodes workers --dry-run
 step netops run check-ip-forward --nodes workers --batch-size 1,50% --max-fail 0 --yes
+step netops run iptables-forward-accept --nodes chick4 --yes
 step netops lab reboot chick6
-step netops diagnose --runbook check-ip-forward
+step netops diagnose
 step netops history
-run_id=$(netops history --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["run_id"])')
+run_id=$(netops history --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][1]["run_id"])')
 step netops report "$run_id"

@@ -85,7 +85,7 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
                                     else tuple(rollout.batch_size))
     spec = parse_tolerance(over.max_fail) if over.max_fail is not None else rollout.max_fail
     groups = {s.group or "all" for s in (*runbook.before, *runbook.after) if s.on == "once"}
-    once_hosts = {g: inventory.select(g) for g in groups}
+    once_hosts = {g: _group_hosts(inventory, g) for g in groups}
     return Plan(
         run_id=uuid.uuid4().hex[:12], runbook=runbook, batches=batches(list(hosts), sizes),
         params=params, secrets=secrets, dry_run=dry_run,
@@ -93,6 +93,16 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
         forks=over.forks, timeout=over.timeout, once_hosts=once_hosts,
         done=resume.done if resume else {}, resumed_from=resume.run_id if resume else None,
     )
+
+
+def _group_hosts(inventory: Inventory, group: str) -> tuple[Host, ...]:
+    """A missing group fails its once-steps ("no reachable host in group"), not the run."""
+    from netops.errors import UnknownTarget
+
+    try:
+        return inventory.select(group)
+    except UnknownTarget:
+        return ()
 
 
 def describe(plan: Plan) -> list[str]:

@@ -68,12 +68,23 @@ def up(
         "198.18.0.0/16",
     rebuild: Annotated[bool, typer.Option(
         "--rebuild", help="Tear down a lab that is already up in --dir, then build.")] = False,
+    healthy: Annotated[bool, typer.Option(
+        "--healthy", help="Make every node a complete healthy Kubernetes node (flannel CNI "
+        "config and plugins, cni0 with a pod, docker's drop-in).")] = False,
+    faults_spec: Annotated[str | None, typer.Option(
+        "--faults", help="Inject after the build: NAME[@node],... (`netops lab fault list`; "
+        "no @node: the last node).")] = None,
 ) -> None:
-    """Build the lab: nodes, bridge, sshd, etcd; write inventory, ssh_config, known_hosts."""
+    """Build the lab: nodes, bridge, sshd, etcd; write inventory, ssh_config, known_hosts.
+
+    Example: netops lab up --nodes 6 --healthy --faults ip-forward-off@chick5,forward-drop@chick6
+    """
+    from netops.lab import faults
     from netops.lab.lab import Lab, check_host
     from netops.lab.model import LabError, parse_names
 
     names = parse_names(nodes)
+    targets = faults.parse(faults_spec, names) if faults_spec else []
     where = _dir(directory)
     check_host(etcd=not no_etcd)
     console = _console()
@@ -93,6 +104,11 @@ def up(
         raise _fail(str(e)) from None
     took = time.monotonic() - started
     console.print(f"ready in {took:.1f} s: inventory {lab.inventory_path}")
+    for n in (names if healthy else []):
+        faults.healthy(lab, n)
+    for name, node in targets:
+        faults.FAULTS[name](lab, node)
+        console.print(f"{node}: {name} injected")
     if lab.etcd_endpoint:
         console.print(f"etcd: {lab.etcd_endpoint}")
     console.print(f"try: netops -i {lab.inventory_path} exec --nodes all -- hostname\n"
@@ -197,3 +213,28 @@ def exec_(node: Annotated[str, typer.Argument(help="Node name.")],
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
     raise typer.Exit(done.returncode)
+
+
+@lab_app.command()
+def fault(
+    spec: Annotated[str, typer.Argument(
+        help="NAME[@node],... (no @node: the lab's last node), or `list`.")],
+    directory: DirOption = None,
+    healthy: Annotated[bool, typer.Option(
+        "--healthy", help="First make each targeted node a healthy Kubernetes node.")] = False,
+) -> None:
+    """Break running nodes the way the seed stories broke theirs; `list` names the faults."""
+    from netops.lab import faults
+
+    if spec == "list":
+        for f in faults.FAULTS.values():
+            sys.stdout.write(f"{f.name:<25} {f.runbook:<23} {f.description}\n")
+        return
+    lab = _load(_dir(directory))
+    targets = faults.parse(spec, lab.names)
+    if healthy:
+        for node in dict.fromkeys(node for _, node in targets):
+            faults.healthy(lab, node)
+    for name, node in targets:
+        faults.FAULTS[name](lab, node)
+        _console().print(f"{node}: {name} injected")

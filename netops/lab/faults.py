@@ -15,8 +15,7 @@ The default node is the lab's LAST node: the first ones (chick1..3) form the con
 the `etcd` group, whose first host runs a runbook's `on: once` steps, and a lab of one node has
 only that one anyway.
 
-Lab limits that shape some faults (RUNBOOKS.md section 2): /opt is the host's, so `healthy`
-mounts a node-private tmpfs over /opt for /opt/cni/bin (gone at reboot, like /run); there is no
+Lab limits that shape some faults (RUNBOOKS.md section 2): there is no
 `networkctl` stand-in, so there is no networkd fault; flannel is a small stand-in service
 installed by the flannel faults (`/etc/netops-lab/flanneld`), reading the lab's real etcd.
 """
@@ -123,9 +122,7 @@ CALICO_CONFLIST = {
     ],
 }
 
-# /opt is the host's directory in a lab node: cover it with a node-private tmpfs before writing.
 OPT_CNI = """\
-mountpoint -q /opt || mount -t tmpfs -o mode=0755,nosuid,nodev netops-lab-opt /opt
 mkdir -p /opt/cni/bin
 for p in bridge host-local portmap loopback; do
   [ -x /opt/cni/bin/$p ] || cp /usr/lib/cni/$p /opt/cni/bin/$p 2>/dev/null || \

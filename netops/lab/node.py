@@ -48,6 +48,7 @@ mount -o bind,ro "$N/boot_id" /proc/sys/kernel/random/boot_id
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$N/etc,workdir=$N/work/etc" /etc
 mount -t overlay overlay -o "lowerdir=/var,upperdir=$N/var,workdir=$N/work/var" /var
+mount -t overlay overlay -o "lowerdir=/opt,upperdir=$N/opt,workdir=$N/work/opt" /opt
 mount -t overlay overlay -o "lowerdir=$L/units:/usr/lib/systemd/system" /usr/lib/systemd/system
 mount -o bind,ro "$L/sysctl.d" /usr/lib/sysctl.d
 mount -o bind,ro "$L/standins" /usr/local/sbin

@@ -110,7 +110,7 @@ def seed_node(node_dir: Path, name: str, address: str, hosts: Sequence[tuple[str
     """First-boot content of a node: overlay upper dirs (its /etc and /var changes), /root and
     a boot id. Returns the node's host public key line."""
     etc, var = node_dir / "etc", node_dir / "var"
-    for d in (etc, var, node_dir / "work" / "etc", node_dir / "work" / "var"):
+    for d in (etc, var, node_dir / "opt", *(node_dir / "work" / x for x in ("etc", "var", "opt"))):
         d.mkdir(parents=True, exist_ok=True)
     (etc / "hostname").write_text(f"{name}\n")
     (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
