@@ -41,14 +41,16 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, runbook_path TEXT, runbook_sha256 TEXT,
     inventory TEXT, inventory_sha256 TEXT, nodes TEXT, params TEXT, dry_run INTEGER,
     status TEXT NOT NULL, reason TEXT, operator TEXT, controller TEXT, pid INTEGER,
-    argv TEXT, batches TEXT, resumed_from TEXT, started REAL NOT NULL, finished REAL);
+    argv TEXT, batches TEXT, resumed_from TEXT, started DOUBLE PRECISION NOT NULL,
+    finished DOUBLE PRECISION);
 CREATE TABLE IF NOT EXISTS hosts (
     run_id TEXT NOT NULL, host TEXT NOT NULL, batch INTEGER, status TEXT NOT NULL,
-    started REAL, finished REAL, PRIMARY KEY (run_id, host));
+    started DOUBLE PRECISION, finished DOUBLE PRECISION, PRIMARY KEY (run_id, host));
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, host TEXT NOT NULL, seq INTEGER NOT NULL, step_id TEXT NOT NULL,
     name TEXT, status TEXT NOT NULL, changed INTEGER, rc INTEGER, command TEXT, stdout TEXT,
-    stderr TEXT, note TEXT, diff TEXT, started REAL NOT NULL, duration_s REAL,
+    stderr TEXT, note TEXT, diff TEXT, started DOUBLE PRECISION NOT NULL,
+    duration_s DOUBLE PRECISION,
     PRIMARY KEY (run_id, host, seq));
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS hosts_host ON hosts (host, run_id);
@@ -89,31 +91,91 @@ def _user() -> str:
         return str(os.getuid())
 
 
-class Journal:
-    """One SQLite database; safe to use from the engine's worker threads."""
+class _Sqlite:
+    """SQLite in WAL mode: the default, one file, no server."""
+
+    placeholder = "?"
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=30,
+                                  isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.row_factory = sqlite3.Row
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def end(self, ok: bool) -> None:
+        self.db.execute("COMMIT" if ok else "ROLLBACK")
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute(sql, tuple(args))]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _Postgres:
+    """PostgreSQL, so that a team shares one history (NETOPS_JOURNAL=postgresql://...)."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        self.db = psycopg.connect(url, autocommit=True, row_factory=dict_row,
+                                  connect_timeout=10)
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(4242)")  # one schema creator
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN")
+
+    def end(self, ok: bool) -> None:
+        self.db.execute("COMMIT" if ok else "ROLLBACK")
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.db.execute(sql.replace("?", "%s"), tuple(args))
+        return list(cur.fetchall()) if cur.description else []
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Journal:
+    """One journal database; safe to use from the engine's worker threads."""
+
+    def __init__(self, target: Path | str) -> None:
+        self.path = target
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise UserError(f"cannot open the journal {path}: {e}",
-                            hint="set --journal or NETOPS_JOURNAL to a writable path") from e
-        self._db.row_factory = sqlite3.Row
+            if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
+                self._db: _Sqlite | _Postgres = _Postgres(target)
+            else:
+                self._db = _Sqlite(Path(target))
+        except ImportError as e:
+            raise UserError("a PostgreSQL journal needs psycopg",
+                            hint='pip install "psycopg[binary]"') from e
+        except Exception as e:  # sqlite3.Error, OSError, psycopg.Error
+            raise UserError(f"cannot open the journal {_redact(str(target))}: {e}",
+                            hint="set --journal or NETOPS_JOURNAL to a writable path or a "
+                            "postgresql:// URL") from e
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, spec: str | None) -> Journal:
-        """The journal at `spec` (a path), or the default one."""
+        """The journal at `spec` (a path or a postgresql:// URL), or the default file."""
         if spec and "://" in spec:
-            scheme = spec.split("://", 1)[0]
-            raise UserError(f"journal URL scheme {scheme!r} is not supported yet",
-                            hint="use a file path (SQLite); PostgreSQL support is planned")
+            if not spec.startswith(("postgresql://", "postgres://")):
+                raise UserError(f"journal URL {_redact(spec)!r}: only postgresql:// URLs and "
+                                "file paths are supported")
+            return cls(spec)
         return cls(Path(spec).expanduser() if spec else default_path())
 
     def close(self) -> None:
@@ -121,15 +183,15 @@ class Journal:
             self._db.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[_Sqlite | _Postgres]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.begin()
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.end(False)
                 raise
-            self._db.execute("COMMIT")
+            self._db.end(True)
 
     # -- writing ----------------------------------------------------------------------------
     def start_run(self, rec: RunRecord) -> None:
@@ -178,20 +240,27 @@ class Journal:
         return [_run_row(r) for r in rows]
 
     def hosts(self, run_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._query(
-            "SELECT * FROM hosts WHERE run_id=? ORDER BY batch, rowid", (run_id,))]
+        return self._query("SELECT * FROM hosts WHERE run_id=? ORDER BY batch, started, host",
+                           (run_id,))
 
     def steps(self, run_id: str, host: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM steps WHERE run_id=?" + (" AND host=?" if host else "")
         args = (run_id, host) if host else (run_id,)
-        return [dict(r) for r in self._query(sql + " ORDER BY started, seq", args)]
+        return self._query(sql + " ORDER BY started, seq", args)
 
-    def _query(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+    def _query(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._db.execute(sql, tuple(args)))
+            return self._db.execute(sql, args)
 
 
-def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+def _redact(url: str) -> str:
+    """A URL with its password replaced, for messages."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _run_row(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["params"] = json.loads(out["params"] or "{}")
     out["batches"] = json.loads(out["batches"] or "[]")
@@ -234,9 +303,12 @@ class JournalObserver:
             case BatchStarted(index=i, hosts=hosts):
                 now = time.time()
                 with self.journal._write() as db:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO hosts (run_id, host, batch, status, started) "
-                        "VALUES (?,?,?,?,?)", [(self.run_id, h, i, "running", now) for h in hosts])
+                    for h in hosts:
+                        db.execute("INSERT INTO hosts (run_id, host, batch, status, started) "
+                                   "VALUES (?,?,?,?,?) ON CONFLICT (run_id, host) DO UPDATE SET "
+                                   "batch=excluded.batch, status=excluded.status, "
+                                   "started=excluded.started",
+                                   (self.run_id, h, i, "running", now))
             case StepStarted(host=h, step_id=sid, name=name):
                 with self._lock:
                     seq = self._seq[h] = self._seq.get(h, 0) + 1
@@ -277,7 +349,7 @@ class JournalObserver:
         with self.journal._write() as db:
             if seq is not None and db.execute(
                     "SELECT 1 FROM steps WHERE run_id=? AND host=? AND seq=? AND step_id=?",
-                    (self.run_id, host, seq, r.id)).fetchone():
+                    (self.run_id, host, seq, r.id)):
                 db.execute("UPDATE steps SET status=?, changed=?, rc=?, command=?, stdout=?, "
                            "stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? AND host=? "
                            "AND seq=?", (*values, self.run_id, host, seq))

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from netops.engine.events import BatchStarted, HostFinished, RunFinished, StepFinished, StepStarted
@@ -22,13 +23,21 @@ def record(run_id: str = "r1", **kw: object) -> RunRecord:
 
 def test_events_are_committed_as_they_happen(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
+
+    def seen_by_another_connection() -> list[tuple[str]]:
+        return sqlite3.connect(tmp_path / "j.db").execute("SELECT status FROM steps").fetchall()
+
+    exercise(j, seen_by_another_connection)
+
+
+def exercise(j: Journal, steps_seen_elsewhere: Callable[[], list[tuple[str]]]) -> None:
+    """One halted run written event by event, then read back; shared with the PostgreSQL test."""
     j.start_run(record())
     obs = j.observer("r1", frozenset({"hunter2"}))
     obs.on_event(BatchStarted(1, ("chick1",)))
     obs.on_event(StepStarted("chick1", "runtime", "ip_forward is 1"))
     # another connection (another process) already sees the running step
-    other = sqlite3.connect(tmp_path / "j.db")
-    assert other.execute("SELECT status FROM steps").fetchall() == [("running",)]
+    assert steps_seen_elsewhere() == [("running",)]
     step = StepResult("runtime", "ip_forward is 1", Status.CHANGED, changed=True, rc=0,
                       command="echo hunter2", stdout="x" * (OUTPUT_LIMIT + 10) + "hunter2",
                       stderr="", duration_s=0.1)
