@@ -19,6 +19,7 @@ from netops.errors import UserError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from netops.engine.events import Observer
     from netops.engine.execute import Plan
     from netops.engine.prepare import Resume
     from netops.inventory.model import Host
@@ -241,7 +242,8 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
         if held:
             raise locks.NodeLocked(held)
         journal.start_run(record)
-        return _execute(s, console, plan, lambda h: kept[h.name], journal, as_json)
+        keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
+        return _execute(s, console, plan, lambda h: kept[h.name], journal, as_json, keeper)
     finally:
         locks.release_all(locked, kept.__getitem__, plan.run_id, plan.forks)
         for t in kept.values():
@@ -268,7 +270,7 @@ def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
 
 
 def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host], Transport],
-             journal: Journal, as_json: bool) -> int:
+             journal: Journal, as_json: bool, *extra: Observer) -> int:
     import signal
 
     from netops.engine.events import FanOut
@@ -280,7 +282,7 @@ def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host]
     world = World(
         connect=connect, controller=LocalTransport,
         observer=FanOut([journal.observer(plan.run_id, plan.secrets),
-                         LiveView(console, verbose=s.verbose)]),
+                         LiveView(console, verbose=s.verbose), *extra]),
         ask=(lambda q: typer.confirm(q, default=True, err=True)) if interactive else None,
     )
 

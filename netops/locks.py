@@ -102,6 +102,38 @@ def acquire(t: Transport, holder: Holder,
     return Holder.parse(rest.strip()) or holder
 
 
+def _renew_script(holder: Holder) -> str:
+    d = shlex.quote(LOCK_DIR)
+    return _guarded(f"grep -q {shlex.quote(json.dumps(holder.run_id))} {d}/owner 2>/dev/null "
+                    f"&& printf %s {shlex.quote(holder.to_text())} > {d}/owner")
+
+
+class LeaseKeeper:
+    """Observer: between batches, extends the lease of every lock this run holds once half of
+    it has passed, so a long rolling run is never mistaken for a dead one."""
+
+    def __init__(self, hosts: Sequence[str], connect: Callable[[str], Transport],
+                 holder: Holder, lease_s: float = LEASE_S,
+                 now: Callable[[], float] = time.time) -> None:
+        self.hosts, self.connect, self.holder = list(hosts), connect, holder
+        self.lease_s, self.now = lease_s, now
+
+    def on_event(self, event: object) -> None:
+        from netops.engine.events import BatchStarted
+
+        if not isinstance(event, BatchStarted):
+            return
+        if self.now() < self.holder.lease_until - self.lease_s / 2:
+            return
+        h = self.holder
+        self.holder = Holder(h.run_id, h.user, h.controller, h.pid, h.started,
+                             self.now() + self.lease_s)
+        for name in self.hosts:
+            with contextlib.suppress(TransportError):
+                self.connect(name).run(Command(_renew_script(self.holder), become=True),
+                                       timeout=30)
+
+
 def release(t: Transport, run_id: str) -> None:
     t.run(Command(_release_script(run_id), become=True), timeout=30)
 

@@ -326,3 +326,32 @@ def test_packets_dropped_mid_step_fail_the_step_with_an_explanation(
     assert step["status"] in ("failed", "unreachable") and step["status"] != "ok"
     journal = _journal_steps(cli, json.loads(out)["run_id"], "chick3")
     assert journal["work"]["status"] == step["status"] and journal["work"]["note"]
+
+
+def test_lease_is_renewed_between_batches_of_a_long_run(lab: Lab) -> None:
+    from netops import locks
+    from netops.engine.events import BatchStarted
+    from netops.inventory.load import load_inventory
+    from netops.transport.ssh import SshConnector, SshOptions
+
+    host = load_inventory(lab.inventory_path).host("chick1")
+    t = SshConnector(SshOptions()).transport(host)
+    clock = [1000.0]
+    holder = locks.Holder("lease-run", "root", "ctl", 1, 1000.0, 1000.0 + 60)
+    try:
+        assert locks.acquire(t, holder, lambda h: False) is None
+        keeper = locks.LeaseKeeper(["chick1"], lambda _: t, holder, lease_s=60,
+                                   now=lambda: clock[0])
+        keeper.on_event(BatchStarted(2, ("chick1",)))  # too early: nothing to do
+        owner = locks.Holder.parse(lab.node_exec("chick1", "cat /var/lib/netops/lock/owner")
+                                   .stdout)
+        assert owner is not None and owner.lease_until == 1060.0
+        clock[0] = 1040.0  # past half the lease
+        keeper.on_event(BatchStarted(3, ("chick1",)))
+        owner = locks.Holder.parse(lab.node_exec("chick1", "cat /var/lib/netops/lock/owner")
+                                   .stdout)
+        assert owner is not None and owner.lease_until == 1100.0 and owner.run_id == "lease-run"
+    finally:
+        locks.release(t, "lease-run")
+        t.close()
+    assert lab.node_exec("chick1", "test -e /var/lib/netops/lock", check=False).returncode != 0
