@@ -220,7 +220,8 @@ def run_cmd(
     if not (dry_run or yes) and console.is_terminal and sys.stdin.isatty() \
             and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
-    if plan.dry_run:  # a dry run writes nothing on a node, not even a lock
+    # A dry run writes nothing on a node, not even a lock; a read-only runbook needs none.
+    if plan.dry_run or not any(step.mutates for step in rb.all_steps()):
         journal.start_run(_record(s, plan, nodes))
         return _execute(s, console, plan, connector.transport, journal, as_json)
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
