@@ -1,0 +1,175 @@
+"""netops against OpenSSH, paramiko, asyncssh, Fabric, pyinfra and ansible-core on a lab.
+
+    python3 bench/run.py --nodes 10,50,100 --repeat 3        # as root; writes bench/RESULTS.md
+
+For each N it builds a lab of N real sshd nodes, then runs every tool on the same five
+read-only commands (`commands.py`), interleaved, `--repeat` times, with host-key checking on
+everywhere and clean node shells (the lab binds an empty /root). Each peer is installed in its
+own virtual environment under bench/.venvs the first time. Reports medians of wall seconds,
+client CPU seconds (user+system of the tool and everything it ran) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENVS = BENCH / ".venvs"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+from commands import COMMANDS  # noqa: E402
+
+from netops.lab import Lab  # noqa: E402
+
+PEERS = {  # venv name -> what pip installs into it
+    "paramiko": ["paramiko"],
+    "asyncssh": ["asyncssh"],
+    "fabric": ["fabric"],
+    "pyinfra": ["pyinfra>=3,<4"],
+    "ansible": ["ansible-core>=2.19,<2.20"],
+}
+KEX = "curve25519-sha256"
+Sample = tuple[float, float, float, int]
+"""wall seconds, CPU seconds, peak RSS MB, exit code"""
+
+
+def venv_bin(name: str) -> Path:
+    """The bin/ of the peer's own virtual environment, created on first use."""
+    python = VENVS / name / "bin" / "python"
+    if not python.exists():
+        print(f"installing {name} into {VENVS / name} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        *PEERS[name]], check=True)
+    return python.parent
+
+
+def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
+    """Each tool's command line, built (and its venv installed) only when it is selected."""
+    d = lab.directory
+    names = " ".join(lab.names)
+    joined = "; ".join(COMMANDS)
+    openssh = (f"for h in {names}; do ssh -F {d}/ssh_config -o KexAlgorithms={KEX} "
+               f"-o BatchMode=yes $h {shlex.quote(joined)} >/dev/null & done; wait")
+    inventory = work / "pyinfra_inventory.py"
+    inventory.write_text(
+        "hosts = [" + ", ".join(
+            f"({lab.address(n)!r}, {{'ssh_user': 'root', 'ssh_key': {str(d / 'id_ed25519')!r},"
+            f" 'ssh_known_hosts_file': {str(d / 'known_hosts')!r},"
+            f" 'ssh_strict_host_key_checking': 'yes'}})" for n in lab.names) + "]\n")
+    deploy = work / "pyinfra_deploy.py"
+    deploy.write_text("from pyinfra.operations import server\n"
+                      + "".join(f"server.shell(name={c!r}, commands=[{c!r}])\n"
+                                for c in COMMANDS))
+    (work / "ansible.cfg").write_text(
+        "[defaults]\nhost_key_checking = True\ngathering = explicit\n"
+        f"forks = {len(lab.names)}\nstdout_callback = minimal\n"
+        "[ssh_connection]\npipelining = True\n"
+        f"ssh_args = -F {d}/ssh_config -o KexAlgorithms={KEX} -o ControlMaster=auto "
+        "-o ControlPersist=60s\n")
+    (work / "play.yaml").write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        + "".join(f"    - shell: {c!r}\n" for c in COMMANDS))
+    d_ = str(d)
+    return {
+        "openssh (joined)": lambda: ["bash", "-c", openssh],
+        "netops run": lambda: [sys.executable, "-m", "netops", "-i", str(lab.inventory_path),
+                               "--runbooks", str(BENCH / "runbooks"), "--journal",
+                               str(work / "journal.db"), "run", "bench-5", "--yes",
+                               "--forks", str(len(lab.names))],
+        "paramiko minimal": lambda: [str(venv_bin("paramiko") / "python"), "paramiko_min.py", d_],
+        "paramiko tuned": lambda: [str(venv_bin("paramiko") / "python"), "paramiko_tuned.py",
+                                   d_],
+        "asyncssh": lambda: [str(venv_bin("asyncssh") / "python"), "asyncssh_bench.py", d_],
+        "fabric ThreadingGroup": lambda: [str(venv_bin("fabric") / "python"),
+                                          "fabric_bench.py", d_],
+        "pyinfra": lambda: [str(venv_bin("pyinfra") / "pyinfra"), str(inventory), str(deploy),
+                            "-y", "--parallel", str(len(lab.names))],
+        "ansible-core": lambda: [str(venv_bin("ansible") / "ansible-playbook"), "-i",
+                                 str(lab.inventory_path), str(work / "play.yaml")],
+    }
+
+
+def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
+    """(wall s, CPU s, peak RSS MB, exit code) of one run of `argv` and all it started."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
+
+
+def bench(n: int, repeat: int, only: Callable[[str], bool]) -> dict[str, list[Sample]]:
+    with tempfile.TemporaryDirectory(prefix="netops-bench-") as tmp:
+        work = Path(tmp)
+        lab = Lab(work / "lab", subnet="198.18.0.0/16", prefix="nb")
+        t = time.perf_counter()
+        lab.up([f"node{i}" for i in range(1, n + 1)], etcd=False)
+        print(f"N={n}: lab up in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        try:
+            runs = {k: build() for k, build in tools(lab, work).items() if only(k)}
+            env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+                   "HOME": str(work)}  # no ~/.ssh, no start-up files of the controller
+            results: dict[str, list[Sample]] = {k: [] for k in runs}
+            for r in range(repeat):
+                for name, argv in runs.items():
+                    wall, cpu, rss, rc = measure(argv, BENCH, env)
+                    results[name].append((wall, cpu, rss, rc))
+                    print(f"  N={n} #{r + 1} {name:24s} {wall:7.2f}s cpu {cpu:6.2f}s "
+                          f"rss {rss:6.0f}MB rc {rc}", file=sys.stderr)
+            return results
+        finally:
+            lab.down()
+
+
+def table(n: int, results: dict[str, list[Sample]]) -> list[str]:
+    med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3))
+           for k, v in results.items()}
+    base = med.get("openssh (joined)", (1.0,))[0]
+    rows = [f"### N = {n}", "", "| tool | wall s | ratio | client CPU s | peak RSS MB | "
+            "errors |", "|---|---|---|---|---|---|"]
+    for k, (wall, cpu, rss) in sorted(med.items(), key=lambda kv: kv[1][0]):
+        errors = sum(1 for x in results[k] if x[3] != 0)
+        rows.append(f"| {k} | {wall:.2f} | {wall / base:.2f} | {cpu:.2f} | {rss:.0f} | "
+                    f"{errors}/{len(results[k])} |")
+    return [*rows, ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", default="10,50,100")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tools", default="", help="comma-separated substrings (default: all)")
+    ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
+    a = ap.parse_args()
+    wanted = [t.strip() for t in a.tools.split(",") if t.strip()]
+
+    def only(name: str) -> bool:
+        return not wanted or any(w in name for w in wanted)
+
+    lines = ["# Benchmark results", "", f"`python3 bench/run.py --nodes {a.nodes} --repeat "
+             f"{a.repeat}` on {os.cpu_count()} cores; medians of {a.repeat} interleaved runs; "
+             "the 5 read-only commands of `bench/commands.py` per node; ratio = wall / joined "
+             "OpenSSH.", ""]
+    for n in (int(x) for x in a.nodes.split(",")):
+        lines += table(n, bench(n, a.repeat, only))
+        Path(a.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
