@@ -76,7 +76,8 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
         "[defaults]\nhost_key_checking = True\ngathering = explicit\n"
         f"forks = {len(lab.names)}\nstdout_callback = minimal\n"
         "[ssh_connection]\npipelining = True\n"
-        f"ssh_args = -F {d}/ssh_config -o KexAlgorithms={KEX} -o ControlMaster=auto "
+        f"ssh_args = -F {d}/ssh_config -o UserKnownHostsFile={d}/known_hosts "
+        f"-o StrictHostKeyChecking=yes -o KexAlgorithms={KEX} -o ControlMaster=auto "
         "-o ControlPersist=60s\n")
     (work / "play.yaml").write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
@@ -101,11 +102,13 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
     }
 
 
-def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, int]:
-    """(wall s, CPU s, peak RSS MB, exit code) of one run of `argv` and all it started."""
+def measure(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Sample:
+    """(wall s, CPU s, peak RSS MB, exit code) of one run of `argv` and all it started;
+    its stderr goes to `log` (bench/.work/) for a look when a tool reports errors."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -126,7 +129,8 @@ def bench(n: int, repeat: int, only: Callable[[str], bool]) -> dict[str, list[Sa
             results: dict[str, list[Sample]] = {k: [] for k in runs}
             for r in range(repeat):
                 for name, argv in runs.items():
-                    wall, cpu, rss, rc = measure(argv, BENCH, env)
+                    log = BENCH / ".work" / f"{name.split()[0]}-{n}.log"
+                    wall, cpu, rss, rc = measure(argv, BENCH, env, log)
                     results[name].append((wall, cpu, rss, rc))
                     print(f"  N={n} #{r + 1} {name:24s} {wall:7.2f}s cpu {cpu:6.2f}s "
                           f"rss {rss:6.0f}MB rc {rc}", file=sys.stderr)
