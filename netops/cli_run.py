@@ -174,6 +174,9 @@ def run_cmd(
         "hosts, same runbook version and params; completed changes are not repeated.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="With --resume: accept a runbook that changed since the run.")] = False,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="End of the maintenance window: HH:MM (next occurrence, local time) "
+        "or an ISO date-time. No batch starts after it; the run halts, resumable.")] = None,
     as_json: JsonOpt = False,
 ) -> int:
     """Run a runbook on the selected nodes: rolling batches, health gates, a faithful dry run.
@@ -189,11 +192,17 @@ def run_cmd(
       netops run check-ip-forward --nodes workers --batch-size 1,25% --max-fail 1
 
       netops run --resume 3f2a9c1b7d0e
+
+      netops run reset-flannel-subnet --nodes workers --batch-size 1 --until 06:00
     """
+    import time
+
     from netops.engine.prepare import Overrides, build_plan, describe
     from netops.journal import Journal
+    from netops.schedule import parse_until
 
     s = settings(ctx)
+    deadline = parse_until(until, time.time()) if until else None
     console = s.console()
     journal = Journal.open(s.journal)
     prior = _resume_from(journal, resume, force) if resume else None
@@ -210,7 +219,7 @@ def run_cmd(
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host" if prior is None
                         else f"run {prior.run_id} has no unfinished host")
-    over = Overrides(batch_size, max_fail, pause, forks, timeout)
+    over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
                       resume=prior.resume if prior else None)
     connector = s.connector(console)

@@ -60,6 +60,9 @@ class Plan:
     done: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """When resuming: per host, the mutating steps an earlier run already completed."""
     resumed_from: str | None = None
+    deadline: float | None = None
+    """Unix time (the end of a maintenance window) after which no further batch starts: the
+    run halts, resumable, with the remaining hosts `not-run`."""
 
 
 @dataclass
@@ -71,6 +74,8 @@ class World:
     observer: Observer
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], float] = time.time
+    """The wall clock, compared with `Plan.deadline`."""
     ask: Callable[[str], bool] | None = None
     """Asks the operator a yes/no question (for `--pause ask`); None without a terminal."""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -86,6 +91,8 @@ def execute(plan: Plan, world: World) -> RunResult:
     reason = _failed_once(before, "before")
     failed = 0
     for index, batch in enumerate(plan.batches, 1):
+        if index > 1 and not (reason or world.stop.is_set()):
+            reason = _window_closed(plan, world, index)
         if reason or world.stop.is_set():
             _mark_not_run(results, batch, index)
             continue
@@ -98,7 +105,7 @@ def execute(plan: Plan, world: World) -> RunResult:
             reason = (f"halted after batch {index}: {failed} failed host(s), tolerance "
                       f"{plan.tolerance}" + (f"; not run: {', '.join(left)}" if left else ""))
             world.observer.on_event(Notice(reason, "error"))
-        elif index < len(plan.batches) and not world.stop.is_set():
+        elif index < len(plan.batches) and not world.stop.is_set() and not _past(plan, world):
             _pause(plan, world, index)
             if world.stop.is_set():
                 reason = "stopped by the operator between batches"
@@ -122,6 +129,23 @@ def _run_batch(plan: Plan, world: World, batch: tuple[Host, ...], index: int,
 
     with ThreadPoolExecutor(max_workers=max(1, min(plan.forks, len(batch)))) as pool:
         return list(pool.map(one, batch))
+
+
+def _past(plan: Plan, world: World) -> bool:
+    return plan.deadline is not None and world.now() >= plan.deadline
+
+
+def _window_closed(plan: Plan, world: World, index: int) -> str:
+    """The halt reason when the deadline passed before batch `index` (1-based), else ""."""
+    if not _past(plan, world):
+        return ""
+    assert plan.deadline is not None
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(plan.deadline))
+    left = [h.name for b in plan.batches[index - 1:] for h in b]
+    reason = (f"maintenance window closed at {when} before batch {index} (not run: "
+              f"{', '.join(left)}); resume with --resume {plan.run_id}")
+    world.observer.on_event(Notice(reason, "error"))
+    return reason
 
 
 def _pause(plan: Plan, world: World, index: int) -> None:

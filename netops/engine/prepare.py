@@ -25,6 +25,8 @@ class Overrides:
     pause: str | None = None
     forks: int = 50
     timeout: float | None = 300.0
+    deadline: float | None = None
+    """`--until`: Unix time after which no further batch starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
         tolerance=tolerance(spec, len(hosts)), pause=_pause(over.pause, rollout.pause),
         forks=over.forks, timeout=over.timeout, once_hosts=once_hosts,
         done=resume.done if resume else {}, resumed_from=resume.run_id if resume else None,
+        deadline=over.deadline,
     )
 
 
@@ -115,6 +118,12 @@ def describe(plan: Plan) -> list[str]:
     lines.append(f"  halts once more than {plan.tolerance} of {total} host(s) fail"
                  + (f"; pause {plan.pause}" + ("s" if not isinstance(plan.pause, str) else "")
                     + " between batches" if plan.pause else ""))
+    if plan.deadline is not None:
+        import time
+
+        lines.append("  no batch starts after " + time.strftime(
+            "%Y-%m-%d %H:%M:%S %Z", time.localtime(plan.deadline)) + " (then it halts, "
+            "resumable)")
     return lines
 
 

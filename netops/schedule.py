@@ -1,0 +1,490 @@
+"""Schedules and maintenance windows: cron maths, windows, and `schedules.yaml` (all pure).
+
+A cron expression is a moment; a maintenance window is a moment plus a length (kured#891). Times
+are Unix seconds; each expression is read in its own IANA time zone. Daylight-saving rules,
+chosen so that a daily job still fires exactly once on the days clocks change:
+
+* a local time skipped when clocks go forward fires as far after the jump as it was after the
+  start of the gap (02:30 becomes 03:30), as `zoneinfo` maps it;
+* a local time repeated when clocks go back fires once, at its first occurrence.
+
+Cron syntax is Vixie cron's: five fields (minute hour day-of-month month day-of-week) with
+`*`, lists, ranges, steps (`*/15`, `1-10/2`, `5/10`), names (JAN-DEC, SUN-SAT, 7 is Sunday too)
+and the aliases @yearly @annually @monthly @weekly @daily @midnight @hourly. When both day
+fields are restricted a day matches either of them; a field that starts with `*` (even `*/2`)
+does not count as restricted, as in Vixie cron.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from netops.errors import LoadError, SourceSpan, UserError
+from netops.runbook.load import _NAME, _Located, _Validator
+from netops.runbook.model import ROLLOUT_FIELDS, Field, parse_duration
+
+if TYPE_CHECKING:
+    from netops.inventory.model import Host, Inventory
+    from netops.runbook.model import Runbook
+
+ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+           "@hourly": "0 * * * *"}
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
+           ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _DAYS))
+HORIZON_DAYS = 366 * 8
+"""How far ahead a fire time is looked for (Feb 29 on a given weekday fits in 8 years)."""
+WINDOW_VAR = "netops_maintenance_window"
+
+
+class CronError(ValueError):
+    """A cron expression that does not parse, or never fires."""
+
+
+# -- cron -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Cron:
+    """A parsed five-field cron expression."""
+
+    text: str
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]
+    """0 is Sunday."""
+    day_or: bool
+    """Both day fields are restricted: a day matches either (Vixie cron's rule)."""
+
+    @classmethod
+    def parse(cls, text: str) -> Cron:
+        """Raises CronError naming the bad field."""
+        spec = ALIASES.get(text.strip().lower(), text) if text.strip().startswith("@") else text
+        if spec.strip().startswith("@"):
+            raise CronError(f"unknown alias {text.strip()!r} (known: {', '.join(ALIASES)})")
+        parts = spec.split()
+        if len(parts) != 5:
+            raise CronError(f"expected 5 fields (minute hour day-of-month month day-of-week) "
+                            f"or an alias like @daily, got {len(parts)}")
+        values = [_field(p, *f) for p, f in zip(parts, _FIELDS, strict=True)]
+        weekdays = frozenset(0 if d == 7 else d for d in values[4])
+        cron = cls(text.strip(), tuple(sorted(values[0])), tuple(sorted(values[1])),
+                   frozenset(values[2]), frozenset(values[3]), weekdays,
+                   day_or=not (parts[2].startswith("*") or parts[4].startswith("*")))
+        if cron.next_after(946684800.0, ZoneInfo("UTC")) is None:  # from 2000-01-01
+            raise CronError("this expression never fires (no such day in those months)")
+        return cron
+
+    def matches_day(self, d: date) -> bool:
+        if d.month not in self.months:
+            return False
+        dom, dow = d.day in self.days, d.isoweekday() % 7 in self.weekdays
+        return (dom or dow) if self.day_or else (dom and dow)
+
+    def _walk(self, lo: datetime) -> Iterator[datetime]:
+        """Matching naive local times from `lo` on, in order, up to the horizon."""
+        first = lo.date()
+        for i in range(HORIZON_DAYS):
+            d = first + timedelta(days=i)
+            if not self.matches_day(d):
+                continue
+            for h in self.hours:
+                if i == 0 and datetime(d.year, d.month, d.day, h, 59) < lo:
+                    continue
+                for m in self.minutes:
+                    naive = datetime(d.year, d.month, d.day, h, m)
+                    if naive >= lo:
+                        yield naive
+
+    def next_after(self, after: float, tz: ZoneInfo) -> float | None:
+        """The first fire time strictly after `after`, or None within the horizon."""
+        best: tuple[float, datetime] | None = None
+        for naive in self._walk(_naive(after, tz) - _SHIFT):
+            if best is not None and naive > best[1] + _SHIFT:
+                break
+            t = naive.replace(tzinfo=tz).timestamp()
+            if t > after and (best is None or t < best[0]):
+                best = (t, naive)
+        return best[0] if best else None
+
+    def between(self, start: float, end: float, tz: ZoneInfo) -> list[float]:
+        """Every fire time t with start < t <= end, in order, without duplicates."""
+        last = _naive(end, tz) + _SHIFT
+        out: set[float] = set()
+        for naive in self._walk(_naive(start, tz) - _SHIFT):
+            if naive > last:
+                break
+            t = naive.replace(tzinfo=tz).timestamp()
+            if start < t <= end:
+                out.add(t)
+        return sorted(out)
+
+    def upcoming(self, after: float, tz: ZoneInfo, count: int) -> list[float]:
+        out: list[float] = []
+        while len(out) < count:
+            t = self.next_after(out[-1] if out else after, tz)
+            if t is None:
+                break
+            out.append(t)
+        return out
+
+
+_SHIFT = timedelta(hours=3)
+"""More than any daylight-saving shift: how far local and mapped times can disagree."""
+
+
+def _naive(t: float, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(t, tz).replace(tzinfo=None)
+
+
+def _field(text: str, name: str, lo: int, hi: int, names: Sequence[str]) -> set[int]:
+    out: set[int] = set()
+    for part in text.split(","):
+        span, slash, step_text = part.partition("/")
+        step = _number(step_text, name, 1, hi) if slash else 1
+        if span == "*":
+            a, b = lo, hi
+        elif "-" in span:
+            a_text, _, b_text = span.partition("-")
+            a, b = _value(a_text, name, lo, hi, names), _value(b_text, name, lo, hi, names)
+            if a > b:
+                raise CronError(f"{name}: range {span!r} runs backwards")
+        else:
+            a = _value(span, name, lo, hi, names)
+            b = hi if slash else a
+        out.update(range(a, b + 1, step))
+    return out
+
+
+def _value(text: str, name: str, lo: int, hi: int, names: Sequence[str]) -> int:
+    if text.upper() in names:
+        return names.index(text.upper()) + (1 if name == "month" else 0)
+    return _number(text, name, lo, hi)
+
+
+def _number(text: str, name: str, lo: int, hi: int) -> int:
+    if not text.isdigit():
+        raise CronError(f"{name}: {text!r} is not a number" + (" or a name" if name in
+                                                                ("month", "day of week")
+                                                                else ""))
+    value = int(text)
+    if not lo <= value <= hi:
+        raise CronError(f"{name}: {value} is outside {lo}-{hi}")
+    return value
+
+
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone; UserError with close names when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=3)
+        raise UserError(f"unknown time zone {name!r}",
+                        hint=f"did you mean {' or '.join(close)}?" if close
+                        else "an IANA name like UTC or Europe/Berlin") from None
+
+
+def fmt_time(t: float, tz: ZoneInfo | None = None) -> str:
+    """`2026-06-20 02:00 CEST` (local time when no zone is given)."""
+    when = datetime.fromtimestamp(t, tz) if tz else datetime.fromtimestamp(t).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z").replace(":00 ", " ", 1) \
+        if when.second == 0 else when.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def fmt_duration(seconds: float) -> str:
+    out, rest = "", int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out, rest = out + f"{rest // size}{unit}", rest % size
+    return out or "0s"
+
+
+# -- maintenance windows ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Opens at every fire of `cron` (in `tz`) and stays open `length` seconds."""
+
+    cron: Cron
+    length: float
+    tz: ZoneInfo
+
+    def open_at(self, now: float) -> tuple[float, float] | None:
+        """(opened, closes) of the window open at `now` (the one closing last), or None."""
+        opened = self.cron.between(now - self.length, now, self.tz)
+        return (opened[-1], opened[-1] + self.length) if opened else None
+
+    def next_open(self, now: float) -> float | None:
+        return self.cron.next_after(now, self.tz)
+
+    def __str__(self) -> str:
+        return f"{self.cron.text} for {fmt_duration(self.length)} ({self.tz.key})"
+
+
+def parse_window(value: Any, where: str) -> tuple[Window, ...]:
+    """`netops_maintenance_window`: {cron, duration, timezone} or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping) or not {"cron", "duration"} <= set(item) \
+                or not set(item) <= {"cron", "duration", "timezone"}:
+            raise UserError(f"{where}: {WINDOW_VAR} must be a mapping with cron, duration "
+                            "and optionally timezone (or a list of them)",
+                            hint='e.g. {cron: "0 2 * * SAT", duration: 4h, timezone: UTC}')
+        try:
+            cron = Cron.parse(str(item["cron"]))
+        except CronError as e:
+            raise UserError(f"{where}: {WINDOW_VAR} cron {item['cron']!r}: {e}") from None
+        try:
+            length = parse_duration(item["duration"])
+        except UserError as e:
+            raise UserError(f"{where}: {WINDOW_VAR} duration: {e.message}") from None
+        out.append(Window(cron, length, zone(str(item.get("timezone", "UTC")))))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCheck:
+    """Where the targeted hosts stand against their declared maintenance windows."""
+
+    outside: Mapping[str, str] = field(default_factory=dict)
+    """Host -> why it is outside (its windows and when the next one opens)."""
+    closes: float | None = None
+    """The earliest close among the open windows of the hosts that declare one."""
+
+
+def check_windows(hosts: Sequence[Host], now: float) -> WindowCheck:
+    """Hosts without the variable are always in their window."""
+    outside: dict[str, str] = {}
+    closes: list[float] = []
+    for host in hosts:
+        if host.vars.get(WINDOW_VAR) is None:
+            continue
+        windows = parse_window(host.vars[WINDOW_VAR], f"host {host.name}")
+        open_ = [w.open_at(now) for w in windows]
+        ends = [o[1] for o in open_ if o]
+        if ends:
+            closes.append(max(ends))
+            continue
+        nexts = [t for w in windows if (t := w.next_open(now)) is not None]
+        outside[host.name] = "; ".join(str(w) for w in windows) + (
+            f"; next opens {fmt_time(min(nexts))}" if nexts else "")
+    return WindowCheck(outside, min(closes) if closes else None)
+
+
+def parse_until(text: str, now: float) -> float:
+    """`--until`: HH:MM (its next occurrence, local time) or an ISO date-time, in the future."""
+    text = text.strip()
+    base = datetime.fromtimestamp(now)
+    try:
+        if len(text) <= 8 and ":" in text and "T" not in text:
+            clock = datetime.strptime(text, "%H:%M:%S" if text.count(":") == 2 else "%H:%M")
+            when = base.replace(hour=clock.hour, minute=clock.minute, second=clock.second,
+                                microsecond=0)
+            return when.timestamp() if when.timestamp() > now else \
+                (when + timedelta(days=1)).timestamp()
+        at = datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise UserError(f"--until {text!r}: expected HH:MM or an ISO date-time like "
+                        "2026-06-20T06:00 or 2026-06-20T06:00+02:00") from None
+    if at <= now:
+        raise UserError(f"--until {text!r} is already past ({fmt_time(at)})")
+    return at
+
+
+# -- schedules.yaml -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """One entry of schedules.yaml, validated."""
+
+    name: str
+    runbook: str
+    nodes: str
+    cron: Cron
+    tz: ZoneInfo
+    window: float
+    """Seconds after the fire time during which batches may start."""
+    span: SourceSpan
+    spans: Mapping[str, SourceSpan] = field(default_factory=dict)
+    """Where `runbook`, `nodes` and `vars` are written, for errors found against them later."""
+    vars: tuple[str, ...] = ()
+    """`NAME=VALUE` pairs, as --var takes them."""
+    batch_size: str | None = None
+    max_fail: str | None = None
+    pause: str | None = None
+    dry_run: bool = False
+    catch_up: bool = False
+    """Fire a run missed while the scheduler was down if its window is still open."""
+    enabled: bool = True
+    description: str = ""
+
+    def fires(self, after: float, until: float) -> list[float]:
+        return self.cron.between(after, until, self.tz)
+
+    def next_fire(self, after: float) -> float | None:
+        return self.cron.next_after(after, self.tz)
+
+
+def default_path(inventory: Path) -> Path:
+    return inventory.parent / "schedules.yaml"
+
+
+def load_schedules(path: Path) -> dict[str, Schedule]:
+    """Parse and validate schedules.yaml (LoadError with file:line:col)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot read schedules {path}: {e.strerror}",
+                        hint="schedules.yaml lives beside the inventory (or give --schedules)") \
+            from None
+    doc = _Located(path, text)
+    if doc.data is None:
+        return {}
+    return _Loader(doc).load()
+
+
+def _as_var(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_as_var(v) for v in value)
+    return str(value)
+
+
+class _Loader(_Validator):
+    """schedules.yaml: `timezone:` (the default) and `schedules:` name -> schedule."""
+
+    def load(self) -> dict[str, Schedule]:
+        top = self.mapping(self.doc.data, (), "schedules.yaml")
+        self.fields(top, (), TOP, "schedules.yaml")
+        tz_name = top.get("timezone", "UTC")
+        self.default_tz = self._zone(tz_name, ("timezone",))
+        out: dict[str, Schedule] = {}
+        for name, raw in self.mapping(top.get("schedules") or {}, ("schedules",),
+                                      "'schedules'").items():
+            if not _NAME.match(name):
+                raise self.fail(("schedules", name), f"schedule name {name!r} must be "
+                                "lower-case letters, digits, dots and dashes", key=True)
+            out[name] = self._schedule(name, raw, ("schedules", name))
+        return out
+
+    def _zone(self, value: Any, at: tuple[str, ...]) -> ZoneInfo:
+        try:
+            return zone(str(value))
+        except UserError as e:
+            raise self.fail(at, e.message, e.hint) from None
+
+    def _schedule(self, name: str, raw: Any, at: tuple[str, ...]) -> Schedule:
+        what = f"schedule {name!r}"
+        v = self.fields(self.mapping(raw, at, what), at, FIELDS, what)
+        try:
+            cron = Cron.parse(v["cron"])
+        except CronError as e:
+            raise self.fail((*at, "cron"), f"{what}: cron {v['cron']!r}: {e}",
+                            "five fields (minute hour day-of-month month day-of-week) or "
+                            "@daily, @weekly, ...") from None
+        tz = self._zone(v["timezone"], (*at, "timezone")) if v["timezone"] else self.default_tz
+        if v["window"] <= 0:
+            raise self.fail((*at, "window"), f"{what}: the window must be longer than 0s")
+        pairs = self._vars(v["vars"], (*at, "vars"), what)
+        rollout = self._rollout(v["rollout"], (*at, "rollout"), what)
+        spans = {k: self.doc.span((*at, k)) for k in ("runbook", "nodes", "vars")}
+        return Schedule(name=name, runbook=v["runbook"], nodes=v["nodes"], cron=cron, tz=tz,
+                        window=v["window"], span=self.doc.span(at, key=True), spans=spans,
+                        vars=pairs, dry_run=v["dry_run"], catch_up=v["catch_up"],
+                        enabled=v["enabled"], description=v["description"] or "", **rollout)
+
+    def _vars(self, raw: Any, at: tuple[str, ...], what: str) -> tuple[str, ...]:
+        pairs = []
+        for key, value in self.mapping(raw or {}, at, f"{what}: 'vars'").items():
+            scalars = value if isinstance(value, list) else [value]
+            if value is None or not all(isinstance(x, str | int | float | bool)
+                                        for x in scalars):
+                raise self.fail((*at, key), f"{what}: var {key!r} must be a value or a list "
+                                "of values")
+            pairs.append(f"{key}={_as_var(value)}")
+        return tuple(pairs)
+
+    def _rollout(self, raw: Any, at: tuple[str, ...], what: str) -> dict[str, str | None]:
+        from netops.engine.plan import parse_sizes, parse_tolerance
+
+        raw = self.mapping(raw or {}, at, f"{what}: 'rollout'")
+        self.fields(raw, at, ROLLOUT_FIELDS, f"{what}: rollout")
+        out: dict[str, str | None] = {"batch_size": None, "max_fail": None, "pause": None}
+        checks = {"batch_size": parse_sizes, "max_fail": parse_tolerance,
+                  "pause": parse_duration}
+        for key, check in checks.items():
+            if key not in raw:
+                continue
+            value = raw[key]
+            text = ",".join(str(x) for x in value) if isinstance(value, list) else str(value)
+            if key == "pause" and text == "ask":
+                raise self.fail((*at, key), f"{what}: a scheduled run has nobody to ask: "
+                                "give the pause as a duration")
+            try:
+                check(text)
+            except UserError as e:
+                raise self.fail((*at, key), f"{what}: rollout {key}: {e.message}") from None
+            out[key] = text
+        return out
+
+
+TOP: tuple[Field, ...] = (
+    Field("timezone", "str", "default time zone of the cron expressions (IANA name)",
+          default="UTC"),
+    Field("schedules", "any", "schedule name -> schedule"),
+)
+FIELDS: tuple[Field, ...] = (
+    Field("runbook", "str", "the runbook to run (a name, or a file)", required=True),
+    Field("nodes", "str", "--nodes pattern: hosts, groups, globs", required=True),
+    Field("cron", "str", "when it fires: a 5-field cron expression or @daily etc.",
+          required=True),
+    Field("timezone", "str", "IANA time zone of `cron` (default: the file's, else UTC)"),
+    Field("window", "duration", "how long after firing batches may start, e.g. 2h",
+          required=True),
+    Field("vars", "any", "runbook params: NAME: value"),
+    Field("rollout", "any", "batch_size, max_fail, pause overriding the runbook's"),
+    Field("dry_run", "bool", "only report what would change (nothing is touched)",
+          default=False),
+    Field("catch_up", "bool", "after downtime, fire a missed run while its window is still "
+          "open", default=False),
+    Field("enabled", "bool", "false: fires are recorded as skipped", default=True),
+    Field("description", "str", "what it is for"),
+)
+
+
+def validate(schedules: Mapping[str, Schedule], find: Callable[[str], Runbook],
+             inventory: Inventory) -> list[UserError]:
+    """Check every schedule against the runbooks and the inventory; all errors, positioned.
+
+    `find(name)` raises UserError for an unknown runbook.
+    """
+    from netops.engine.prepare import parse_vars
+
+    errors: list[UserError] = []
+    for s in schedules.values():
+        def bad(key: str, e: UserError, s: Schedule = s) -> None:
+            errors.append(LoadError(f"schedule {s.name!r}: {e.message}", s.spans.get(key, s.span),
+                                    e.hint))
+        try:
+            rb = find(s.runbook)
+        except UserError as e:
+            bad("runbook", e)
+            continue
+        try:
+            parse_vars(rb, s.vars)
+        except UserError as e:
+            bad("vars" if s.vars else "runbook", e)
+        try:
+            if not inventory.select(s.nodes):
+                bad("nodes", UserError(f"--nodes {s.nodes!r} selects no host"))
+        except UserError as e:
+            bad("nodes", e)
+    return errors
