@@ -1,9 +1,11 @@
 """The runbook library (issue 4) against lab nodes broken by `netops.lab.faults`.
 
-For each runbook: chick1 stays healthy, chick2 gets the fault. A dry run reports would-change
-(or, for report-only findings, a failing check) on chick2 and ok on chick1 and changes nothing;
-the real run fixes chick2; a second run is all ok. Persistence is checked by rebooting where the
-story is about the next boot.
+For each runbook: chick1 stays healthy, chick2 gets the fault. `netops diagnose` flags exactly
+chick2 (broken) and finds chick1 ok; a dry run reports would-change (or, for report-only
+findings, a failing check) on chick2 and ok on chick1; neither changes anything (node state and
+etcd equal before and after); the real run fixes chick2 and diagnose then finds both nodes ok;
+after a lab reboot of chick2 a second run is ok everywhere: it changes nothing, and the fix
+survived the next boot. One lab for the module; each test starts from `faults.healthy`.
 """
 
 from __future__ import annotations
@@ -46,18 +48,63 @@ def run(cli: Cli, runbook: str, *args: str) -> Result:
     return cli("run", runbook, "--nodes", "all", "--json", *args)
 
 
-def dry_fix_again(lab: Lab, cli: Cli, runbook: str, *args: str) -> Result:
-    """Dry run (would-change on BAD only, nothing changed: nodes, etcd), real run (BAD
-    changed), a second run (all ok). Returns the real run."""
+def verdicts(r: Result, runbook: str) -> dict[str, str]:
+    """node -> diagnose status of `runbook`, from `diagnose --json`."""
+    return {n: row[runbook]["status"] for n, row in r.json["nodes"].items()}
+
+
+def evidence(r: Result, runbook: str, node: str = BAD) -> str:
+    return str(r.json["nodes"][node][runbook]["evidence"])
+
+
+def diagnose(cli: Cli, runbook: str) -> Result:
+    r = cli("diagnose", "--json", "--runbook", runbook)
+    all_ok = set(verdicts(r, runbook).values()) == {"ok"}
+    assert r.rc == (0 if all_ok else 1), r.stdout + r.stderr
+    return r
+
+
+def finish(proc: subprocess.Popen[str]) -> Result:
+    out, err = proc.communicate(timeout=120)
+    return Result(proc.returncode, out, err)
+
+
+FLAGGED = {GOOD: "ok", BAD: "broken"}
+ALL_OK = {GOOD: "ok", BAD: "ok"}
+
+
+def dry_fix(lab: Lab, cli: Cli, runbook: str, *args: str, why: str = "") -> Result:
+    """diagnose flags BAD only (its evidence names `why`) and a dry run reports would-change on
+    BAD only; both run at once between two snapshots (nodes, etcd) that must be equal. The real
+    run changes BAD only; diagnose then finds every node ok. Returns the real run."""
     before = snapshot(lab), etcd_dump(lab)
+    diag = cli.popen("diagnose", "--json", "--runbook", runbook)
     dry = run(cli, runbook, "--dry-run", *args)
+    found = finish(diag)
+    assert verdicts(found, runbook) == FLAGGED and found.rc == 1, found.stdout + found.stderr
+    assert why in evidence(found, runbook), found.stdout
     assert dry.statuses() == {GOOD: "ok", BAD: "would-change"}, dry.stdout + dry.stderr
-    assert (snapshot(lab), etcd_dump(lab)) == before, "a dry run changed something"
+    assert (snapshot(lab), etcd_dump(lab)) == before, "diagnose or a dry run changed something"
     real = run(cli, runbook, "--yes", *args)
     assert real.rc == 0 and real.statuses() == {GOOD: "ok", BAD: "changed"}, \
         real.stdout + real.stderr
+    assert verdicts(diagnose(cli, runbook), runbook) == ALL_OK
+    return real
+
+
+def reboot_run_again(lab: Lab, cli: Cli, runbook: str, *args: str) -> None:
+    """Reboot the fixed node; a second real run then changes nothing anywhere: the runbook is
+    idempotent and its fix survived the boot (a fix lost at boot would show `changed`)."""
+    lab.reboot(BAD)
     again = run(cli, runbook, "--yes", *args)
-    assert again.rc == 0 and set(again.statuses().values()) == {"ok"}, again.stdout
+    assert again.rc == 0 and set(again.statuses().values()) == {"ok"}, \
+        again.stdout + again.stderr
+
+
+def dry_fix_again(lab: Lab, cli: Cli, runbook: str, *args: str, why: str = "") -> Result:
+    """`dry_fix`, then `reboot_run_again`: for tests with nothing to look at before the reboot."""
+    real = dry_fix(lab, cli, runbook, *args, why=why)
+    reboot_run_again(lab, cli, runbook, *args)
     return real
 
 
@@ -86,23 +133,24 @@ def test_diagnose_finds_healthy_nodes_ok(lab: Lab, cli: Cli) -> None:
 
 def test_check_ip_forward_boot_override(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"ip-forward-boot-override@{BAD}")
-    dry_fix_again(lab, cli, "check-ip-forward")
-    lab.reboot(BAD)
+    dry_fix_again(lab, cli, "check-ip-forward", why="zz-cis-hardening.conf")
     assert sh(lab, BAD, "sysctl -n net.ipv4.ip_forward").strip() == "1"
 
 
 def test_check_bridge_nf(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"bridge-nf-off@{BAD}")
-    dry_fix_again(lab, cli, "check-bridge-nf")
-    assert sh(lab, BAD, "sysctl -n net.bridge.bridge-nf-call-iptables "
-                        "net.bridge.bridge-nf-call-ip6tables").split() == ["1", "1"]
+    dry_fix(lab, cli, "check-bridge-nf", why="nf_iptables: runtime 0 -> 1")
+    keys = "sysctl -n net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables"
+    assert sh(lab, BAD, keys).split() == ["1", "1"]
+    reboot_run_again(lab, cli, "check-bridge-nf")
+    assert sh(lab, BAD, keys).split() == ["1", "1"]
 
 
 @pytest.mark.parametrize("fault", ["forward-drop", "docker-dropin-no-service"])
 def test_iptables_forward_accept(lab: Lab, cli: Cli, fault: str) -> None:
     F.inject(lab, f"{fault}@{BAD}")
     assert sh(lab, BAD, "iptables -S FORWARD | head -n1").strip() == "-P FORWARD DROP"
-    real = dry_fix_again(lab, cli, "iptables-forward-accept")
+    real = dry_fix(lab, cli, "iptables-forward-accept", why="accept_from_pods")
     steps = {s["id"]: s["status"] for s in real.json["hosts"][BAD]["steps"]}
     assert steps["accept_from_pods"] == steps["accept_to_pods"] == "changed"
     assert steps["disable_ignored"] == ("changed" if fault == "docker-dropin-no-service"
@@ -111,7 +159,7 @@ def test_iptables_forward_accept(lab: Lab, cli: Cli, fault: str) -> None:
     assert "-A FORWARD -s 10.244.0.0/16 -j ACCEPT" in rules, rules
     assert "-P FORWARD DROP" in rules, "docker must not be restarted by the runbook"
     # The next docker start (here: a reboot) keeps FORWARD open through the drop-in.
-    lab.reboot(BAD)
+    reboot_run_again(lab, cli, "iptables-forward-accept")
     assert sh(lab, BAD, "iptables -S FORWARD | head -n1").strip() == "-P FORWARD ACCEPT"
 
 
@@ -119,25 +167,33 @@ def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"stale-ipam@{BAD}")
     listing = "ls /var/lib/cni/networks/cbr0"
     assert len(sh(lab, BAD, listing).split()) == 10
-    dry_fix_again(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
+    # No `why`: with its default cordon=true, diagnose's evidence is the controller's kubectl
+    # (no API server in the lab) rather than the LEAKED lines.
+    dry_fix(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
     # live pods (.2, .3), the exited sandbox (.4) and host-local's own files stay
-    assert sh(lab, BAD, listing).split() == ["10.244.2.2", "10.244.2.3", "10.244.2.4",
-                                             "last_reserved_ip.0", "lock"]
+    kept = ["10.244.2.2", "10.244.2.3", "10.244.2.4", "last_reserved_ip.0", "lock"]
+    assert sh(lab, BAD, listing).split() == kept
     assert "cni-ipam-chick2-" in sh(lab, BAD, "ls /var/backups")
     assert sh(lab, BAD, "systemctl is-active kubelet").strip() == "active"
+    reboot_run_again(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
+    assert sh(lab, BAD, listing).split() == kept
 
 
 def test_networkd_unmanage_veth(lab: Lab, cli: Cli) -> None:
     # No fault in netops.lab.faults (the lab has no networkctl stand-in): the catch-all file
-    # alone, with the networkd unit marked running by the systemctl stand-in.
-    sh(lab, BAD, "systemctl start systemd-networkd && mkdir -p /etc/systemd/network && "
+    # alone, with the networkd unit enabled and marked running by the systemctl stand-in.
+    sh(lab, BAD, "systemctl enable --now systemd-networkd && mkdir -p /etc/systemd/network && "
                  "printf '[Network]\\nDHCP=v4\\n' > /etc/systemd/network/zz-default.network")
     try:
-        dry_fix_again(lab, cli, "networkd-unmanage-veth")
-        assert "Unmanaged=yes" in sh(lab, BAD, "cat /etc/systemd/network/"
-                                               "10-netops-unmanaged.network")
+        dry_fix(lab, cli, "networkd-unmanage-veth", why="10-netops-unmanaged.network")
+        unmanaged = "cat /etc/systemd/network/10-netops-unmanaged.network"
+        assert "Unmanaged=yes" in sh(lab, BAD, unmanaged)
+        reboot_run_again(lab, cli, "networkd-unmanage-veth")
+        assert sh(lab, BAD, "systemctl is-active systemd-networkd").strip() == "active"
+        assert "Unmanaged=yes" in sh(lab, BAD, unmanaged)
     finally:
-        sh(lab, BAD, "rm -f /etc/systemd/network/*.network; systemctl stop systemd-networkd")
+        sh(lab, BAD, "rm -f /etc/systemd/network/*.network; "
+                     "systemctl disable --now systemd-networkd")
 
 
 def etcd_dump(lab: Lab) -> str:
@@ -161,13 +217,10 @@ FLANNEL_VARS = ("--var", "network=10.245.0.0/16", "--var", "drain=false")
 ])
 def test_reset_flannel_subnet(lab: Lab, cli: Cli, fault: str, args: tuple[str, ...]) -> None:
     F.inject(lab, f"{fault}@{BAD}")
-    if fault != "flannel-config-v2-only":
-        # without a new network it only diagnoses: the overlapping node is broken
-        diag = run(cli, "reset-flannel-subnet", "--dry-run")
-        assert diag.statuses() == {GOOD: "ok", BAD: "failed"}, diag.stdout
-        assert diag.json["before"][0]["stdout"].startswith("overlap ")
     etcd_before = etcd_dump(lab)
-    real = dry_fix_again(lab, cli, "reset-flannel-subnet", *args)
+    # diagnose runs without --var network: it only diagnoses (an overlapping node is broken)
+    why = "" if fault == "flannel-config-v2-only" else "node_overlap: rc 1, expected 0: OVERLAP"
+    real = dry_fix(lab, cli, "reset-flannel-subnet", *args, why=why)
     assert [s["status"] for s in real.json["before"]][:3] == ["ok", "changed", "changed"]
     assert etcd_dump(lab) != etcd_before
     want = "10.244.0.0/16" if fault == "flannel-config-v2-only" else "10.245.0.0/16"
@@ -177,39 +230,69 @@ def test_reset_flannel_subnet(lab: Lab, cli: Cli, fault: str, args: tuple[str, .
     # a new network that collides with docker0's is refused before anything changes
     refused = run(cli, "reset-flannel-subnet", "--yes", "--var", "network=172.17.0.0/16")
     assert refused.rc != 0 and refused.json["status"] == "halted"
+    # flanneld starts at boot from the new config in etcd: the node keeps its new lease
+    reboot_run_again(lab, cli, "reset-flannel-subnet", *args)
+    env = sh(lab, BAD, "cat /run/flannel/subnet.env")
+    assert f"FLANNEL_NETWORK={want}" in env, env
 
 
 @pytest.mark.parametrize("fault", ["cni-config-stale", "cni-config-missing"])
 def test_check_cni_config(lab: Lab, cli: Cli, fault: str) -> None:
     F.inject(lab, f"{fault}@{BAD}")
     if fault == "cni-config-stale":
-        dry_fix_again(lab, cli, "check-cni-config")
+        dry_fix_again(lab, cli, "check-cni-config", why="move_stale")
         assert sh(lab, BAD, "ls /etc/cni/net.d.netops-disabled").split() == [
             "10-calico.conflist"]
         return
     # Report only: nothing on the node can bring the config back (flannel's install-cni does).
-    for args in (("--dry-run",), ("--yes",)):
-        r = run(cli, "check-cni-config", *args)
+    before = snapshot(lab)
+    diag = cli.popen("diagnose", "--json", "--runbook", "check-cni-config")
+    runs = [run(cli, "check-cni-config", "--dry-run")]
+    found = finish(diag)
+    runs.append(run(cli, "check-cni-config", "--yes"))
+    assert verdicts(found, "check-cni-config") == FLAGGED, found.stdout
+    assert "MISSING" in evidence(found, "check-cni-config")
+    for r in runs:
         assert r.statuses() == {GOOD: "ok", BAD: "failed"}, r.stdout
         active = next(s for s in r.json["hosts"][BAD]["steps"] if s["id"] == "active")
         assert active["status"] == "failed" and "MISSING" in active["stdout"], active
+    assert snapshot(lab) == before
+    # Still missing after a reboot; once install-cni has copied it back, every node is ok.
+    lab.reboot(BAD)
+    assert verdicts(diagnose(cli, "check-cni-config"), "check-cni-config") == FLAGGED
+    F.healthy(lab, BAD)
+    assert verdicts(diagnose(cli, "check-cni-config"), "check-cni-config") == ALL_OK
 
 
 def test_hairpin_mode(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"hairpin-off@{BAD}")
-    dry_fix_again(lab, cli, "hairpin-mode")
+    dry_fix(lab, cli, "hairpin-mode", why="hairpin_on")
     modes = sh(lab, BAD, "cat /sys/class/net/cni0/brif/*/hairpin_mode").split()
     assert modes and set(modes) == {"1"}
-    assert '"hairpinMode": true' in sh(lab, BAD, "cat /etc/cni/net.d/10-flannel.conflist")
+    conflist = "cat /etc/cni/net.d/10-flannel.conflist"
+    assert '"hairpinMode": true' in sh(lab, BAD, conflist)
+    # the CNI config keeps hairpinMode: pods created after the reboot get hairpin ports
+    reboot_run_again(lab, cli, "hairpin-mode")
+    assert '"hairpinMode": true' in sh(lab, BAD, conflist)
 
 
 def test_check_conntrack_reports_only(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"conntrack-near-full@{BAD}")
     try:
         before = snapshot(lab)
+        # diagnose samples insert_failed over the default 10 s: it runs alongside both runs
+        diag = cli.popen("diagnose", "--json", "--runbook", "check-conntrack")
         for args in (("--dry-run",), ("--yes",)):
             r = run(cli, "check-conntrack", *args, "--var", "sample_interval=1s")
             assert r.statuses() == {GOOD: "ok", BAD: "failed"}, r.stdout
+        found = finish(diag)
+        assert verdicts(found, "check-conntrack") == FLAGGED, found.stdout
+        assert "nf_conntrack_count" in evidence(found, "check-conntrack")
         assert snapshot(lab) == before
+        # The fault is a bind mount on /run (a tmpfs): gone after a reboot, and every node is
+        # ok (diagnose's dry run, with a shorter sample than its default 10 s).
+        lab.reboot(BAD)
+        r = run(cli, "check-conntrack", "--dry-run", "--var", "sample_interval=1s")
+        assert r.rc == 0 and set(r.statuses().values()) == {"ok"}, r.stdout
     finally:
-        sh(lab, BAD, "umount /proc/sys/net/netfilter/nf_conntrack_count")
+        lab.node_exec(BAD, "umount /proc/sys/net/netfilter/nf_conntrack_count", check=False)
