@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import netops.cli_diagnose  # registers diagnose
     import netops.cli_journal  # registers history and report
-    import netops.cli_run  # noqa: F401  (registers the runbook commands)
+    import netops.cli_run  # registers the runbook commands
+    import netops.cli_schedule  # noqa: F401  (registers schedule and scheduler)
     from netops.locks import NodeLocked
 
     _mount_lab()

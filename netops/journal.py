@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS steps (
     stderr TEXT, note TEXT, diff TEXT, started DOUBLE PRECISION NOT NULL,
     duration_s DOUBLE PRECISION,
     PRIMARY KEY (run_id, host, seq));
+CREATE TABLE IF NOT EXISTS fires (
+    schedule TEXT NOT NULL, fire_time DOUBLE PRECISION NOT NULL, status TEXT NOT NULL,
+    run_id TEXT, run_status TEXT, exit_code INTEGER, window_end DOUBLE PRECISION,
+    claimed_by TEXT, controller TEXT, pid INTEGER, note TEXT,
+    recorded DOUBLE PRECISION NOT NULL, finished DOUBLE PRECISION,
+    PRIMARY KEY (schedule, fire_time));
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS hosts_host ON hosts (host, run_id);
 """
@@ -247,6 +253,65 @@ class Journal:
         sql = "SELECT * FROM steps WHERE run_id=?" + (" AND host=?" if host else "")
         args = (run_id, host) if host else (run_id,)
         return self._query(sql + " ORDER BY started, seq", args)
+
+    # -- scheduled fires (netops.scheduler) -------------------------------------------------
+    def claim_fire(self, schedule: str, fire_time: float, status: str, *, claimed_by: str,
+                   window_end: float | None = None, note: str = "",
+                   controller: str | None = None) -> bool:
+        """Record what became of one fire of a schedule, unless it is recorded already.
+
+        One row per (schedule, fire time), taken in one transaction: of two schedulers (or a
+        scheduler and its restarted self) only one gets True, and only that one acts on it.
+        """
+        with self._write() as db:
+            db.execute("INSERT INTO fires (schedule, fire_time, status, window_end, claimed_by, "
+                       "controller, note, recorded) VALUES (?,?,?,?,?,?,?,?) "
+                       "ON CONFLICT (schedule, fire_time) DO NOTHING",
+                       (schedule, fire_time, status, window_end, claimed_by,
+                        controller or socket.gethostname(), note, time.time()))
+            rows = db.execute("SELECT claimed_by FROM fires WHERE schedule=? AND fire_time=?",
+                              (schedule, fire_time))
+        return bool(rows) and rows[0]["claimed_by"] == claimed_by
+
+    _FIRE_COLUMNS = frozenset({"status", "run_id", "run_status", "exit_code", "pid", "note",
+                               "finished"})
+
+    def update_fire(self, schedule: str, fire_time: float, **values: Any) -> None:
+        """Set columns of a fire: status, run_id, run_status, exit_code, pid, note, finished."""
+        unknown = set(values) - self._FIRE_COLUMNS
+        if unknown:
+            raise ValueError(f"no fire column {sorted(unknown)[0]!r}")
+        names = sorted(values)  # only allow-listed column names reach the SQL text
+        with self._write() as db:
+            db.execute(f"UPDATE fires SET {', '.join(f'{n}=?' for n in names)} "
+                       "WHERE schedule=? AND fire_time=?",
+                       (*(values[n] for n in names), schedule, fire_time))
+
+    def fires(self, schedule: str | None = None, *, limit: int = 20,
+              status: str | None = None) -> list[dict[str, Any]]:
+        """Recorded fires, newest first."""
+        where = [c for c, v in (("schedule=?", schedule), ("status=?", status)) if v]
+        args = [v for v in (schedule, status) if v]
+        return self._query("SELECT * FROM fires" + (" WHERE " + " AND ".join(where)
+                                                    if where else "")
+                           + " ORDER BY fire_time DESC LIMIT ?", (*args, limit))
+
+    def last_fire_time(self, schedule: str) -> float | None:
+        rows = self._query("SELECT MAX(fire_time) AS t FROM fires WHERE schedule=?", (schedule,))
+        return float(rows[0]["t"]) if rows and rows[0]["t"] is not None else None
+
+    def unfinished_fires(self, schedule: str | None = None) -> list[dict[str, Any]]:
+        """Fires that launched a run whose end no scheduler has recorded yet."""
+        sql = "SELECT * FROM fires WHERE status='fired' AND finished IS NULL"
+        if schedule:
+            return self._query(sql + " AND schedule=? ORDER BY fire_time", (schedule,))
+        return self._query(sql + " ORDER BY fire_time", ())
+
+    def run_of_process(self, pid: int, controller: str, since: float) -> str | None:
+        """The run a `netops run` process started (the scheduler learns its id this way)."""
+        rows = self._query("SELECT run_id FROM runs WHERE pid=? AND controller=? AND started>=? "
+                           "ORDER BY started DESC LIMIT 1", (pid, controller, since))
+        return str(rows[0]["run_id"]) if rows else None
 
     def _query(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         with self._lock:

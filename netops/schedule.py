@@ -396,7 +396,12 @@ class _Loader(_Validator):
         pairs = self._vars(v["vars"], (*at, "vars"), what)
         rollout = self._rollout(v["rollout"], (*at, "rollout"), what)
         spans = {k: self.doc.span((*at, k)) for k in ("runbook", "nodes", "vars")}
-        return Schedule(name=name, runbook=v["runbook"], nodes=v["nodes"], cron=cron, tz=tz,
+        spans |= {f"vars.{k}": self.doc.span((*at, "vars", k), key=True)
+                  for k in v["vars"] or {}}
+        runbook = v["runbook"]
+        if runbook.endswith((".yaml", ".yml")):  # a file: relative to schedules.yaml
+            runbook = str((self.doc.path.parent / runbook).resolve())
+        return Schedule(name=name, runbook=runbook, nodes=v["nodes"], cron=cron, tz=tz,
                         window=v["window"], span=self.doc.span(at, key=True), spans=spans,
                         vars=pairs, dry_run=v["dry_run"], catch_up=v["catch_up"],
                         enabled=v["enabled"], description=v["description"] or "", **rollout)
@@ -466,25 +471,33 @@ def validate(schedules: Mapping[str, Schedule], find: Callable[[str], Runbook],
 
     `find(name)` raises UserError for an unknown runbook.
     """
-    from netops.engine.prepare import parse_vars
-
     errors: list[UserError] = []
     for s in schedules.values():
         def bad(key: str, e: UserError, s: Schedule = s) -> None:
             errors.append(LoadError(f"schedule {s.name!r}: {e.message}", s.spans.get(key, s.span),
                                     e.hint))
         try:
-            rb = find(s.runbook)
-        except UserError as e:
-            bad("runbook", e)
-            continue
-        try:
-            parse_vars(rb, s.vars)
-        except UserError as e:
-            bad("vars" if s.vars else "runbook", e)
-        try:
             if not inventory.select(s.nodes):
                 bad("nodes", UserError(f"--nodes {s.nodes!r} selects no host"))
         except UserError as e:
             bad("nodes", e)
+        try:
+            rb = find(s.runbook)
+        except UserError as e:
+            bad("runbook", e)
+            continue
+        for key, _, value in (pair.partition("=") for pair in s.vars):
+            param = rb.params.get(key)
+            try:
+                if param is None:
+                    raise UserError(f"runbook {rb.name!r} has no param {key!r}",
+                                    hint=f"its params: {', '.join(rb.params) or 'none'}")
+                param.coerce(value)
+            except (UserError, ValueError) as e:
+                bad(f"vars.{key}", e if isinstance(e, UserError) else UserError(str(e)))
+        missing = [n for n, p in rb.params.items() if p.required and n not in
+                   {pair.partition("=")[0] for pair in s.vars}]
+        if missing:
+            bad("vars" if s.vars else "runbook",
+                UserError(f"runbook {rb.name!r} needs vars: {', '.join(missing)}"))
     return errors

@@ -3,7 +3,12 @@ schedules.yaml validation, the engine's deadline, and the scheduler driven by a 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
+from datetime import UTC as _UTC
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,16 +21,19 @@ from netops.engine.prepare import Overrides, build_plan
 from netops.engine.result import RunStatus, Status
 from netops.errors import LoadError, UserError
 from netops.inventory.load import load_inventory
+from netops.journal import Journal
 from netops.runbook.load import load_runbook
 from netops.schedule import (
     Cron,
     CronError,
+    Schedule,
     check_windows,
     fmt_time,
     load_schedules,
     parse_until,
     parse_window,
 )
+from netops.scheduler import MISSED_LIMIT, Outcome, Scheduler, run_args
 from netops.transport.local import LocalTransport
 
 UTC = ZoneInfo("UTC")
@@ -273,3 +281,288 @@ def test_schedule_errors_name_file_line_col(tmp_path: Path, edit: tuple[str, str
     with pytest.raises(LoadError) as e:
         load_schedules(p)
     assert f"schedules.yaml:{where}: " in str(e.value) and words in str(e.value), str(e.value)
+
+
+# -- the scheduler, driven by a hand-set clock and a fake launcher -------------------------------
+class FakeChild:
+    """A run that goes on until the test ends it (or the scheduler interrupts it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.code: int | None = None
+        self.interrupts = 0
+        self.status = "ok"
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def interrupt(self) -> None:
+        self.interrupts += 1
+        self.code, self.status = 130, "interrupted"
+
+    def outcome(self) -> Outcome:
+        assert self.code is not None
+        return Outcome(self.code, f"run{self.pid}", self.status,
+                       "halted: window closed" if self.status == "halted" else "")
+
+
+class FakeLauncher:
+    def __init__(self, pid: int | None = None) -> None:
+        self.started: list[tuple[str, float, FakeChild]] = []
+        self.pid = pid or _dead_pid()
+        """The pid the journal records: a live one reads as "still running" after a restart."""
+
+    def start(self, schedule: Schedule, window_end: float) -> FakeChild:
+        child = FakeChild(self.pid)
+        self.started.append((schedule.name, window_end, child))
+        return child
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+class Clock:
+    def __init__(self, text: str) -> None:
+        self.t = at(text)
+
+    def set(self, text: str) -> None:
+        self.t = at(text)
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def schedules_of(tmp: Path, body: str) -> dict[str, Schedule]:
+    p = tmp / "schedules.yaml"
+    p.write_text("timezone: UTC\nschedules:\n" + textwrap.indent(textwrap.dedent(body), "  "))
+    return load_schedules(p)
+
+
+NIGHTLY = """\
+nightly:
+  runbook: check-ip-forward
+  nodes: all
+  cron: "0 2 * * *"
+  window: 1h
+"""
+
+
+def scheduler(tmp: Path, clock: Clock, body: str = NIGHTLY,
+              launcher: FakeLauncher | None = None) -> tuple[Scheduler, FakeLauncher]:
+    launcher = launcher or FakeLauncher()
+    s = Scheduler(Journal(tmp / "journal.db"), launcher, clock=clock, grace=60)
+    s.set_schedules(schedules_of(tmp, body))
+    return s, launcher
+
+
+def statuses(tmp: Path, name: str = "nightly") -> list[tuple[str, str]]:
+    rows = Journal(tmp / "journal.db").fires(name, limit=1000)
+    return [(datetime.fromtimestamp(r["fire_time"], _UTC).strftime("%m-%d %H:%M"), r["status"])
+            for r in reversed(rows)]
+
+
+def test_a_due_schedule_fires_once(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 01:59:30")
+    s, launcher = scheduler(tmp_path, clock)
+    assert s.tick() == []
+    clock.set("2026-06-19 02:00:00")
+    assert [f.status for f in s.tick()] == ["fired"]
+    for later in ("02:00:01", "02:00:30", "02:59:00"):
+        clock.set(f"2026-06-19 {later}")
+        assert s.tick() == []
+    assert [(n, w) for n, w, _ in launcher.started] == [("nightly", at("2026-06-19 03:00"))]
+    row = Journal(tmp_path / "journal.db").fires("nightly")[0]
+    assert row["pid"] == launcher.pid and row["window_end"] == at("2026-06-19 03:00")
+    assert s.next_fire() == at("2026-06-20 02:00")
+
+
+def test_a_restarted_scheduler_does_not_fire_again(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 02:00:05")
+    first, _ = scheduler(tmp_path, clock)
+    assert [f.status for f in first.tick()] == ["fired"]
+    first.running["nightly"].child.code = 0  # the run ended; the scheduler dies before reaping
+    # restarted 20 seconds later: the fire is in the journal, nothing is fired twice
+    clock.set("2026-06-19 02:00:25")
+    second, again = scheduler(tmp_path, clock)
+    second.reconcile()
+    assert second.tick() == [] and again.started == []
+    # and two schedulers ticking at the same moment: only one of them fires
+    clock.set("2026-06-20 02:00:00")
+    a, la = scheduler(tmp_path, clock)
+    b, lb = scheduler(tmp_path, clock)
+    assert len(a.tick() + b.tick()) == 1 and len(la.started) + len(lb.started) == 1
+    assert statuses(tmp_path) == [("06-19 02:00", "fired"), ("06-20 02:00", "fired")]
+
+
+def test_fires_missed_while_down_are_recorded_not_run(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock)
+    s.tick()
+    launcher.started[0][2].code = 0
+    s.reap()
+    # down from the 19th to the 22nd, back 30 s after that night's fire: on time for it only
+    clock.set("2026-06-22 02:00:30")
+    s2, l2 = scheduler(tmp_path, clock)
+    fired = s2.tick()
+    assert [(f.status, f.note) for f in fired][:2] == [
+        ("missed", "nobody fired it on time (2d30s late)"),
+        ("missed", "nobody fired it on time (1d30s late)")]
+    assert statuses(tmp_path) == [("06-19 02:00", "fired"), ("06-20 02:00", "missed"),
+                                  ("06-21 02:00", "missed"), ("06-22 02:00", "fired")]
+    assert len(l2.started) == 1
+    # back 10 minutes late: that fire is missed too (no catch_up): never started late
+    l2.started[0][2].code = 0
+    clock.set("2026-06-23 02:10:00")
+    s3, l3 = scheduler(tmp_path, clock)
+    assert [f.status for f in s3.tick()] == ["missed"] and l3.started == []
+
+
+def test_catch_up_fires_the_latest_missed_run_inside_its_window(tmp_path: Path) -> None:
+    body = NIGHTLY + "  catch_up: true\n"
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock, body)
+    s.tick()
+    launcher.started[0][2].code = 0
+    clock.set("2026-06-21 02:20:00")  # the 20th missed; the 21st's window is open until 03:00
+    s2, l2 = scheduler(tmp_path, clock, body)
+    fires = s2.tick()
+    assert [(f.status, f.note) for f in fires] == [
+        ("missed", "nobody fired it on time (1d20m late); its window had closed"),
+        ("fired", "20m late, caught up")]
+    assert [(n, w) for n, w, _ in l2.started] == [("nightly", at("2026-06-21 03:00"))]
+    l2.started[0][2].code = 0
+    clock.set("2026-06-22 03:00:00")  # the window just closed: missed after all
+    s3, l3 = scheduler(tmp_path, clock, body)
+    assert [f.status for f in s3.tick()] == ["missed"] and l3.started == []
+
+
+def test_an_overlapping_fire_is_refused_even_across_a_restart(tmp_path: Path) -> None:
+    body = NIGHTLY.replace('"0 2 * * *"', '"*/10 * * * *"')
+    clock = Clock("2026-06-19 02:00:00")
+    s, _ = scheduler(tmp_path, clock, body, FakeLauncher(pid=os.getpid()))  # alive
+    assert [f.status for f in s.tick()] == ["fired"]
+    clock.set("2026-06-19 02:10:00")
+    (refused,) = s.tick()
+    assert refused.status == "refused"
+    assert refused.note == (f"the run fired at 2026-06-19 02:00 UTC (pid {os.getpid()}) is "
+                            "still going")
+    # the scheduler restarts while the run goes on (its pid is alive): still refused
+    clock.set("2026-06-19 02:20:00")
+    s2, l2 = scheduler(tmp_path, clock, body)
+    (again,) = s2.tick()
+    assert again.status == "refused" and "still going" in again.note and l2.started == []
+    # the run ends (its process is gone): settled, and the next fire runs
+    j = Journal(tmp_path / "journal.db")
+    j.update_fire("nightly", at("2026-06-19 02:00"), pid=_dead_pid())
+    clock.set("2026-06-19 02:30:00")
+    assert [f.status for f in s2.tick()] == ["fired"]
+    first = j.fires("nightly", limit=10)[-1]
+    assert first["finished"] is not None and "no scheduler was watching" in first["note"]
+    assert statuses(tmp_path) == [("06-19 02:00", "fired"), ("06-19 02:10", "refused"),
+                                  ("06-19 02:20", "refused"), ("06-19 02:30", "fired")]
+
+
+def test_the_end_of_a_run_is_recorded_with_its_id_and_status(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock)
+    s.tick()
+    child = launcher.started[0][2]
+    child.code, child.status = 1, "halted"
+    clock.set("2026-06-19 02:30:00")
+    s.tick()
+    row = Journal(tmp_path / "journal.db").fires("nightly")[0]
+    assert (row["status"], row["run_id"], row["run_status"], row["exit_code"]) == (
+        "fired", f"run{launcher.pid}", "halted", 1)
+    assert row["note"] == "halted: window closed" and row["finished"] is not None
+    assert s.running == {} and s.ended[0][1].run_status == "halted"
+
+
+def test_disabled_schedules_record_skipped_fires(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock, NIGHTLY + "  enabled: false\n")
+    assert [(f.status, f.note) for f in s.tick()] == [("skipped", "the schedule is disabled")]
+    assert launcher.started == []
+
+
+def test_a_long_outage_records_the_latest_missed_fires_and_counts_the_rest(
+        tmp_path: Path) -> None:
+    body = NIGHTLY.replace('"0 2 * * *"', '"* * * * *"')
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock, body)
+    s.tick()
+    launcher.started[0][2].code = 0
+    clock.set("2026-06-19 05:20:30")  # 200 minutes later
+    s2, _ = scheduler(tmp_path, clock, body)
+    fires = s2.tick()
+    missed = [f for f in fires if f.status == "missed"]
+    assert len(missed) == MISSED_LIMIT and [f.status for f in fires][-1] == "fired"
+    assert missed[0].note.endswith("; 99 earlier fire(s) not recorded one by one")
+    assert "superseded" not in missed[0].note
+
+
+def test_stop_interrupts_runs_in_flight_and_records_them(tmp_path: Path) -> None:
+    clock = Clock("2026-06-19 02:00:00")
+    s, launcher = scheduler(tmp_path, clock)
+    s.tick()
+    s.stop_runs(timeout=5, sleep=lambda _: None)
+    assert launcher.started[0][2].interrupts == 1
+    row = Journal(tmp_path / "journal.db").fires("nightly")[0]
+    assert (row["run_status"], row["exit_code"]) == ("interrupted", 130)
+
+
+def test_run_args_are_what_an_operator_would_type(tmp_path: Path) -> None:
+    (sched,) = schedules_of(tmp_path, """\
+        fix:
+          runbook: check-ip-forward
+          nodes: workers:!w3
+          cron: "0 2 * * *"
+          window: 1h
+          dry_run: true
+          vars: {persist_file: /etc/sysctl.d/1.conf}
+          rollout: {batch_size: [1, 50%], max_fail: 1, pause: 10s}
+    """).values()
+    assert run_args(sched, at("2026-06-19 03:00")) == [
+        "run", "check-ip-forward", "--nodes", "workers:!w3",
+        "--var", "persist_file=/etc/sysctl.d/1.conf", "--batch-size", "1,50%",
+        "--max-fail", "1", "--pause", "10s", "--dry-run",
+        "--until", "2026-06-19T03:00:00+00:00", "--yes", "--json"]
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+def netops(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netops", "--journal", str(tmp / "journal.db"),
+                           *args], capture_output=True, text=True, cwd=tmp, timeout=60,
+                          env={**os.environ, "NETOPS_INVENTORY": str(tmp / "inventory.yaml")})
+
+
+def test_schedule_check_and_list(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yaml").write_text("all:\n  children:\n    workers:\n"
+                                             "      hosts: {w1: {}, w2: {}}\n")
+    schedules_of(tmp_path, NIGHTLY + textwrap.dedent("""\
+        typo:
+          runbook: check-ip-forwrd
+          nodes: wrkers
+          cron: "@daily"
+          window: 30m
+    """))
+    bad = netops(tmp_path, "schedule", "check")
+    assert bad.returncode == 2
+    assert "schedules.yaml:10:12: schedule 'typo': unknown host or group 'wrkers'" in bad.stderr
+    assert "schedules.yaml:9:14: schedule 'typo': no runbook named 'check-ip-forwrd'" \
+        in bad.stderr and "did you mean: check-ip-forward?" in bad.stderr
+    schedules_of(tmp_path, NIGHTLY)
+    good = netops(tmp_path, "schedule", "check")
+    assert good.returncode == 0 and "1 schedule(s), 0 problem(s)" in good.stderr
+    j = Journal(tmp_path / "journal.db")
+    j.claim_fire("nightly", at("2026-06-18 02:00"), "missed", claimed_by="t", note="down")
+    listed = netops(tmp_path, "schedule", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (doc,) = json.loads(listed.stdout)["schedules"]
+    assert doc["name"] == "nightly" and len(doc["next"]) == 3 and doc["next"][0].endswith(
+        "02:00 UTC")
+    assert doc["last"] == [{"fire_time": at("2026-06-18 02:00"), "at": "2026-06-18 02:00 UTC",
+                            "status": "missed", "run_id": None, "run_status": None,
+                            "note": "down"}]
