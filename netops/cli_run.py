@@ -173,7 +173,9 @@ def run_cmd(
         "--resume", help="Finish an interrupted, halted or failed run: only its unfinished "
         "hosts, same runbook version and params; completed changes are not repeated.")] = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="With --resume: accept a runbook that changed since the run.")] = False,
+        "--force", help="Run a disruptive runbook outside the nodes' maintenance window "
+        "(netops_maintenance_window); with --resume, also accept a runbook that changed "
+        "since the run.")] = False,
     until: Annotated[str | None, typer.Option(
         "--until", help="End of the maintenance window: HH:MM (next occurrence, local time) "
         "or an ISO date-time. No batch starts after it; the run halts, resumable.")] = None,
@@ -219,6 +221,8 @@ def run_cmd(
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host" if prior is None
                         else f"run {prior.run_id} has no unfinished host")
+    if rb.disruptive and not dry_run:
+        deadline = _maintenance_window(console, rb, hosts, deadline, force)
     over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
                       resume=prior.resume if prior else None)
@@ -234,6 +238,31 @@ def run_cmd(
         journal.start_run(_record(s, plan, nodes))
         return _execute(s, console, plan, connector.transport, journal, as_json)
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
+
+
+def _maintenance_window(console: Console, rb: Runbook, hosts: tuple[Host, ...],
+                        deadline: float | None, force: bool) -> float | None:
+    """Refuse a disruptive runbook on nodes outside their declared maintenance window (unless
+    --force); inside it, no batch starts after the first of those windows closes."""
+    import time
+
+    from netops.schedule import WINDOW_VAR, check_windows, fmt_time
+
+    check = check_windows(hosts, time.time())
+    if check.outside:
+        lines = "\n  ".join(f"{h}: {why}" for h, why in sorted(check.outside.items()))
+        if not force:
+            raise UserError(f"runbook {rb.name!r} is disruptive and {len(check.outside)} "
+                            f"node(s) are outside their maintenance window ({WINDOW_VAR}):\n  "
+                            f"{lines}", hint="run it inside the window, or give --force")
+        console.print(f"--force: running {rb.name} outside the maintenance window of:\n  "
+                      f"{lines}", markup=False)
+        return deadline
+    if check.closes is not None and (deadline is None or check.closes < deadline):
+        console.print(f"maintenance window: no batch starts after {fmt_time(check.closes)}",
+                      markup=False)
+        return check.closes
+    return deadline
 
 
 def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnector,

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC as _UTC
 from datetime import datetime
 from pathlib import Path
@@ -566,3 +567,49 @@ def test_schedule_check_and_list(tmp_path: Path) -> None:
     assert doc["last"] == [{"fire_time": at("2026-06-18 02:00"), "at": "2026-06-18 02:00 UTC",
                             "status": "missed", "run_id": None, "run_status": None,
                             "note": "down"}]
+
+
+def test_run_refuses_a_disruptive_runbook_outside_the_window_unless_forced(
+        tmp_path: Path) -> None:
+    (tmp_path / "inventory.yaml").write_text(textwrap.dedent("""\
+        all:
+          vars: {ansible_host: 127.0.0.1, ansible_port: 1}
+          children:
+            closed:  # open one minute a year
+              hosts: {c1: {}}
+              vars: {netops_maintenance_window: {cron: "0 0 1 1 *", duration: 1m}}
+            open:    # always open
+              hosts: {o1: {}}
+              vars: {netops_maintenance_window: {cron: "* * * * *", duration: 2m}}
+    """))
+    rb = tmp_path / "reboot-it.yaml"
+    rb.write_text("name: reboot-it\ndescription: d\ndisruptive: true\n"
+                  "steps:\n  - shell: 'true'\n")
+    common = ("--connect-timeout", "1", "--host-keys", "off", "run", str(rb), "--yes")
+    refused = netops(tmp_path, *common, "--nodes", "all")
+    assert refused.returncode == 2
+    assert "'reboot-it' is disruptive and 1 node(s) are outside their maintenance window " \
+        "(netops_maintenance_window):\n  c1: 0 0 1 1 * for 1m (UTC); next opens " \
+        in refused.stderr
+    assert not Journal(tmp_path / "journal.db").runs()  # nothing started
+    # a dry run is never refused
+    dry = netops(tmp_path, *common, "--nodes", "c1", "--dry-run")
+    assert dry.returncode == 0 and "maintenance window" not in dry.stderr
+    # --force runs anyway; inside the window no batch starts after the window closes
+    from io import StringIO
+
+    from rich.console import Console
+
+    from netops.cli_run import _maintenance_window
+
+    hosts = {h.name: h for h in load_inventory(tmp_path / "inventory.yaml").select(None)}
+    out = StringIO()
+    console = Console(file=out, width=200)
+    book = load_runbook(rb)
+    assert _maintenance_window(console, book, (hosts["c1"],), None, True) is None
+    assert "--force: running reboot-it outside the maintenance window of:\n  c1: " \
+        in out.getvalue()
+    closes = _maintenance_window(console, book, (hosts["o1"],), None, False)
+    assert closes is not None and 60 < closes - time.time() <= 120
+    assert f"no batch starts after {fmt_time(closes)}" in out.getvalue()
+    assert _maintenance_window(console, book, (hosts["o1"],), closes - 30, False) == closes - 30
