@@ -15,9 +15,11 @@ The default node is the lab's LAST node: the first ones (chick1..3) form the con
 the `etcd` group, whose first host runs a runbook's `on: once` steps, and a lab of one node has
 only that one anyway.
 
-Lab limits that shape some faults (RUNBOOKS.md section 2): there is no
-`networkctl` stand-in, so there is no networkd fault; flannel is a small stand-in service
-installed by the flannel faults (`/etc/netops-lab/flanneld`), reading the lab's real etcd.
+Lab limits that shape some faults (RUNBOOKS.md section 2): systemd-networkd does not run, so
+its state is what the `networkctl` stand-in derives from the node's .network files and links
+(the networkd fault is its config, not the flushed veths that follow from it); flannel is a
+small stand-in service installed by the flannel faults (`/etc/netops-lab/flanneld`), reading
+the lab's real etcd.
 """
 
 from __future__ import annotations
@@ -230,14 +232,30 @@ bridge link set dev {veth} hairpin {"on" if hairpin else "off"}
     return sid
 
 
+NETWORK_DIR = "/etc/systemd/network"
+
+
+def _base_networkd(lab: Lab, node: str) -> None:
+    """systemd-networkd enabled and running with one .network file, for the uplink only: every
+    virtual link is left unmanaged (no file matches it). Any other .network file goes."""
+    uplink = (f"# the node's uplink; docker, CNI and flannel links match no file (unmanaged)\n"
+              f"[Match]\nName=eth0\n\n[Network]\n"
+              f"Address={lab.address(node)}/{lab.net.cidr_len}\nGateway={lab.net.gateway}\n")
+    sh(lab, node, f"mkdir -p {NETWORK_DIR} && rm -f {NETWORK_DIR}/*.network\n"
+       + _write(f"{NETWORK_DIR}/10-uplink.network", uplink)
+       + "systemctl enable --now systemd-networkd >/dev/null 2>&1\n")
+
+
 def healthy(lab: Lab, node: str) -> None:
     """Make `node` a well-configured Kubernetes node that every library runbook accepts:
     the sysctl/module prerequisites persisted, docker's FORWARD DROP re-opened by a correct
-    drop-in, flannel's CNI config and plugin binaries, cni0 with one running pod."""
+    drop-in, flannel's CNI config and plugin binaries, cni0 with one running pod, networkd
+    managing the uplink only."""
     _base_sysctl(lab, node)
     _base_forward(lab, node)
     _base_cni(lab, node)
     add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
+    _base_networkd(lab, node)
 
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -334,6 +352,35 @@ def hairpin_off(lab: Lab, node: str) -> None:
     add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
     add_pod(lab, node, "web-7f9c6d5b8-hp001", 5, hairpin=False)
     add_pod(lab, node, "web-7f9c6d5b8-hp002", 6, hairpin=False)
+
+
+ZZ_DEFAULT_NETWORK = """\
+# CoreOS's default network file (coreos/init zz-default.network, coreos/bugs#1554): no [Match],
+# so it fits every link, docker's and the CNI plugin's veths and bridges included.
+[Network]
+DHCP=v4
+"""
+
+DOCKER_VETH_NETWORK = """\
+# A file for docker's veths without Unmanaged=yes (like CoreOS's 50-docker-veth.network, which
+# the seed's fix masked): networkd manages every veth.
+[Match]
+Name=veth*
+
+[Network]
+LinkLocalAddressing=no
+"""
+
+
+def networkd_catchall(lab: Lab, node: str) -> None:
+    # Seed 002: networkd runs, and .network files that match every link (zz-default, no
+    # [Match]) and every veth (Name=veth*) make it manage what docker and CNI set up; it
+    # flushes their configuration, and random pods lose their network. Both sort after the
+    # uplink's file, so eth0 stays with 10-uplink.network.
+    sh(lab, node, f"mkdir -p {NETWORK_DIR}\n"
+       + _write(f"{NETWORK_DIR}/50-docker-veth.network", DOCKER_VETH_NETWORK)
+       + _write(f"{NETWORK_DIR}/zz-default.network", ZZ_DEFAULT_NETWORK)
+       + "systemctl enable --now systemd-networkd >/dev/null 2>&1\n")
 
 
 def conntrack_near_full(lab: Lab, node: str) -> None:
@@ -516,6 +563,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "reset-flannel-subnet", flannel_overlap_v2),
     Fault("flannel-config-v2-only", "flannel config only in the v2 keyspace, flanneld reads "
           "v3 and fails", "reset-flannel-subnet", flannel_config_v2_only),
+    Fault("networkd-catchall", "systemd-networkd runs with .network files that match every "
+          "link (no [Match]) and every veth (Name=veth*): it manages cni0 and pod veths",
+          "networkd-unmanage-veth", networkd_catchall),
     Fault("cni-config-missing", "no CNI config in /etc/cni/net.d", "check-cni-config",
           cni_config_missing),
     Fault("cni-config-stale", "a leftover 10-calico.conflist sorts before flannel's config",

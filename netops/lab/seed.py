@@ -19,7 +19,7 @@ import yaml
 from netops.lab.model import CONTROL_PLANE, NodeDefaults
 from netops.lab.units import UNITS
 
-STANDINS = ("systemctl", "docker", "crictl", "modprobe", "lsmod", "reboot")
+STANDINS = ("systemctl", "docker", "crictl", "modprobe", "lsmod", "reboot", "networkctl")
 _ASSIGN = re.compile(r"^\s*-?\s*([^=\s#;]+)\s*=")
 
 SSHD_CONFIG = """\

@@ -179,21 +179,73 @@ def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     assert sh(lab, BAD, listing).split() == kept
 
 
+def networkctl(lab: Lab, node: str) -> dict[str, str]:
+    """link -> SETUP, from the networkctl stand-in (`IDX LINK TYPE OPERATIONAL SETUP`)."""
+    rows = [line.split() for line in sh(lab, node, "networkctl list --no-legend").splitlines()]
+    assert all(len(r) == 5 for r in rows), rows
+    return {r[1]: r[4] for r in rows}
+
+
+def virtual_setups(lab: Lab, node: str) -> set[str]:
+    """SETUP of the node's pod veths and cni0 (at least one of each must exist)."""
+    setups = networkctl(lab, node)
+    links = [n for n in setups if n.startswith("veth")] + ["cni0"]
+    return {setups[n] for n in links}
+
+
+def test_networkctl_standin(lab: Lab, cli: Cli) -> None:
+    """RUNBOOKS.md section 3's format; SETUP as networkd matches .network files."""
+    out = sh(lab, BAD, "networkctl list").split("\n")
+    links = sh(lab, BAD, "ip -o link show | cut -d: -f1,2 | cut -d@ -f1").splitlines()
+    assert out[0] == "IDX LINK             TYPE     OPERATIONAL SETUP"
+    assert out[-3:] == ["", f"{len(links)} links listed.", ""], out
+    rows = out[1:-3]
+    assert [r.split()[:2] for r in rows] == [[i.strip() for i in x.split(":")] for x in links]
+    assert rows[0] == "  1 lo               loopback carrier     unmanaged", rows
+    assert sh(lab, BAD, "networkctl --no-legend").splitlines() == rows
+    # healthy: the uplink's file matches eth0 only
+    assert networkctl(lab, BAD)["eth0"] == "configured" and virtual_setups(lab, BAD) == {
+        "unmanaged"}
+    d = "/etc/systemd/network"
+    write = "printf '[Match]\\nName={0}\\n[Link]\\nUnmanaged={1}\\n' > " + d + "/{2}.network"
+    # the first file in lexical order wins: 20- (unmanaged) before 30- (managed)
+    sh(lab, BAD, write.format("veth* cni0", "no", "30-managed") + " && "
+       + write.format("veth* cni0", "yes", "20-unmanaged"))
+    assert virtual_setups(lab, BAD) == {"unmanaged"}
+    # masked (a link to /dev/null, or empty): skipped, so 30- applies
+    for mask in (f"ln -sf /dev/null {d}/20-unmanaged.network", f": > {d}/20-unmanaged.network"):
+        sh(lab, BAD, mask)
+        assert virtual_setups(lab, BAD) == {"configured"}, mask
+    # a glob that does not fit, then no [Match] at all (fits every link)
+    sh(lab, BAD, f"rm {d}/20-unmanaged.network && " + write.format("vethx*", "no", "30-managed"))
+    assert virtual_setups(lab, BAD) == {"unmanaged"}
+    sh(lab, BAD, f"printf '[Network]\\nDHCP=v4\\n' > {d}/zz-default.network")
+    assert set(networkctl(lab, BAD).values()) == {"configured"}
+    # networkd stopped: no state to show
+    sh(lab, BAD, "systemctl stop systemd-networkd")
+    done = lab.node_exec(BAD, "networkctl list --no-legend")
+    assert "systemd-networkd is not running" in done.stderr
+    assert {r.split()[4] for r in done.stdout.splitlines()} == {"n/a"}
+
+
 def test_networkd_unmanage_veth(lab: Lab, cli: Cli) -> None:
-    # No fault in netops.lab.faults (the lab has no networkctl stand-in): the catch-all file
-    # alone, with the networkd unit enabled and marked running by the systemctl stand-in.
-    sh(lab, BAD, "systemctl enable --now systemd-networkd && mkdir -p /etc/systemd/network && "
-                 "printf '[Network]\\nDHCP=v4\\n' > /etc/systemd/network/zz-default.network")
-    try:
-        dry_fix(lab, cli, "networkd-unmanage-veth", why="10-netops-unmanaged.network")
-        unmanaged = "cat /etc/systemd/network/10-netops-unmanaged.network"
-        assert "Unmanaged=yes" in sh(lab, BAD, unmanaged)
-        reboot_run_again(lab, cli, "networkd-unmanage-veth")
-        assert sh(lab, BAD, "systemctl is-active systemd-networkd").strip() == "active"
-        assert "Unmanaged=yes" in sh(lab, BAD, unmanaged)
-    finally:
-        sh(lab, BAD, "rm -f /etc/systemd/network/*.network; "
-                     "systemctl disable --now systemd-networkd")
+    F.inject(lab, f"networkd-catchall@{BAD}")
+    # networkd's own view: the catch-all files configure the pod veth and cni0 on BAD only
+    assert (virtual_setups(lab, GOOD), virtual_setups(lab, BAD)) == ({"unmanaged"},
+                                                                     {"configured"})
+    real = dry_fix(lab, cli, "networkd-unmanage-veth", why="10-netops-unmanaged.network")
+    steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
+    # the runbook's networkctl check read the stand-in: broken before, fine after
+    assert steps["networkctl_setup"]["rc"] == 1 and {
+        "SETUP configured: cni0"} < set(steps["networkctl_setup"]["stdout"].splitlines())
+    assert steps["verify_networkctl"]["rc"] == 0 and steps["reload"]["status"] == "changed"
+    assert virtual_setups(lab, BAD) == {"unmanaged"}
+    assert networkctl(lab, BAD)["eth0"] == "configured", "the uplink stays with its file"
+    reboot_run_again(lab, cli, "networkd-unmanage-veth")
+    # after the boot, networkd runs again and the links of a new pod are left alone
+    F.add_pod(lab, BAD, "coredns-5d78c9869d-x7k2p", 2)
+    assert sh(lab, BAD, "systemctl is-active systemd-networkd").strip() == "active"
+    assert virtual_setups(lab, BAD) == {"unmanaged"}
 
 
 def etcd_dump(lab: Lab) -> str:
