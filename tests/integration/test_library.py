@@ -10,7 +10,9 @@ survived the next boot. One lab for the module; each test starts from `faults.he
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +179,76 @@ def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     assert sh(lab, BAD, "systemctl is-active kubelet").strip() == "active"
     reboot_run_again(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
     assert sh(lab, BAD, listing).split() == kept
+
+
+HOST_LOCAL = Path("/usr/lib/cni/host-local")
+"""The real host-local IPAM plugin (Debian: containernetworking-plugins); the host's /usr is the
+nodes' /usr."""
+
+
+def host_local(lab: Lab, command: str, container: str) -> subprocess.CompletedProcess[str]:
+    """CNI ADD or DEL through the real host-local plugin inside BAD, on flannel's network:
+    allocations in /var/lib/cni/networks/cbr0, from a range of six addresses (.2-.7)."""
+    subnet = F.pod_subnet(lab, BAD)
+    conf = {"cniVersion": "1.0.0", "name": F.CNI_NET,
+            "ipam": {"type": "host-local", "subnet": str(subnet),
+                     "rangeStart": str(subnet.network_address + 2),
+                     "rangeEnd": str(subnet.network_address + 7),
+                     "dataDir": F.IPAM_DIR.rsplit("/", 1)[0]}}
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container, "CNI_IFNAME": "eth0",
+           "CNI_NETNS": f"/var/run/netns/cni-{container[:8]}", "CNI_PATH": str(HOST_LOCAL.parent)}
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return lab.node_exec(BAD, f"printf '%s' {shlex.quote(json.dumps(conf))} | "
+                              f"env {assigns} {HOST_LOCAL}", check=False)
+
+
+def allocate(lab: Lab, container: str) -> str:
+    done = host_local(lab, "ADD", container)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return str(json.loads(done.stdout)["ips"][0]["address"]).split("/")[0]
+
+
+@pytest.mark.skipif(not HOST_LOCAL.exists(), reason="no host-local plugin "
+                    "(Debian: containernetworking-plugins)")
+def test_flush_stale_ipam_real_host_local(lab: Lab, cli: Cli) -> None:
+    """Allocations made by the real plugin: the runbook removes exactly the leaked ones, and
+    the plugin, out of addresses before, allocates again after."""
+    sh(lab, BAD, f"rm -rf {F.IPAM_DIR}")  # from here on, only what host-local writes
+    # A pod deleted properly: its DEL released the address.
+    gone = F.sandbox_id(BAD, "deleted-pod")
+    allocate(lab, gone)
+    assert host_local(lab, "DEL", gone).returncode == 0
+    # Live sandboxes: coredns's pause container in docker (from `healthy`), and two CRI pods
+    # (crictl stand-in), one NotReady: a sandbox that still exists keeps its address.
+    coredns = F.sandbox_id(BAD, "coredns-5d78c9869d-x7k2p")
+    ready, notready = (F.sandbox_id(BAD, p) for p in ("web-cri-ready", "web-cri-notready"))
+    pods = [{"id": i, "name": n, "namespace": "default", "uid": f"{i[:8]}-uid", "attempt": 0,
+             "state": st, "created": 1700000000}
+            for i, n, st in ((ready, "web-cri-ready", "SANDBOX_READY"),
+                             (notready, "web-cri-notready", "SANDBOX_NOTREADY"))]
+    state = lab.node_path(BAD, "/var/lib/crictl-standin/state.json")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"pods": pods, "containers": []}))
+    leaked = [F.sandbox_id(BAD, f"leaked-{i}") for i in range(3)]
+    ips = {c: allocate(lab, c) for c in (coredns, ready, leaked[0], notready, *leaked[1:])}
+    live = sorted(ips[c] for c in (coredns, ready, notready))
+    # The range is full: the seed's symptom, as the real plugin reports it.
+    new = F.sandbox_id(BAD, "web-new-pod")
+    full = host_local(lab, "ADD", new)
+    assert full.returncode != 0 and "no IP addresses available in range set: " \
+        "10.244.2.2-10.244.2.7" in full.stdout, full.stdout
+    # Today's on-disk format: "<id>\r\n<ifname>", no final newline.
+    assert lab.node_path(BAD, f"{F.IPAM_DIR}/{ips[coredns]}").read_bytes() == \
+        f"{coredns}\r\neth0".encode()
+    listing = f"ls {F.IPAM_DIR}"
+    assert sh(lab, BAD, listing).split() == sorted([*ips.values(), "last_reserved_ip.0", "lock"])
+    dry_fix(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
+    assert sh(lab, BAD, listing).split() == [*live, "last_reserved_ip.0", "lock"]
+    # A new pod gets an address again: one the leaks held.
+    assert allocate(lab, new) in {ips[c] for c in leaked}
+    assert host_local(lab, "DEL", new).returncode == 0
+    reboot_run_again(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
+    assert sh(lab, BAD, listing).split() == [*live, "last_reserved_ip.0", "lock"]
 
 
 def networkctl(lab: Lab, node: str) -> dict[str, str]:
