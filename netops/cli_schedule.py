@@ -117,7 +117,7 @@ def _doc(sc: Schedule, journal: Journal, now: float, count: int,
             status = run["status"] if run else None
         fires.append({"fire_time": row["fire_time"], "at": fmt_time(row["fire_time"], sc.tz),
                       "status": row["status"], "run_id": row["run_id"], "run_status": status,
-                      "note": row["note"] or ""})
+                      "exit_code": row["exit_code"], "note": row["note"] or ""})
     return {"name": sc.name, "runbook": sc.runbook, "nodes": sc.nodes, "cron": sc.cron.text,
             "timezone": sc.tz.key, "window_s": sc.window, "dry_run": sc.dry_run,
             "catch_up": sc.catch_up, "enabled": sc.enabled, "description": sc.description,
@@ -136,7 +136,9 @@ def _table(console: Console, path: Path, found: dict[str, Schedule],
         table.add_column(col)
     for d in docs:
         last = [f"{f['at']} {f['status']}" + (f" {f['run_id']}" if f["run_id"] else "")
-                + (f" {f['run_status']}" if f["run_status"] else "") for f in d["last"]]
+                + (f" {f['run_status']}" if f["run_status"] else
+                   f" (exit {f['exit_code']})" if f["exit_code"] not in (None, 0) else "")
+                for f in d["last"]]
         table.add_row(d["name"] + ("" if d["enabled"] else " (disabled)"),
                       d["runbook"] + (" (dry run)" if d["dry_run"] else ""), d["nodes"],
                       f"{d['cron']} {d['timezone']}",
@@ -233,7 +235,7 @@ def scheduler_cmd(
 
     def say(text: str) -> None:
         console.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", markup=False,
-                      highlight=False)
+                      highlight=False, soft_wrap=True)  # one line per event in logs
 
     journal = Journal.open(s.journal)
     sched = Scheduler(journal, ProcessLauncher(_global_args(s), cwd=Path.cwd()),

@@ -274,8 +274,11 @@ class Scheduler:
             status = out.run_status or (run["status"] if run else None)
             self.journal.update_fire(name, r.fire_time, run_id=run_id, run_status=status,
                                      exit_code=code, note=out.note, finished=time.time())
-            self.report(f"{name}: run {run_id or '(none)'} ended: "
-                        f"{status or f'exit {code}'}" + (f": {out.note}" if out.note else ""))
+            resume = (f"; finish it with: netops run --resume {run_id}" if run_id and status
+                      in ("halted", "interrupted", "failed") and "--resume" not in out.note
+                      else "")
+            self.report(f"{name}: run {run_id or '(none)'} ended: {status or f'exit {code}'}"
+                        + (f": {out.note}" if out.note else "") + resume)
             self.ended.append((name, Outcome(code, run_id, status, out.note)))
             del self.running[name]
 

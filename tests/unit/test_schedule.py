@@ -566,7 +566,7 @@ def test_schedule_check_and_list(tmp_path: Path) -> None:
         "02:00 UTC")
     assert doc["last"] == [{"fire_time": at("2026-06-18 02:00"), "at": "2026-06-18 02:00 UTC",
                             "status": "missed", "run_id": None, "run_status": None,
-                            "note": "down"}]
+                            "exit_code": None, "note": "down"}]
 
 
 def test_run_refuses_a_disruptive_runbook_outside_the_window_unless_forced(
