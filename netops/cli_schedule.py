@@ -215,6 +215,12 @@ def scheduler_cmd(
     (unless `catch_up: true` and the window is still open). SIGTERM or Ctrl-C: no new fire,
     runs in flight halt cleanly, then it exits. contrib/netops-scheduler.service is a systemd
     unit for it.
+
+    Exit 0 when stopped; 2 when schedules.yaml (or a runbook, var or node pattern it names) is
+    invalid; with --once, 1 when a run it fired did not end ok.
+
+    Cron example (every minute; the grace covers cron's start-up delay):
+    * * * * *  netops scheduler --once --grace 2m
     """
     import signal
     import threading
