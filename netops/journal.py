@@ -336,9 +336,8 @@ def _run_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _alive(pid: int | None, controller: str | None) -> bool:
-    if not pid or controller != socket.gethostname():
-        return True  # another machine's run: assume it is still going
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine still exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -346,6 +345,12 @@ def _alive(pid: int | None, controller: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _alive(pid: int | None, controller: str | None) -> bool:
+    if not pid or controller != socket.gethostname():
+        return True  # another machine's run: assume it is still going
+    return pid_alive(pid)
 
 
 def _bounded(text: str, secrets: frozenset[str]) -> str:

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from netops.journal import pid_alive
 from netops.schedule import Schedule, fmt_duration, fmt_time
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ class Scheduler:
         if run is not None:
             return run_id, run["status"] == "running"
         if local:
-            return run_id, bool(row["pid"]) and _pid_alive(int(row["pid"]))
+            return run_id, bool(row["pid"]) and pid_alive(int(row["pid"]))
         return run_id, self.clock() < float(row["window_end"] or 0)
 
     def _settle(self, row: Mapping[str, Any], run_id: str | None) -> None:
@@ -321,16 +322,6 @@ class Scheduler:
             self.reap()
         self.stop_runs(stop_timeout)
         return fires
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- launching `netops run` ---------------------------------------------------------------------
