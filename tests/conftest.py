@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ MakeLab = Callable[..., "Lab"]
 _K = itertools.count(200)
 
 
-def _skip_unless_lab_possible() -> None:
+def skip_unless_lab_possible() -> None:
     from netops.errors import UserError
     from netops.lab import check_host
 
@@ -33,7 +34,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLab]:
     """Factory: `make_lab(names, etcd=False, defaults=None)` builds a lab with a prefix and a
     198.19.<k>.0/24 subnet no other lab on the machine uses; every lab is down after the
     module."""
-    _skip_unless_lab_possible()
+    skip_unless_lab_possible()
     from netops.errors import UserError
     from netops.lab import Lab
 
@@ -69,3 +70,14 @@ def lab(make_lab: MakeLab) -> Lab:
     """Three nodes, chick1..chick3, no etcd."""
     return make_lab(["chick1", "chick2", "chick3"])
 
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With NETOPS_REQUIRE_ALL=1 (scripts/test.sh, CI) a skipped test fails: a machine that
+    lacks sshd or etcd must not pass by skipping the lab."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and os.environ.get("NETOPS_REQUIRE_ALL") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but NETOPS_REQUIRE_ALL=1 needs every test: {report.longrepr}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,17 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from netops.lab import Lab
+from tests.conftest import skip_unless_lab_possible
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def lab_for(tmp: Path, names: Sequence[str], k: int) -> Iterator[Lab]:
     """A lab with its own prefix and subnet (198.19.k.0/24), torn down afterwards."""
-    if os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/usr/bin"):
-        pytest.skip("the lab needs root and openssh-server")
+    skip_unless_lab_possible()
     lab = Lab(tmp / "lab", subnet=f"198.19.{k}.0/24", prefix=f"nt{k}")
     try:
         lab.up(list(names))
