@@ -55,18 +55,21 @@ def applicable(runbook: Runbook) -> bool:
 
 
 def finding(runbook: Runbook, host: HostResult, reason: str = "") -> Finding:
-    kinds = {s.id: s.kind for s in runbook.all_steps()}
+    where = {s.id: s.on for s in runbook.all_steps()}
     evidence = [_evidence(s) for s in host.steps
-                if s.status is Status.WOULD_CHANGE or s.status in (Status.FAILED,
-                                                                   Status.UNREACHABLE)]
+                if s.finding or s.status in (Status.WOULD_CHANGE, Status.FAILED,
+                                             Status.UNREACHABLE)]
     text = "\n".join(e for e in evidence if e)
     if host.status is Status.UNREACHABLE:
         return Finding(UNREACHABLE, text)
     if host.status is Status.FAILED:
+        # A node check that must hold and did not is a finding; a failed controller step (no
+        # API server, say) only hides what the node checks before it already found.
         failed = next(s for s in host.steps if s.status is Status.FAILED)
-        is_finding = kinds.get(failed.id) == "check" and failed.rc is not None \
-            and not failed.note.startswith("timed out")
-        return Finding(BROKEN if is_finding else UNKNOWN, text)
+        found_on_node = any(s.finding for s in host.steps if where.get(s.id) == "node")
+        broken = (failed.finding and where.get(failed.id) == "node") or \
+            (where.get(failed.id) != "node" and found_on_node)
+        return Finding(BROKEN if broken else UNKNOWN, text)
     if host.status is Status.WOULD_CHANGE:
         return Finding(BROKEN, text)
     if host.status is Status.NOT_RUN:

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS hosts (
     started DOUBLE PRECISION, finished DOUBLE PRECISION, PRIMARY KEY (run_id, host));
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, host TEXT NOT NULL, seq INTEGER NOT NULL, step_id TEXT NOT NULL,
-    name TEXT, status TEXT NOT NULL, changed INTEGER, rc INTEGER, command TEXT, stdout TEXT,
+    name TEXT, status TEXT NOT NULL, changed INTEGER, finding INTEGER, rc INTEGER, command TEXT,
+    stdout TEXT,
     stderr TEXT, note TEXT, diff TEXT, started DOUBLE PRECISION NOT NULL,
     duration_s DOUBLE PRECISION,
     PRIMARY KEY (run_id, host, seq));
@@ -365,8 +366,19 @@ class JournalObserver:
 
     def __init__(self, journal: Journal, run_id: str, secrets: frozenset[str]) -> None:
         self.journal, self.run_id, self.secrets = journal, run_id, secrets
-        self._seq: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+        """Per host: the last step row number used."""
+        self._open: dict[tuple[str, str], int] = {}
+        """(host, step id) -> row number of a step that started and has not finished."""
+        self._written: dict[str, set[str]] = {}
+        """Per host: the step ids that have a row."""
+
+    def _next(self, host: str, step_id: str) -> int:
+        with self._lock:
+            seq = self._seq[host] = self._seq.get(host, 0) + 1
+            self._written.setdefault(host, set()).add(step_id)
+            return seq
 
     def on_event(self, event: Event) -> None:
         match event:
@@ -380,8 +392,7 @@ class JournalObserver:
                                    "started=excluded.started",
                                    (self.run_id, h, i, "running", now))
             case StepStarted(host=h, step_id=sid, name=name):
-                with self._lock:
-                    seq = self._seq[h] = self._seq.get(h, 0) + 1
+                seq = self._open[(h, sid)] = self._next(h, sid)
                 with self.journal._write() as db:
                     db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, "
                                "started) VALUES (?,?,?,?,?,?,?)",
@@ -392,9 +403,9 @@ class JournalObserver:
                 with self.journal._write() as db:
                     db.execute("UPDATE hosts SET status=?, finished=? WHERE run_id=? AND host=?",
                                (str(r.status), time.time(), self.run_id, r.host))
-                seen = {row["step_id"] for row in self.journal.steps(self.run_id, r.host)}
+                written = self._written.get(r.host, set())
                 for step in r.steps:  # steps marked not-run after a failure had no events
-                    if step.id not in seen:
+                    if step.id not in written:
                         self._finish_step(r.host, step)
             case RunFinished(result=run):
                 with self.journal._write() as db:
@@ -410,23 +421,20 @@ class JournalObserver:
                 pass
 
     def _finish_step(self, host: str, r: StepResult) -> None:
-        with self._lock:
-            seq = self._seq.get(host)
-        values = (str(r.status), int(r.changed), r.rc,
+        values = (str(r.status), int(r.changed), int(r.finding), r.rc,
                   mask(r.command, self.secrets) if r.command else None,
                   _bounded(r.stdout, self.secrets), _bounded(r.stderr, self.secrets),
                   mask(r.note, self.secrets), _bounded(r.diff, self.secrets), r.duration_s)
+        with self._lock:
+            seq = self._open.pop((host, r.id), None)
         with self.journal._write() as db:
-            if seq is not None and db.execute(
-                    "SELECT 1 FROM steps WHERE run_id=? AND host=? AND seq=? AND step_id=?",
-                    (self.run_id, host, seq, r.id)):
-                db.execute("UPDATE steps SET status=?, changed=?, rc=?, command=?, stdout=?, "
-                           "stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? AND host=? "
-                           "AND seq=?", (*values, self.run_id, host, seq))
+            if seq is not None:
+                db.execute("UPDATE steps SET status=?, changed=?, finding=?, rc=?, command=?, "
+                           "stdout=?, stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? "
+                           "AND host=? AND seq=?", (*values, self.run_id, host, seq))
                 return
-            with self._lock:  # a result without a start event (e.g. marked not-run)
-                seq = self._seq[host] = self._seq.get(host, 0) + 1
             db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, changed, "
-                       "rc, command, stdout, stderr, note, diff, duration_s, started) VALUES "
-                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (self.run_id, host, seq, r.id, r.name, *values, time.time()))
+                       "finding, rc, command, stdout, stderr, note, diff, duration_s, started) "
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (self.run_id, host, self._next(host, r.id), r.id, r.name, *values,
+                        time.time()))

@@ -50,8 +50,7 @@ def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
         out.append(f"- **Halted**: {run['reason']}")
     out += ["", "## Plan", ""]
     out += [f"{i}. {', '.join(batch)}" for i, batch in enumerate(run["batches"], 1)] or ["—"]
-    found = [s for s in steps if s["status"] in FINDING_STATUSES
-             or (s["status"] == "ok" and (s["note"] or "").startswith(("rc ", "stdout")))]
+    found = [s for s in steps if s["finding"] or s["status"] in FINDING_STATUSES]
     out += ["", "## What was found", ""]
     out += [f"- **{s['host']}** `{s['step_id']}` ({s['status']}): {_one_line(s['note'])}"
             for s in found] or ["Nothing: every check held."]

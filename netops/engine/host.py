@@ -70,8 +70,7 @@ class StepRunner:
         except NetopsError as e:  # a template that failed to render for this host
             outcome = None
             result = StepResult(step.id, step.name, Status.FAILED, note=str(e))
-        registered = Registered.of(result, finding=bool(outcome and outcome.finding),
-                                   fields=outcome.fields if outcome else None)
+        registered = Registered.of(result, fields=outcome.fields if outcome else None)
         self.registered[step.id] = registered
         if step.register:
             self.registered[step.register] = registered
@@ -109,7 +108,7 @@ def _result(step: Step, o: Outcome, duration: float) -> StepResult:
         status, note = Status.OK, f"failed, ignored (ignore_errors): {note}"
     return StepResult(step.id, step.name, status, changed=status is Status.CHANGED, rc=o.rc,
                       command=o.command, stdout=o.stdout, stderr=o.stderr, duration_s=duration,
-                      note=note, diff=o.diff)
+                      note=note, diff=o.diff, finding=o.finding)
 
 
 class HostRunner:

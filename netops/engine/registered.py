@@ -32,9 +32,9 @@ class Registered:
         return self.stdout.splitlines()
 
     @classmethod
-    def of(cls, result: StepResult, *, finding: bool = False,
+    def of(cls, result: StepResult, *,
            fields: Mapping[str, Any] | None = None) -> Registered:
-        failed = finding or result.status in (Status.FAILED, Status.UNREACHABLE)
+        failed = result.finding or result.status in (Status.FAILED, Status.UNREACHABLE)
         return cls(str(result.status), result.rc, result.stdout.strip(), result.stderr.strip(),
                    failed, result.changed or result.status is Status.WOULD_CHANGE,
                    result.status is Status.SKIPPED, fields or {})

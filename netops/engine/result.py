@@ -60,6 +60,8 @@ class StepResult:
     """A human explanation: the predicted change, why it was skipped, why it failed."""
     diff: str = ""
     """A unified diff of a predicted or applied file change."""
+    finding: bool = False
+    """A check whose expectation did not hold: what the node was found to be."""
 
     def to_json(self) -> dict[str, Any]:
         return {

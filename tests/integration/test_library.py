@@ -169,9 +169,9 @@ def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"stale-ipam@{BAD}")
     listing = "ls /var/lib/cni/networks/cbr0"
     assert len(sh(lab, BAD, listing).split()) == 10
-    # No `why`: with its default cordon=true, diagnose's evidence is the controller's kubectl
-    # (no API server in the lab) rather than the LEAKED lines.
-    dry_fix(lab, cli, "flush-stale-ipam", "--var", "cordon=false")
+    # diagnose (default cordon=true) stops at the controller's kubectl (no API server in the
+    # lab), but its evidence still names what the node check found.
+    dry_fix(lab, cli, "flush-stale-ipam", "--var", "cordon=false", why="leaked: ")
     # live pods (.2, .3), the exited sandbox (.4) and host-local's own files stay
     kept = ["10.244.2.2", "10.244.2.3", "10.244.2.4", "last_reserved_ip.0", "lock"]
     assert sh(lab, BAD, listing).split() == kept
