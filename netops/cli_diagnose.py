@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
@@ -38,6 +37,7 @@ def diagnose_cmd(
     from netops.cli_run import runbook_dirs
     from netops.diagnose import applicable, diagnose
     from netops.engine.events import FanOut
+    from netops.engine.parallel import each
     from netops.runbook.load import load_all
     from netops.transport.base import Command
     from netops.transport.kept import Kept
@@ -67,8 +67,9 @@ def diagnose_cmd(
         except TransportError as e:
             return str(e)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        down = {n: why for n, why in zip(kept, pool.map(reach, kept), strict=True) if why}
+    names_up = list(kept)
+    down = {n: why for n, why in zip(names_up, each(names_up, reach, forks), strict=True)
+            if why}
     up = tuple(h for h in hosts if h.name not in down)
     console.print(f"diagnosing {len(up)} node(s) with {len(names)} runbook(s)"
                   + (f"; unreachable: {', '.join(down)}" if down else ""), markup=False)

@@ -13,9 +13,9 @@ import json
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from netops.engine.parallel import each
 from netops.errors import NetopsError, TransportError
 from netops.transport.base import Command, Transport
 
@@ -128,10 +128,13 @@ class LeaseKeeper:
         h = self.holder
         self.holder = Holder(h.run_id, h.user, h.controller, h.pid, h.started,
                              self.now() + self.lease_s)
-        for name in self.hosts:
-            with contextlib.suppress(TransportError):
-                self.connect(name).run(Command(_renew_script(self.holder), become=True),
-                                       timeout=30)
+        script = _renew_script(self.holder)
+
+        def renew(name: str) -> None:
+            with contextlib.suppress(TransportError):  # unreachable: its lease just runs out
+                self.connect(name).run(Command(script, become=True), timeout=30)
+
+        each(self.hosts, renew, len(self.hosts))
 
 
 def release(t: Transport, run_id: str) -> None:
@@ -160,14 +163,13 @@ def lock_all(hosts: Sequence[str], connect: Callable[[str], Transport], holder: 
             return name, None, str(e)
 
     locked, held, unreachable = [], {}, {}
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        for name, other, error in pool.map(one, hosts):
-            if error:
-                unreachable[name] = error
-            elif other is not None:
-                held[name] = other
-            else:
-                locked.append(name)
+    for name, other, error in each(hosts, one, forks):
+        if error:
+            unreachable[name] = error
+        elif other is not None:
+            held[name] = other
+        else:
+            locked.append(name)
     return locked, held, unreachable
 
 
@@ -178,8 +180,7 @@ def release_all(hosts: Sequence[str], connect: Callable[[str], Transport], run_i
         with contextlib.suppress(TransportError):
             release(connect(name), run_id)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts) or 1))) as pool:
-        list(pool.map(one, hosts))
+    each(hosts, one, forks)
 
 
 def new_holder(run_id: str, user: str, controller: str, pid: int,

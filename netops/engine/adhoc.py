@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from netops.engine.events import HostFinished, Observer, RunFinished, RunStarted, StepStarted
 from netops.engine.outcome import step_failure
+from netops.engine.parallel import each
 from netops.engine.result import HostResult, RunResult, RunStatus, Status, StepResult
 from netops.errors import TransportError
 from netops.transport.base import Command, Transport
@@ -42,8 +42,7 @@ def run_adhoc(
         observer.on_event(HostFinished(result))
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        results = list(pool.map(one, hosts))
+    results = each(hosts, one, forks)
     failed = any(r.status is not Status.OK for r in results)
     run = RunResult(run_id, "exec", False, RunStatus.FAILED if failed else RunStatus.OK,
                     (names,), {r.host: r for r in results})

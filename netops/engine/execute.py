@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from netops.engine.events import (
     RunStarted,
 )
 from netops.engine.host import HostRunner, OnceRunner
+from netops.engine.parallel import each
 from netops.engine.registered import Registered
 from netops.engine.result import (
     FAILING,
@@ -127,8 +127,7 @@ def _run_batch(plan: Plan, world: World, batch: tuple[Host, ...], index: int,
         world.observer.on_event(HostFinished(result))
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, min(plan.forks, len(batch)))) as pool:
-        return list(pool.map(one, batch))
+    return each(batch, one, plan.forks)
 
 
 def _past(plan: Plan, world: World) -> bool:
