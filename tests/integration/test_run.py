@@ -43,7 +43,7 @@ def test_dry_run_fix_idempotence_and_reboot(lab: Lab, cli: Cli) -> None:
     assert dry.statuses() == {"chick1": "ok", "chick2": "would-change",
                               "chick3": "would-change"}
     assert dry.step_status("chick2", "ip_forward") == "would-change"
-    assert "0 -> 1" in dry.stderr or "would" in dry.stderr
+    assert "runtime 0 -> 1" in dry.stderr and "99-zz-off.conf" in dry.stderr
     assert snapshot(lab) == before, "a dry run changed a node"
 
     real = cli("run", "check-ip-forward", "--nodes", "all", "--json", "--yes")
@@ -212,6 +212,12 @@ def test_sigint_then_resume_runs_no_step_twice(lab: Lab, cli: Cli, tmp_path: Pat
     assert lab.node_exec("chick1", "cat /var/tmp/slow.log").stdout.split() == ["first", "nap"]
     hosts = _host_statuses(cli, run_id)
     assert hosts == {"chick1": "not-run", "chick2": "not-run", "chick3": "not-run"}
+    # a runbook edited since the run is refused (exit 2) unless --force
+    original = rb.read_text()
+    rb.write_text(original + "# edited\n")
+    refused = cli("run", "--resume", run_id, "--yes")
+    assert refused.rc == 2 and "changed since run" in refused.stderr, refused.stderr
+    rb.write_text(original)
     r = cli("run", "--resume", run_id, "--json", "--yes")
     assert r.rc == 0, r.stderr
     for n in NAMES:
@@ -356,3 +362,25 @@ def test_lease_is_renewed_between_batches_of_a_long_run(lab: Lab) -> None:
         locks.release(t, "lease-run")
         t.close()
     assert lab.node_exec("chick1", "test -e /var/lib/netops/lock", check=False).returncode != 0
+
+
+def test_second_ctrl_c_abandons_and_journals_it(lab: Lab, cli: Cli, tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, "slow", SLOW)
+    lab.node_exec("chick2", "rm -f /var/tmp/slow.log")
+    proc = cli.popen("run", str(rb), "--nodes", "chick2", "--var", "nap=20", "--yes")
+    deadline = time.monotonic() + 30
+    while "first" not in lab.node_exec("chick2", "cat /var/tmp/slow.log",
+                                       check=False).stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.3)  # the nap step is in flight
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 10, "the second Ctrl-C must not wait for the step"
+    assert "abandoned" in err and "--resume" in err
+    run = cli("history", "--json").json["runs"][0]
+    assert run["status"] == "interrupted" and "abandoned" in run["reason"]
