@@ -14,6 +14,7 @@ from netops.errors import NetopsError, TransportError
 from netops.runbook.render import evaluate_when, render_command, render_text
 from netops.steps.base import Outcome, StepContext
 from netops.transport.base import Transport
+from netops.transport.env import EnvTransport, controller_env
 from netops.transport.readonly import ReadOnlyTransport
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class StepRunner:
         if step.on == "controller" or self.node is None:
             if self.controller is None:
                 self.controller = self.world.controller()
+                env = controller_env(self.host.vars) if self.host is not None else {}
+                if env:
+                    self.controller = EnvTransport(self.controller, env)
             inner = self.controller
         else:
             inner = self.node
