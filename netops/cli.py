@@ -182,7 +182,7 @@ def preflight(connector: SshConnector, hosts: tuple[Host, ...]) -> None:
     for h in hosts:
         if h.key_file:
             connector.private_key(h.key_file)
-        connector.fabric_config(h)
+        connector.resolve(h)
 
 
 def exit_code_for(run: RunResult) -> int:

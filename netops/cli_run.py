@@ -235,8 +235,11 @@ def run_cmd(
         return ExitCode.INTERRUPTED
     # A dry run writes nothing on a node, not even a lock; a read-only runbook needs none.
     if plan.dry_run or not any(step.mutates for step in rb.all_steps()):
+        from netops.transport.readahead import predict, wrap_all
+
         journal.start_run(_record(s, plan, nodes))
-        return _execute(s, console, plan, connector.transport, journal, as_json)
+        return _execute(s, console, plan, wrap_all(connector.transport, predict(plan)),
+                        journal, as_json)
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
 
 
@@ -270,6 +273,7 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
     """Lock every target node (all or nothing), run, release the locks."""
     from netops import locks
     from netops.transport.kept import Kept
+    from netops.transport.readahead import predict, wrap_all
 
     record = _record(s, plan, nodes)
     hosts = {h.name: h for b in plan.batches for h in b}
@@ -282,7 +286,8 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
             raise locks.NodeLocked(held)
         journal.start_run(record)
         keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
-        return _execute(s, console, plan, lambda h: kept[h.name], journal, as_json, keeper)
+        connect = wrap_all(lambda h: kept[h.name], predict(plan))
+        return _execute(s, console, plan, connect, journal, as_json, keeper)
     finally:
         locks.release_all(locked, kept.__getitem__, plan.run_id, plan.forks)
         for t in kept.values():

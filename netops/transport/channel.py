@@ -7,13 +7,14 @@ together so a chatty stderr can never stall the remote side.
 
 from __future__ import annotations
 
+import secrets
 import select
 import shlex
 import time
-
-import paramiko
+from collections.abc import Sequence
 
 from netops.errors import ConnectionLost, TimedOut
+from netops.transport._paramiko import paramiko
 from netops.transport.base import Command, Completed
 
 KILL_GRACE_S = 2.0
@@ -48,6 +49,70 @@ def run_on_channel(
     stdin: bytes | None = None,
 ) -> Completed:
     """Run `cmd` on a fresh session channel of `transport` and collect its outcome."""
+    rc, out, err, elapsed = _exec(transport, host, cmd, timeout=timeout, sudo=sudo, stdin=stdin)
+    if timeout is not None and rc in TIMEOUT_RCS and elapsed >= timeout:
+        raise TimedOut(host, f"{cmd.display!r} ran longer than {timeout:g}s and was killed")
+    return Completed(rc=rc, stdout=out.decode("utf-8", "replace"),
+                     stderr=err.decode("utf-8", "replace"), duration_s=elapsed)
+
+
+def run_batch(
+    transport: paramiko.Transport,
+    host: str,
+    cmds: Sequence[Command],
+    *,
+    timeout: float | None,
+    sudo: bool,
+) -> list[Completed | None]:
+    """Run read-only `cmds` one after the other in ONE remote shell (one channel, one round
+    trip) and split their outcomes apart; None for each command that did not finish.
+
+    Each command runs in its own subshell with stdin from /dev/null, as its own `sh -c` would;
+    after each, a random marker line with its exit status goes to stdout and a marker line to
+    stderr. `timeout` (node-side, as for one command) bounds the whole batch: if it strikes,
+    the commands that finished keep their results and the rest are reported as not finished,
+    so that each can be run again on its own, under its own timeout.
+    """
+    mark = f"--netops-{secrets.token_hex(8)}--"
+    batch = Command(batch_script(cmds, mark, sudo=sudo), readonly=True)
+    _, out, err, _ = _exec(transport, host, batch, timeout=timeout, sudo=False)
+    return split_batch(out, err, mark, len(cmds))
+
+
+def batch_script(cmds: Sequence[Command], mark: str, *, sudo: bool) -> str:
+    """The shell script of `run_batch`: each command in a subshell, then its markers."""
+    return "".join(
+        f"(\n{wrap(c, timeout=None, sudo=sudo and c.become)}\n) </dev/null; "
+        f"printf '\\n%s:%d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n"
+        for c in cmds)
+
+
+def split_batch(out: bytes, err: bytes, mark: str, count: int) -> list[Completed | None]:
+    """`count` outcomes from a batch's two streams; None for each that has no markers."""
+    outs = out.split(f"\n{mark}:".encode())
+    errs = err.split(f"\n{mark}\n".encode())
+    results: list[Completed | None] = []
+    for i in range(count):
+        if i + 1 >= len(outs) or i + 1 >= len(errs):
+            results.append(None)  # killed (batch timeout) before this one finished
+            continue
+        status = outs[i + 1].partition(b"\n")[0]
+        stdout = outs[i] if i == 0 else outs[i].partition(b"\n")[2]
+        results.append(Completed(rc=int(status), stdout=stdout.decode("utf-8", "replace"),
+                                 stderr=errs[i].decode("utf-8", "replace"),
+                                 duration_s=0.0))  # not timed one by one
+    return results
+
+
+def _exec(
+    transport: paramiko.Transport,
+    host: str,
+    cmd: Command,
+    *,
+    timeout: float | None,
+    sudo: bool,
+    stdin: bytes | None = None,
+) -> tuple[int, bytes, bytes, float]:
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout + KILL_GRACE_S + BACKSTOP_S
     try:
@@ -69,10 +134,7 @@ def run_on_channel(
     if rc == -1 and not transport.is_active():
         raise ConnectionLost(host, f"the connection dropped while running {cmd.display!r}; "
                                    "its outcome on the node is unknown")
-    if timeout is not None and rc in TIMEOUT_RCS and elapsed >= timeout:
-        raise TimedOut(host, f"{cmd.display!r} ran longer than {timeout:g}s and was killed")
-    return Completed(rc=rc, stdout=out.decode("utf-8", "replace"),
-                     stderr=err.decode("utf-8", "replace"), duration_s=elapsed)
+    return rc, out, err, elapsed
 
 
 def _drain(chan: paramiko.Channel, host: str, deadline: float | None) -> tuple[bytes, bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from netops.transport.base import Command, Completed, Transport
 
 
@@ -16,6 +18,14 @@ class Kept:
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
         return self.inner.run(cmd, timeout=timeout, stdin=stdin)
+
+    def run_batch(self, cmds: Sequence[Command], *,
+                  timeout: float | None = None) -> list[Completed | None]:
+        batch = getattr(self.inner, "run_batch", None)
+        if batch is None:
+            return [None] * len(cmds)
+        result: list[Completed | None] = batch(cmds, timeout=timeout)
+        return result
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         self.inner.put(data, path, mode=mode)

@@ -1,0 +1,101 @@
+"""The fast paths of the SSH transport against a real sshd: batched reads, ProxyJump through a
+shared jump connection, ProxyCommand, and ssh_config/known_hosts read once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netops.errors import HostKeyRejected, TimedOut
+from netops.inventory.model import Host
+from netops.transport.base import Command, HostKeyMode
+from netops.transport.readahead import Read, ReadAhead
+from netops.transport.ssh import SshConnector, SshOptions
+from tests.contract.sshd import Sshd
+
+
+def host(sshd: Sshd, config: Path, name: str = "box", **over: object) -> Host:
+    fields: dict[str, object] = {"name": name, "address": name, "port": None, "user": None,
+                                 "key_file": None, "become": False, "groups": ("all",),
+                                 "vars": {"netops_ssh_config": str(config)}}
+    fields.update(over)
+    return Host(**fields)  # type: ignore[arg-type]
+
+
+def connector() -> SshConnector:
+    return SshConnector(SshOptions(host_keys=HostKeyMode.STRICT, connect_timeout=3,
+                                   connect_retries=0))
+
+
+def test_a_batch_is_one_channel_with_every_outcome_apart(sshd: Sshd) -> None:
+    t = connector().transport(host(sshd, sshd.ssh_config))
+    got = t.run_batch([Command("echo $PPID; echo e >&2; exit 2", readonly=True),
+                       Command("printf 'no newline'", readonly=True),
+                       Command("echo $PPID", readonly=True)], timeout=10)
+    assert [(c.rc, c.stderr) for c in got if c] == [(2, "e\n"), (0, ""), (0, "")]
+    assert got[1] is not None and got[1].stdout == "no newline"
+    # both subshells are children of the same batch shell: one channel, one shell
+    assert got[0] is not None and got[2] is not None and got[0].stdout == got[2].stdout
+    # the batch's timeout stops it on the node; what finished is kept
+    cut = t.run_batch([Command("echo done", readonly=True),
+                       Command("sleep 30", readonly=True)], timeout=1)
+    assert cut[0] is not None and cut[0].stdout == "done\n" and cut[1] is None
+    left = t.run(Command("pgrep -f 'slee[p] 30' || true")).stdout.strip()
+    assert left == "", f"the batch left processes behind: {left}"
+    t.close()
+
+
+def test_read_ahead_over_ssh_then_a_timeout_of_its_own(sshd: Sshd) -> None:
+    slow = Command("sleep 30", readonly=True)
+    t = ReadAhead(connector().transport(host(sshd, sshd.ssh_config)),
+                  [Read(Command("hostname", readonly=True), 1), Read(slow, 1)])
+    assert t.run(Command("hostname", readonly=True), timeout=1).ok
+    with pytest.raises(TimedOut):  # not finished in the batch: run again, on its own
+        t.run(slow, timeout=1)
+    t.close()
+
+
+def jump_config(sshd: Sshd, tmp: Path, extra: str) -> Path:
+    cfg = tmp / "jump_config"
+    cfg.write_text(
+        f"Host jump\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
+        f"Host inner*\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
+        f"{extra}")
+    return cfg
+
+
+def test_proxyjump_shares_one_jump_connection(sshd: Sshd, tmp_path: Path) -> None:
+    cfg = jump_config(sshd, tmp_path, "  ProxyJump jump\n")
+    c = connector()
+    a, b = c.transport(host(sshd, cfg, "inner1")), c.transport(host(sshd, cfg, "inner2"))
+    # through the jump host, sshd sees the forwarded connection come from itself
+    assert a.run(Command("echo $SSH_CLIENT")).stdout.startswith("127.0.0.1 ")
+    assert b.run(Command("true")).ok
+    assert len(c._gateways) == 1  # one jump connection for both targets
+    gateway = next(iter(c._gateways.values()))
+    assert gateway.users == 2
+    a.close()
+    b.close()
+    assert c._gateways == {}
+
+
+def test_proxyjump_checks_the_jump_hosts_key(sshd: Sshd, tmp_path: Path) -> None:
+    cfg = jump_config(sshd, tmp_path, "  ProxyJump jump\nHost jump\n  UserKnownHostsFile "
+                      f"{tmp_path}/empty\n")
+    (tmp_path / "empty").write_text("")
+    cfg.write_text(cfg.read_text().replace(f"  UserKnownHostsFile {sshd.known_hosts}\nHost "
+                                           "inner*", f"  UserKnownHostsFile {tmp_path}/empty"
+                                           "\nHost inner*", 1))
+    with pytest.raises(HostKeyRejected):
+        connector().transport(host(sshd, cfg, "inner1")).run(Command("true"))
+
+
+def test_proxycommand(sshd: Sshd, tmp_path: Path) -> None:
+    cfg = tmp_path / "jump_config"
+    jump_config(sshd, tmp_path, f"  ProxyCommand ssh -F {cfg} -o BatchMode=yes -W %h:%p jump\n")
+    t = connector().transport(host(sshd, cfg, "inner1"))
+    assert t.run(Command("echo via-proxy")).stdout == "via-proxy\n"
+    t.close()

@@ -1,0 +1,174 @@
+"""Read-ahead: which reads are predicted, how a batch is split, and that a run through it gives
+exactly the results of a run without it (local processes stand in for nodes)."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from netops.engine.events import Recorder
+from netops.engine.execute import World, execute
+from netops.engine.prepare import Overrides, build_plan
+from netops.inventory.load import load_inventory
+from netops.runbook.load import load_runbook
+from netops.transport.base import Command, Completed
+from netops.transport.channel import batch_script, split_batch
+from netops.transport.local import LocalTransport
+from netops.transport.readahead import Read, ReadAhead, predict, wrap_all
+
+MARK = "--netops-test--"
+
+
+class BatchingLocal(LocalTransport):
+    """A local "node" that also runs batches (the same script the SSH transport sends) and
+    counts what reached it."""
+
+    def __init__(self, name: str, calls: list[str]) -> None:
+        super().__init__(name)
+        self.calls = calls
+
+    def run(self, cmd: Command, *, timeout: float | None = None,
+            stdin: bytes | None = None) -> Completed:
+        self.calls.append(f"{self.host} run {cmd.text}")
+        return super().run(cmd, timeout=timeout, stdin=stdin)
+
+    def run_batch(self, cmds: Sequence[Command], *,
+                  timeout: float | None = None) -> list[Completed | None]:
+        self.calls.append(f"{self.host} batch {len(cmds)}")
+        return local_batch(cmds, timeout=timeout)
+
+
+def local_batch(cmds: Sequence[Command], *, timeout: float | None) -> list[Completed | None]:
+    script = batch_script(cmds, MARK, sudo=False)
+    argv = ["sh", "-c", script]
+    if timeout is not None:
+        argv = ["timeout", "-k", "1", f"{timeout:g}", *argv]
+    done = subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    return split_batch(done.stdout, done.stderr, MARK, len(cmds))
+
+
+def setup(tmp: Path, runbook: str, dry: bool) -> object:
+    inv = tmp / "inventory.yaml"
+    inv.write_text("all:\n  hosts: {n1: {}, n2: {}}\n")
+    rb = tmp / "rb.yaml"
+    rb.write_text(textwrap.dedent(runbook).replace("DIR", str(tmp)))
+    inventory = load_inventory(inv)
+    return build_plan(load_runbook(rb), inventory, inventory.select(None), [], Overrides(),
+                      dry_run=dry)
+
+
+READS = """\
+    name: reads
+    description: checks, one conditional, one mutation, then more checks
+    steps:
+      - {id: a, check: 'echo a-{{ host.name }}'}
+      - {id: b, check: 'echo b >&2; exit 3'}
+      - {id: c, check: 'echo c', when: a.failed}
+      - {id: d, check: 'printf no-newline', timeout: 7}
+      - {id: e, shell: 'echo e >> DIR/log', unless: 'test -e DIR/never'}
+      - {id: f, check: 'cat DIR/log 2>/dev/null || echo none'}
+"""
+
+
+def texts(reads: tuple[Read, ...]) -> list[str]:
+    return [r.command.text for r in reads]
+
+
+def test_prediction_stops_at_a_mutation_outside_a_dry_run(tmp_path: Path) -> None:
+    real = predict(setup(tmp_path, READS, dry=False))  # type: ignore[arg-type]
+    assert texts(real["n1"]) == ["echo a-n1", "echo b >&2; exit 3", "printf no-newline"]
+    assert real["n1"][2].timeout == 7
+    dry = predict(setup(tmp_path, READS, dry=True))  # type: ignore[arg-type]
+    # a dry run mutates nothing: the guard of e and the check after it are predicted too
+    assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", "printf no-newline",
+                                f"test -e {tmp_path}/never",
+                                f"cat {tmp_path}/log 2>/dev/null || echo none"]
+
+
+def test_wait_stops_prediction(tmp_path: Path) -> None:
+    book = """\
+        name: w
+        description: d
+        steps:
+          - {id: a, check: 'true'}
+          - {id: w, wait: 'true', timeout: 5s}
+          - {id: b, check: 'true'}
+    """
+    assert texts(predict(setup(tmp_path, book, dry=True))["n1"]) == ["true"]  # type: ignore[arg-type]
+
+
+def run(tmp: Path, runbook: str, *, dry: bool, ahead: bool) -> tuple[object, list[str]]:
+    plan = setup(tmp, runbook, dry)
+    calls: list[str] = []
+
+    def connect(h: object) -> BatchingLocal:
+        return BatchingLocal(h.name, calls)  # type: ignore[attr-defined]
+
+    world = World(connect=wrap_all(connect, predict(plan)) if ahead else connect,  # type: ignore[arg-type]
+                  controller=LocalTransport, observer=Recorder())
+    return execute(plan, world), calls  # type: ignore[arg-type]
+
+
+def outcome(run: object) -> dict[str, list[tuple[str, str, int | None, str, str]]]:
+    return {h: [(s.id, str(s.status), s.rc, s.stdout, s.stderr) for s in r.steps]
+            for h, r in run.hosts.items()}  # type: ignore[attr-defined]
+
+
+def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None:
+    for dry in (True, False):
+        (tmp_path / "log").unlink(missing_ok=True)
+        plain, plain_calls = run(tmp_path, READS, dry=dry, ahead=False)
+        (tmp_path / "log").unlink(missing_ok=True)
+        fast, calls = run(tmp_path, READS, dry=dry, ahead=True)
+        assert outcome(fast) == outcome(plain)
+        assert sum("batch" in c for c in calls) == 2  # one per host
+        runs = [c for c in calls if " run " in c]
+        if dry:
+            assert runs == []  # every node read came from the batch
+        else:
+            # after the mutation, the last check asks the node itself (fresh state)
+            assert sorted(runs) == sorted(
+                f"{h} run {t}" for h in ("n1", "n2") for t in (
+                    f"test -e {tmp_path}/never", "echo e >> " + f"{tmp_path}/log",
+                    f"cat {tmp_path}/log 2>/dev/null || echo none"))
+            assert len(plain_calls) == len(calls) + 3 * 2 - 2
+
+
+def test_batch_split_keeps_streams_codes_and_no_trailing_newline() -> None:
+    cmds = [Command("printf x"), Command("echo out; echo err >&2; exit 4"),
+            Command("cat; echo read-eof"), Command("exit 0 # a comment"),
+            Command("printf '\\n\\n'")]
+    got = local_batch(cmds, timeout=None)
+    assert [(c.rc, c.stdout, c.stderr) for c in got if c] == [
+        (0, "x", ""), (4, "out\n", "err\n"), (0, "read-eof\n", ""), (0, "", ""),
+        (0, "\n\n", "")]
+
+
+def test_a_batch_timeout_leaves_the_rest_to_run_on_their_own(tmp_path: Path) -> None:
+    got = local_batch([Command("echo fast"), Command("sleep 5"), Command("echo late")],
+                      timeout=0.5)
+    assert got[0] is not None and got[0].stdout == "fast\n"
+    assert got[1:] == [None, None]
+    calls: list[str] = []
+    ahead = ReadAhead(BatchingLocal("n1", calls), [
+        Read(Command("echo fast", readonly=True), 0.5),
+        Read(Command("echo late", readonly=True), 9)])
+    assert ahead.run(Command("echo fast", readonly=True), timeout=0.5).stdout == "fast\n"
+    assert ahead.run(Command("echo late", readonly=True), timeout=9).stdout == "late\n"
+    assert calls == ["n1 batch 2"]  # both from one batch
+
+
+def test_answers_are_used_as_often_as_predicted_and_dropped_by_a_write() -> None:
+    calls: list[str] = []
+    probe = Command("echo hi", readonly=True)
+    ahead = ReadAhead(BatchingLocal("n1", calls), [Read(probe, None), Read(probe, None),
+                                                   Read(Command("echo 2", readonly=True),
+                                                        None)])
+    assert ahead.run(probe).stdout == "hi\n"
+    assert ahead.run(probe).stdout == "hi\n"
+    assert ahead.run(probe).stdout == "hi\n"  # a third time: asks the node
+    ahead.run(Command("true"))  # a write: whatever was fetched may be stale now
+    ahead.run(Command("echo 2", readonly=True))
+    assert calls == ["n1 batch 2", "n1 run echo hi", "n1 run true", "n1 run echo 2"]
