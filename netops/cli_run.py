@@ -199,12 +199,14 @@ def run_cmd(
     """
     import time
 
-    from netops.engine.prepare import Overrides, build_plan, describe
     from netops.journal import Journal
-    from netops.schedule import parse_until
 
     s = settings(ctx)
-    deadline = parse_until(until, time.time()) if until else None
+    deadline = None
+    if until:
+        from netops.schedule import parse_until
+
+        deadline = parse_until(until, time.time())
     console = s.console()
     journal = Journal.open(s.journal)
     prior = _resume_from(journal, resume, force) if resume else None
@@ -223,11 +225,17 @@ def run_cmd(
                         else f"run {prior.run_id} has no unfinished host")
     if rb.disruptive and not dry_run:
         deadline = _maintenance_window(console, rb, hosts, deadline, force)
+    connector = s.connector(console)
+    preflight(connector, hosts)
+    if dry_run or yes or not (console.is_terminal and sys.stdin.isatty()):
+        # No question will be asked: open the connections (no command yet) while the plan,
+        # the journal and the report are set up; handshakes mostly wait for the nodes.
+        connector.warm(hosts, forks)
+    from netops.engine.prepare import Overrides, build_plan, describe
+
     over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
                       resume=prior.resume if prior else None)
-    connector = s.connector(console)
-    preflight(connector, hosts)
     for line in describe(plan):
         console.print(line, markup=False)
     if not (dry_run or yes) and console.is_terminal and sys.stdin.isatty() \

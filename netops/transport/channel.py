@@ -47,9 +47,12 @@ def run_on_channel(
     timeout: float | None,
     sudo: bool,
     stdin: bytes | None = None,
+    channel: paramiko.Channel | None = None,
 ) -> Completed:
-    """Run `cmd` on a fresh session channel of `transport` and collect its outcome."""
-    rc, out, err, elapsed = _exec(transport, host, cmd, timeout=timeout, sudo=sudo, stdin=stdin)
+    """Run `cmd` on a fresh session channel of `transport` (or on `channel`, opened ahead and
+    unused) and collect its outcome."""
+    rc, out, err, elapsed = _exec(transport, host, cmd, timeout=timeout, sudo=sudo, stdin=stdin,
+                                  channel=channel)
     if timeout is not None and rc in TIMEOUT_RCS and elapsed >= timeout:
         raise TimedOut(host, f"{cmd.display!r} ran longer than {timeout:g}s and was killed")
     return Completed(rc=rc, stdout=out.decode("utf-8", "replace"),
@@ -63,6 +66,7 @@ def run_batch(
     *,
     timeout: float | None,
     sudo: bool,
+    channel: paramiko.Channel | None = None,
 ) -> list[Completed | None]:
     """Run read-only `cmds` one after the other in ONE remote shell (one channel, one round
     trip) and split their outcomes apart; None for each command that did not finish.
@@ -75,7 +79,7 @@ def run_batch(
     """
     mark = f"--netops-{secrets.token_hex(8)}--"
     batch = Command(batch_script(cmds, mark, sudo=sudo), readonly=True)
-    _, out, err, _ = _exec(transport, host, batch, timeout=timeout, sudo=False)
+    _, out, err, _ = _exec(transport, host, batch, timeout=timeout, sudo=False, channel=channel)
     return split_batch(out, err, mark, len(cmds))
 
 
@@ -112,11 +116,12 @@ def _exec(
     timeout: float | None,
     sudo: bool,
     stdin: bytes | None = None,
+    channel: paramiko.Channel | None = None,
 ) -> tuple[int, bytes, bytes, float]:
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout + KILL_GRACE_S + BACKSTOP_S
     try:
-        chan = transport.open_session(timeout=30)
+        chan = channel or transport.open_session(timeout=30)
     except (paramiko.SSHException, OSError, EOFError) as e:
         raise ConnectionLost(host, f"could not open a channel: {e}") from e
     try:

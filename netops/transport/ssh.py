@@ -85,11 +85,30 @@ class SshConnector:
         self._keys: dict[str, paramiko.PKey | None] = {}
         self._resolved: dict[tuple[Any, ...], Resolved] = {}
         self._gateways: dict[tuple[Any, ...], _Gateway] = {}
+        self._warm: dict[str, SshTransport] = {}
         self._lock = threading.Lock()
 
     def transport(self, host: Host) -> SshTransport:
-        """A lazily connecting transport for `host`."""
-        return SshTransport(self, host)
+        """A lazily connecting transport for `host` (the one `warm` is opening, if any)."""
+        warm = self._warm.pop(host.name, None)
+        return warm if warm is not None else SshTransport(self, host)
+
+    def warm(self, hosts: Sequence[Host], forks: int) -> None:
+        """Start opening connections to `hosts` in the background, `forks` at a time, while
+        the caller finishes its own set-up (imports, plan, journal): handshakes spend most of
+        their time waiting for the node. `transport(host)` then hands out the connection in
+        flight; a failure is kept and raised by its first command, as without warming."""
+        todo = [SshTransport(self, h) for h in hosts]
+        for t in todo:
+            self._warm[t.host] = t
+
+        def work() -> None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=max(1, min(forks, len(todo)))) as pool:
+                list(pool.map(SshTransport.open_quietly, todo))
+
+        threading.Thread(target=work, name="netops-warm", daemon=True).start()
 
     def ssh_config(self, host: Host) -> SshConfig:
         """One parsed ssh_config per file (the inventory may name one per host)."""
@@ -193,6 +212,10 @@ class SshTransport:
         self._client: paramiko.SSHClient | None = None
         self._transport: paramiko.Transport | None = None
         self._gateway: tuple[Any, ...] | None = None
+        self._spare: paramiko.Channel | None = None
+        """A session channel opened ahead (by a warm-up) for the next command."""
+        self._failed: TransportError | None = None
+        """Why a background (warm-up) connection failed; raised by the first command."""
         self._lock = threading.Lock()
         self.user = host.user or "root"
 
@@ -203,6 +226,9 @@ class SshTransport:
         if t is not None and t.is_active():
             return t
         with self._lock:
+            if self._failed is not None:
+                failed, self._failed = self._failed, None
+                raise failed
             if self._transport is not None and self._transport.is_active():
                 return self._transport
             if self._transport is not None:
@@ -218,6 +244,23 @@ class SshTransport:
                         raise
                     attempt += 1
                     time.sleep(opts.retry_backoff_s * 2 ** (attempt - 1))
+
+    def open_quietly(self) -> None:
+        """Connect now, and open the first command's session channel too (sshd's set-up
+        after authentication takes ~45 ms before it answers the first channel); keep a
+        failure for the first command instead of raising it."""
+        try:
+            transport = self.connection()
+            with self._lock:
+                if self._spare is None:
+                    self._spare = transport.open_session(
+                        timeout=self._connector.options.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError):
+            pass  # no spare channel: the first command opens its own
+        except TransportError as e:
+            self._failed = e
+        except Exception as e:
+            self._failed = TransportError(self.host, f"connecting failed: {e!r}")
 
     def _open(self) -> paramiko.Transport:
         opts, target = self._connector.options, self._connector.resolve(self._spec)
@@ -305,14 +348,20 @@ class SshTransport:
         transport = self.connection()
         sudo = cmd.become and self.user != "root"
         return run_on_channel(transport, self.host, cmd, timeout=timeout, sudo=sudo,
-                              stdin=stdin)
+                              stdin=stdin, channel=self._take_spare())
 
     def run_batch(self, cmds: Sequence[Command], *,
                   timeout: float | None = None) -> list[Completed | None]:
         """Read-only `cmds` in one round trip (see `channel.run_batch`)."""
         transport = self.connection()
         return run_batch(transport, self.host, cmds, timeout=timeout,
-                         sudo=self.user != "root")
+                         sudo=self.user != "root", channel=self._take_spare())
+
+    def _take_spare(self) -> paramiko.Channel | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and (spare.closed or not spare.active):
+            return None
+        return spare
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         q = shlex.quote(path)
@@ -329,6 +378,9 @@ class SshTransport:
         return done.stdout.encode()
 
     def close(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
         if self._client is not None:
             self._client.close()
         self._drop_gateway()
