@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from netops.cli import JsonOpt, NodesOpt, app, preflight, settings
 from netops.engine.result import ExitCode
 from netops.errors import TransportError, UserError
+from netops.transport.base import Command
+
+if TYPE_CHECKING:
+    from netops.inventory.model import Host
+    from netops.transport.readahead import Read
 
 MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
         "unreachable": "[magenta]![/]"}
@@ -35,13 +40,12 @@ def diagnose_cmd(
     Example: netops diagnose --nodes workers --evidence
     """
     from netops.cli_run import runbook_dirs
-    from netops.diagnose import applicable, diagnose
+    from netops.diagnose import applicable, diagnose, plans
     from netops.engine.events import FanOut
-    from netops.engine.parallel import each
     from netops.runbook.load import load_all
-    from netops.transport.base import Command
     from netops.transport.kept import Kept
     from netops.transport.local import LocalTransport
+    from netops.transport.readahead import ReadAhead, predict
 
     s = settings(ctx)
     console = s.console()
@@ -58,32 +62,36 @@ def diagnose_cmd(
         raise UserError(f"--nodes {nodes!r} selects no host")
     connector = s.connector(console)
     preflight(connector, hosts)
-    kept = {h.name: Kept(connector.transport(h)) for h in hosts}
+    connector.warm(hosts, forks)  # diagnose never asks and never changes anything
+    dry_runs = plans([books[n] for n in names], inventory, hosts, forks=forks)
+    reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
+    for plan in dry_runs:
+        for name, mine in predict(plan).items():
+            reads[name] += mine
+    kept = {h.name: ReadAhead(Kept(connector.transport(h)), reads[h.name]) for h in hosts}
 
-    def reach(name: str) -> str:
+    def reach(host: Host) -> str:
+        """Connect and fetch the node's predicted checks in one go; why not, if not."""
         try:
-            kept[name].run(Command("true", readonly=True), timeout=30)
+            kept[host.name].prefetch()
+            if not any(reads[host.name]):
+                kept[host.name].run(Command("true", readonly=True), timeout=30)
             return ""
         except TransportError as e:
             return str(e)
 
-    names_up = list(kept)
-    down = {n: why for n, why in zip(names_up, each(names_up, reach, forks), strict=True)
-            if why}
-    up = tuple(h for h in hosts if h.name not in down)
-    console.print(f"diagnosing {len(up)} node(s) with {len(names)} runbook(s)"
-                  + (f"; unreachable: {', '.join(down)}" if down else ""), markup=False)
+    console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
+                  markup=False)
     try:
-        result = diagnose([books[n] for n in names], inventory, up, lambda h: kept[h.name],
-                          LocalTransport, FanOut([]), forks=forks)
+        result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport, FanOut([]),
+                          forks=forks, reach=reach)
     finally:
         for t in kept.values():
-            t.inner.close()
-    from netops.diagnose import UNREACHABLE, Finding
-
-    for name, why in down.items():
-        result.nodes[name] = {n: Finding(UNREACHABLE, why) for n in names}
-    result.nodes = {h.name: result.nodes[h.name] for h in hosts}
+            t.inner.inner.close()  # type: ignore[attr-defined]
+    down = [n for n, row in result.nodes.items()
+            if any(f.status == "unreachable" for f in row.values())]
+    if down:
+        console.print(f"unreachable: {', '.join(down)}", markup=False)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     else:

@@ -1,15 +1,17 @@
 """`netops diagnose`: every runbook's read-only checks on every node -> a node x runbook matrix.
 
 Each runbook runs as a dry run (so nothing can mutate: the read-only transport refuses it) over
-one kept-open connection per node. A node is `broken` for a runbook when the runbook would
-change it, or when one of its checks that must hold (`fail: true`) does not; `unknown` when a
-check could not run; `unreachable` when the node could not be reached.
+one kept-open connection per node, and the checks that can be predicted are fetched in one
+batch per node before any runbook starts (`netops.transport.readahead`). A node is `broken`
+for a runbook when the runbook would change it, or when one of its checks that must hold
+(`fail: true`) does not; `unknown` when a check could not run; `unreachable` when the node
+could not be reached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from netops.engine.events import Observer
@@ -17,6 +19,7 @@ from netops.engine.result import HostResult, Status, StepResult
 from netops.transport.base import Transport
 
 if TYPE_CHECKING:
+    from netops.engine.execute import Plan
     from netops.inventory.model import Host, Inventory
     from netops.runbook.model import Runbook
 
@@ -82,21 +85,55 @@ def _evidence(s: StepResult) -> str:
     return f"{s.id}: {detail}".strip()
 
 
-def diagnose(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host],
-             connect: Callable[[Host], Transport], controller: Callable[[], Transport],
-             observer: Observer, *, forks: int = 50,
-             timeout: float = 60.0) -> Diagnosis:
-    from netops.engine.execute import World, execute
+def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host], *,
+          forks: int = 50, timeout: float = 60.0) -> list[Plan]:
+    """One dry-run plan per runbook over `hosts` (all in one batch, nothing halts)."""
     from netops.engine.prepare import Overrides, build_plan
 
-    diagnosis = Diagnosis([rb.name for rb in runbooks])
+    over = Overrides(batch_size="100%", max_fail="100%", forks=forks, timeout=timeout)
+    return [build_plan(rb, inventory, hosts, [], over, dry_run=True) for rb in runbooks]
+
+
+def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
+             connect: Callable[[Host], Transport], controller: Callable[[], Transport],
+             observer: Observer, *, forks: int = 50,
+             reach: Callable[[Host], str] | None = None) -> Diagnosis:
+    """Run every plan on `hosts`. Each host goes through the runbooks one after the other on
+    its own, with no barrier between hosts or runbooks (a slow node holds up only itself): first
+    `reach(host)` (connect, fetch what can be fetched; why not, "" when reached), then every
+    runbook. A runbook with once-steps (before:/after:) runs afterwards over all the reached
+    hosts at once, so that its once-steps run once."""
+    from netops.engine.execute import World, execute
+    from netops.engine.parallel import each
+
+    diagnosis = Diagnosis([p.runbook.name for p in dry_runs])
     for h in hosts:
         diagnosis.nodes[h.name] = {}
     world = World(connect=connect, controller=controller, observer=observer)
-    over = Overrides(batch_size="100%", max_fail="100%", forks=forks, timeout=timeout)
-    for rb in runbooks:
-        plan = build_plan(rb, inventory, hosts, [], over, dry_run=True)
-        run = execute(plan, world)
+    alone = [p for p in dry_runs if not (p.runbook.before or p.runbook.after)]
+    together = [p for p in dry_runs if p.runbook.before or p.runbook.after]
+
+    def one_host(host: Host) -> dict[str, Finding]:
+        why = reach(host) if reach is not None else ""
+        if why:
+            return {p.runbook.name: Finding(UNREACHABLE, why) for p in dry_runs}
+        row: dict[str, Finding] = {}
+        for plan in alone:
+            run = execute(replace(plan, batches=((host,),)), world)
+            row[plan.runbook.name] = finding(plan.runbook, run.hosts[host.name], run.reason)
+        return row
+
+    for host, row in zip(hosts, each(list(hosts), one_host, forks), strict=True):
+        diagnosis.nodes[host.name].update(row)
+    up = tuple(h for h in hosts if not any(
+        f.status == UNREACHABLE for f in diagnosis.nodes[h.name].values()))
+    for plan in together:
+        if not up:
+            break
+        run = execute(replace(plan, batches=(up,)), world)
         for name, result in run.hosts.items():
-            diagnosis.nodes[name][rb.name] = finding(rb, result, run.reason)
+            diagnosis.nodes[name][plan.runbook.name] = finding(plan.runbook, result, run.reason)
+    order = [p.runbook.name for p in dry_runs]
+    for name, row in diagnosis.nodes.items():
+        diagnosis.nodes[name] = {rb: row[rb] for rb in order if rb in row}
     return diagnosis

@@ -3,13 +3,16 @@
 A runbook's checks mostly do not depend on each other, yet run one by one, each a channel, a
 shell and a round trip on the node (on a 2-core controller from ~50 hosts on, the nodes' sshd
 work is what limits wall time). Before a host's steps run, `predict` works out the commands its
-read-only steps will send; the first of them to be asked for fetches them all at once
-(`channel.run_batch`), and each later request for one of them is answered from that fetch.
+read-only steps will send; the first of them to be asked for fetches it and the ones after it
+at once (`channel.run_batch`), and each later request for one of them is answered from that
+fetch.
 
 Correctness rules:
 - only commands the steps will send anyway, rendered exactly as the steps render them: each
   step's kind runs against a probe transport that stops it at its first command;
-- a step with `when:` is not predicted (its command may never run), nor any step after a
+- a step with `when:` is not predicted (its command may never run) and ends a segment: the
+  reads after it are fetched in a batch of their own, when the first of them is asked for,
+  so that commands run in their order, at about their time; nor is any step after a
   `wait` or `reboot` step, nor (outside a dry run) any step after a mutating one, on the node or
   the controller (kubectl acts on the node too): their reads must see the state after it;
 - an answer is used at most as many times as it was predicted (a retried check asks the node
@@ -24,7 +27,7 @@ The prediction needs the engine's step machinery; it is imported lazily, and bel
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,53 +55,74 @@ def _key(cmd: Command) -> tuple[str, bool]:
 
 
 class ReadAhead:
-    """Wraps a host's transport; answers predicted reads from one batched fetch."""
+    """Wraps a host's transport; answers predicted reads from batched fetches.
 
-    def __init__(self, inner: Transport, reads: Sequence[Read]) -> None:
+    `reads` is in the order the steps will ask; None marks a step that could not be
+    predicted. The reads between two such marks form a segment, fetched in one batch when
+    the first of them is asked for, so that each command still runs at about the time it
+    would have (a slow check late in a runbook does not hold up the checks before it).
+    """
+
+    def __init__(self, inner: Transport, reads: Sequence[Read | None]) -> None:
         self.inner = inner
         self.host = inner.host
-        self._reads = list(reads)
-        self._fetched = not self._reads
-        self._wanted = Counter(_key(r.command) for r in self._reads)
-        self._answers: dict[tuple[str, bool], Completed] = {}
+        self._segments: list[list[Read]] = [[]]
+        for read in reads:
+            if read is None:
+                if self._segments[-1]:
+                    self._segments.append([])
+            else:
+                self._segments[-1].append(read)
+        self._segments = [seg for seg in self._segments if seg]
+        self._pending = list(range(len(self._segments)))
+        """Segments not fetched yet, in order."""
+        self._answers: dict[tuple[str, bool], deque[Completed | None]] = {}
         self.fetched_from_node = 0
-        """How many requests were answered from the batch (for tests and the benchmark)."""
+        """How many requests were answered from a batch (for tests and the benchmark)."""
 
     def prefetch(self) -> None:
-        """Fetch every predicted read now (connecting if needed); raises `TransportError` when
-        the host cannot be reached. A transport without `run_batch` fetches nothing."""
-        if self._fetched:
-            return
-        self._fetched = True
+        """Fetch the first segment not fetched yet (connecting if needed); raises
+        `TransportError` when the host cannot be reached."""
+        if self._pending:
+            self._fetch(self._pending[0])
+
+    def _fetch(self, index: int) -> None:
+        self._pending.remove(index)
+        reads = self._segments[index]
         batch: Callable[..., list[Completed | None]] | None = getattr(
             self.inner, "run_batch", None)
         if batch is None:
             return
-        unique = list({_key(r.command): r for r in self._reads}.values())
+        unique = list({_key(r.command): r for r in reads}.values())
         limits = [r.timeout for r in unique if r.timeout is not None]
         results = batch([r.command for r in unique], timeout=min(limits) if limits else None)
-        for read, done in zip(unique, results, strict=True):
-            if done is not None:
-                self._answers[_key(read.command)] = done
+        done = {_key(r.command): result for r, result in zip(unique, results, strict=True)}
+        for read in reads:
+            self._answers.setdefault(_key(read.command), deque()).append(done[_key(read.command)])
+
+    def _answer(self, key: tuple[str, bool]) -> Completed | None:
+        queue = self._answers.get(key)
+        if not queue:
+            later = next((i for i in self._pending
+                          if any(_key(r.command) == key for r in self._segments[i])), None)
+            if later is None:
+                return None
+            self._fetch(later)
+            queue = self._answers.get(key)
+            if not queue:
+                return None
+        return queue.popleft()
 
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
-        if not cmd.readonly or stdin is not None:
-            if not cmd.readonly:
-                self._drop()
-            return self.inner.run(cmd, timeout=timeout, stdin=stdin)
-        key = _key(cmd)
-        if self._wanted.get(key, 0) <= 0:
-            return self.inner.run(cmd, timeout=timeout, stdin=stdin)
-        self.prefetch()
-        self._wanted[key] -= 1
-        done = self._answers.get(key)
-        if done is None:
-            return self.inner.run(cmd, timeout=timeout, stdin=stdin)
-        if self._wanted[key] <= 0:
-            del self._answers[key]
-        self.fetched_from_node += 1
-        return done
+        if not cmd.readonly:
+            self._drop()
+        elif stdin is None:
+            done = self._answer(_key(cmd))
+            if done is not None:
+                self.fetched_from_node += 1
+                return done
+        return self.inner.run(cmd, timeout=timeout, stdin=stdin)
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         self._drop()
@@ -108,10 +132,10 @@ class ReadAhead:
         from netops.errors import TransportError
         from netops.transport.ssh import read_file_command
 
-        cmd = read_file_command(path)
-        if self._wanted.get(_key(cmd), 0) <= 0:
+        done = self._answer(_key(read_file_command(path)))
+        if done is None:
             return self.inner.get(path)
-        done = self.run(cmd, timeout=READ_FILE_TIMEOUT)
+        self.fetched_from_node += 1
         if not done.ok:
             raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
         return done.stdout.encode()
@@ -126,9 +150,8 @@ class ReadAhead:
         self.inner.close()
 
     def _drop(self) -> None:
-        self._fetched = True
+        self._pending.clear()
         self._answers.clear()
-        self._wanted.clear()
 
 
 # -- prediction -----------------------------------------------------------------------------
@@ -164,31 +187,29 @@ STOPPERS = frozenset({"wait", "reboot"})
 """Step kinds after which nothing is predicted: the node's state is expected to move."""
 
 
-def predict(plan: Plan, hosts: Iterable[Host] | None = None) -> dict[str, tuple[Read, ...]]:
-    """Host name -> the reads its steps will send, in order (see the module's rules)."""
+def predict(plan: Plan,
+            hosts: Iterable[Host] | None = None) -> dict[str, tuple[Read | None, ...]]:
+    """Host name -> the reads its steps will send, in order, None where a node step's command
+    cannot be predicted (see the module's rules)."""
     chosen = list(hosts) if hosts is not None else [h for b in plan.batches for h in b]
     return {h.name: tuple(_host_reads(plan, h)) for h in chosen}
 
 
-def _host_reads(plan: Plan, host: Host) -> list[Read]:
+def _host_reads(plan: Plan, host: Host) -> list[Read | None]:
     steps = list(plan.runbook.steps)
-    reads: list[Read] = []
+    reads: list[Read | None] = []
     for step in steps:
         if step.kind in STOPPERS or (step.mutates and not plan.dry_run):
             return reads
-        if step.on != "node" or step.when:
+        if step.on != "node":
             continue
-        read = _first_read(plan, host, step)
-        if read is not None:
-            reads.append(read)
+        reads.append(None if step.when else _first_read(plan, host, step))
     if not plan.dry_run:  # all steps were reads: the health gate follows them directly
         for step in plan.runbook.verify:
             if step.kind in STOPPERS or step.mutates:
                 break
-            if step.on == "node" and not step.when:
-                read = _first_read(plan, host, step, gate=True)
-                if read is not None:
-                    reads.append(read)
+            if step.on == "node":
+                reads.append(None if step.when else _first_read(plan, host, step, gate=True))
     return reads
 
 
@@ -217,13 +238,13 @@ def _first_read(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> Re
 
 
 def wrap_all(connect: Callable[[Host], Transport],
-             reads: Mapping[str, Sequence[Read]]) -> Callable[[Host], Transport]:
+             reads: Mapping[str, Sequence[Read | None]]) -> Callable[[Host], Transport]:
     """`connect` whose transports read ahead `reads[host.name]` (a host not in `reads`, or
     with nothing to read, gets its plain transport)."""
 
     def wrapped(host: Host) -> Transport:
         inner = connect(host)
         mine = reads.get(host.name)
-        return ReadAhead(inner, mine) if mine else inner
+        return ReadAhead(inner, mine) if mine and any(mine) else inner
 
     return wrapped

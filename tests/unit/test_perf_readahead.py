@@ -72,17 +72,17 @@ READS = """\
 """
 
 
-def texts(reads: tuple[Read, ...]) -> list[str]:
-    return [r.command.text for r in reads]
+def texts(reads: tuple[Read | None, ...]) -> list[str | None]:
+    return [r.command.text if r else None for r in reads]
 
 
 def test_prediction_stops_at_a_mutation_outside_a_dry_run(tmp_path: Path) -> None:
     real = predict(setup(tmp_path, READS, dry=False))  # type: ignore[arg-type]
-    assert texts(real["n1"]) == ["echo a-n1", "echo b >&2; exit 3", "printf no-newline"]
-    assert real["n1"][2].timeout == 7
+    assert texts(real["n1"]) == ["echo a-n1", "echo b >&2; exit 3", None, "printf no-newline"]
+    assert real["n1"][3] is not None and real["n1"][3].timeout == 7
     dry = predict(setup(tmp_path, READS, dry=True))  # type: ignore[arg-type]
     # a dry run mutates nothing: the guard of e and the check after it are predicted too
-    assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", "printf no-newline",
+    assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", None, "printf no-newline",
                                 f"test -e {tmp_path}/never",
                                 f"cat {tmp_path}/log 2>/dev/null || echo none"]
 
@@ -123,7 +123,8 @@ def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None
         (tmp_path / "log").unlink(missing_ok=True)
         fast, calls = run(tmp_path, READS, dry=dry, ahead=True)
         assert outcome(fast) == outcome(plain)
-        assert sum("batch" in c for c in calls) == 2  # one per host
+        # two segments per host: a and b, then (after the unpredictable c) the rest
+        assert sum("batch" in c for c in calls) == 4
         runs = [c for c in calls if " run " in c]
         if dry:
             assert runs == []  # every node read came from the batch
@@ -133,7 +134,7 @@ def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None
                 f"{h} run {t}" for h in ("n1", "n2") for t in (
                     f"test -e {tmp_path}/never", "echo e >> " + f"{tmp_path}/log",
                     f"cat {tmp_path}/log 2>/dev/null || echo none"))
-            assert len(plain_calls) == len(calls) + 3 * 2 - 2
+            assert len(plain_calls) == 12 and len(calls) == 10  # 3 reads -> 2 batches, per host
 
 
 def test_batch_split_keeps_streams_codes_and_no_trailing_newline() -> None:
@@ -172,3 +173,16 @@ def test_answers_are_used_as_often_as_predicted_and_dropped_by_a_write() -> None
     ahead.run(Command("true"))  # a write: whatever was fetched may be stale now
     ahead.run(Command("echo 2", readonly=True))
     assert calls == ["n1 batch 2", "n1 run echo hi", "n1 run true", "n1 run echo 2"]
+
+
+def test_segments_are_fetched_when_their_first_read_is_asked_for() -> None:
+    calls: list[str] = []
+    one, two, three = (Command(f"echo {i}", readonly=True) for i in (1, 2, 3))
+    ahead = ReadAhead(BatchingLocal("n1", calls), [Read(one, None), None, Read(two, None),
+                                                   Read(three, None)])
+    assert ahead.run(one).stdout == "1\n"
+    assert calls == ["n1 batch 1"]
+    ahead.run(Command("echo unpredicted", readonly=True))
+    assert ahead.run(three).stdout == "3\n"  # asks for a later read first: its segment
+    assert ahead.run(two).stdout == "2\n"
+    assert calls == ["n1 batch 1", "n1 run echo unpredicted", "n1 batch 2"]
