@@ -1,7 +1,7 @@
 """Record the node commands `netops diagnose` runs on each node, as one script per node for the
 joined-OpenSSH lower bound of the diagnose benchmark.
 
-    python3 diagnose_commands.py INVENTORY OUT_DIR [--forks N]
+    python3 diagnose_commands.py INVENTORY OUT_DIR [GLOBAL OPTIONS] [-- DIAGNOSE OPTIONS]
 
 Runs `netops diagnose` in this process with the read-ahead transport recording every command a
 step asks for (whether the answer came from the batch or from the node), then writes
@@ -17,9 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netops.cli import main  # noqa: E402
-from netops.transport import readahead  # noqa: E402
-from netops.transport.base import Command, Completed  # noqa: E402
+import contextlib
+
+from netops.cli import main
+from netops.transport import readahead
+from netops.transport.base import Command, Completed
 
 RECORDED: dict[str, list[str]] = defaultdict(list)
 
@@ -42,10 +44,10 @@ def write(out: Path) -> None:
 if __name__ == "__main__":
     inventory, out = sys.argv[1], Path(sys.argv[2])
     readahead.ReadAhead.run = recording(readahead.ReadAhead.run)  # type: ignore[method-assign]
-    try:
-        main(["-i", inventory, "diagnose", "--json", *sys.argv[3:]])
-    except SystemExit:
-        pass
+    with contextlib.suppress(SystemExit):
+        rest = sys.argv[3:]
+        cut = rest.index("--") if "--" in rest else len(rest)
+        main(["-i", inventory, *rest[:cut], "diagnose", "--json", *rest[cut + 1:]])
     write(out)
     print(f"{sum(map(len, RECORDED.values()))} commands on {len(RECORDED)} nodes -> {out}",
           file=sys.stderr)

@@ -83,23 +83,51 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
         + "".join(f"    - shell: {c!r}\n" for c in COMMANDS))
     d_ = str(d)
+    scripts = work / "diagnose"
+    diagnose_ssh = (f"for h in {names}; do ssh -F {d}/ssh_config -o KexAlgorithms={KEX} "
+                    f"-o BatchMode=yes $h sh -s < {scripts}/$h.sh >/dev/null & done; wait")
     return {
         "openssh (joined)": lambda: ["bash", "-c", openssh],
         "netops run": lambda: [sys.executable, "-m", "netops", "-i", str(lab.inventory_path),
                                "--runbooks", str(BENCH / "runbooks"), "--journal",
                                str(work / "journal.db"), "run", "bench-5", "--yes",
                                "--forks", str(len(lab.names))],
-        "paramiko minimal": lambda: [str(venv_bin("paramiko") / "python"), "paramiko_min.py", d_],
-        "paramiko tuned": lambda: [str(venv_bin("paramiko") / "python"), "paramiko_tuned.py",
+        "paramiko minimal": lambda: [str(venv_bin("paramiko") / "python"),
+                                     str(BENCH / "paramiko_min.py"), d_],
+        "paramiko tuned": lambda: [str(venv_bin("paramiko") / "python"),
+                                   str(BENCH / "paramiko_tuned.py"),
                                    d_],
-        "asyncssh": lambda: [str(venv_bin("asyncssh") / "python"), "asyncssh_bench.py", d_],
+        "asyncssh": lambda: [str(venv_bin("asyncssh") / "python"),
+                             str(BENCH / "asyncssh_bench.py"), d_],
         "fabric ThreadingGroup": lambda: [str(venv_bin("fabric") / "python"),
-                                          "fabric_bench.py", d_],
+                                          str(BENCH / "fabric_bench.py"), d_],
         "pyinfra": lambda: [str(venv_bin("pyinfra") / "pyinfra"), str(inventory), str(deploy),
                             "-y", "--parallel", str(len(lab.names))],
         "ansible-core": lambda: [str(venv_bin("ansible") / "ansible-playbook"), "-i",
                                  str(lab.inventory_path), str(work / "play.yaml")],
+        # the diagnose workload: every library runbook's node checks, with its own lower bound
+        "openssh diagnose (joined)": lambda: [*_record_diagnose(lab, scripts), "bash", "-c",
+                                              diagnose_ssh],
+        "netops diagnose": lambda: [sys.executable, "-m", "netops", "-i",
+                                    str(lab.inventory_path), "--runbooks",
+                                    str(REPO / "runbooks"), "--journal",
+                                    str(work / "journal.db"), "diagnose",
+                                    "--forks", str(len(lab.names))],
     }
+
+
+DIAGNOSE = ("openssh diagnose (joined)", "netops diagnose")
+
+
+def _record_diagnose(lab: Lab, scripts: Path) -> list[str]:
+    """Write each node's diagnose commands (as netops runs them, recorded by one untimed run
+    of netops diagnose) for the joined-OpenSSH bound; returns no argv of its own."""
+    subprocess.run([sys.executable, str(BENCH / "diagnose_commands.py"),
+                    str(lab.inventory_path), str(scripts), "--runbooks", str(REPO / "runbooks"),
+                    "--", "--forks", str(len(lab.names))],
+                   cwd=scripts.parent, check=False, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "HOME": str(scripts.parent)})
+    return []
 
 
 def measure(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Sample:
@@ -115,10 +143,11 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> Sampl
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode
 
 
-def bench(n: int, repeat: int, only: Callable[[str], bool]) -> dict[str, list[Sample]]:
+def bench(n: int, repeat: int, only: Callable[[str], bool],
+          loads: list[str]) -> dict[str, list[Sample]]:
     with tempfile.TemporaryDirectory(prefix="netops-bench-") as tmp:
         work = Path(tmp)
-        lab = Lab(work / "lab", subnet="198.18.0.0/16", prefix="nb")
+        lab = Lab(work / "lab", subnet="198.18.0.0/17", prefix="nb")
         t = time.perf_counter()
         lab.up([f"node{i}" for i in range(1, n + 1)], etcd=False)
         print(f"N={n}: lab up in {time.perf_counter() - t:.1f}s", file=sys.stderr)
@@ -127,26 +156,42 @@ def bench(n: int, repeat: int, only: Callable[[str], bool]) -> dict[str, list[Sa
             env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
                    "HOME": str(work)}  # no ~/.ssh, no start-up files of the controller
             results: dict[str, list[Sample]] = {k: [] for k in runs}
+            loads.append(f"{os.getloadavg()[0]:.1f}")
             for r in range(repeat):
                 for name, argv in runs.items():
-                    log = BENCH / ".work" / f"{name.split()[0]}-{n}.log"
-                    wall, cpu, rss, rc = measure(argv, BENCH, env, log)
+                    log = BENCH / ".work" / f"{name.split(' (')[0].replace(' ', '-')}-{n}.log"
+                    wall, cpu, rss, rc = measure(argv, work, env, log)
                     results[name].append((wall, cpu, rss, rc))
-                    print(f"  N={n} #{r + 1} {name:24s} {wall:7.2f}s cpu {cpu:6.2f}s "
-                          f"rss {rss:6.0f}MB rc {rc}", file=sys.stderr)
+                    print(f"  N={n} #{r + 1} {name:26s} {wall:7.2f}s cpu {cpu:6.2f}s "
+                          f"rss {rss:6.0f}MB rc {rc} load {os.getloadavg()[0]:.1f}",
+                          file=sys.stderr)
+            loads.append(f"{os.getloadavg()[0]:.1f}")
             return results
         finally:
             lab.down()
 
 
-def table(n: int, results: dict[str, list[Sample]]) -> list[str]:
+def table(n: int, results: dict[str, list[Sample]], loads: list[str]) -> list[str]:
+    rows = [f"### N = {n}", "", f"1-minute load average before / after: {' / '.join(loads)}",
+            ""]
+    run = {k: v for k, v in results.items() if k not in DIAGNOSE}
+    diag = {k: v for k, v in results.items() if k in DIAGNOSE and v}
+    rows += _rows(run, "openssh (joined)")
+    if diag:
+        rows += ["Diagnose workload (every library runbook's node checks):", "",
+                 *_rows(diag, "openssh diagnose (joined)")]
+    return rows
+
+
+def _rows(results: dict[str, list[Sample]], base_name: str) -> list[str]:
     med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3))
-           for k, v in results.items()}
-    base = med.get("openssh (joined)", (1.0,))[0]
-    rows = [f"### N = {n}", "", "| tool | wall s | ratio | client CPU s | peak RSS MB | "
-            "errors |", "|---|---|---|---|---|---|"]
+           for k, v in results.items() if v}
+    base = med.get(base_name, (1.0,))[0]
+    rows = ["| tool | wall s | ratio | client CPU s | peak RSS MB | errors |",
+            "|---|---|---|---|---|---|"]
     for k, (wall, cpu, rss) in sorted(med.items(), key=lambda kv: kv[1][0]):
-        errors = sum(1 for x in results[k] if x[3] != 0)
+        ok = (0, 1) if k == "netops diagnose" else (0,)  # 1: it found broken nodes
+        errors = sum(1 for x in results[k] if x[3] not in ok)
         rows.append(f"| {k} | {wall:.2f} | {wall / base:.2f} | {cpu:.2f} | {rss:.0f} | "
                     f"{errors}/{len(results[k])} |")
     return [*rows, ""]
@@ -158,19 +203,33 @@ def main() -> None:
     ap.add_argument("--nodes", default="10,50,100")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tools", default="", help="comma-separated substrings (default: all)")
+    ap.add_argument("--ansible-max", type=int, default=100,
+                    help="skip ansible-core above this many nodes (it takes ~0.7 s per node)")
+    ap.add_argument("--diagnose-at", default="10,100",
+                    help="the node counts at which the diagnose workload runs too")
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     a = ap.parse_args()
     wanted = [t.strip() for t in a.tools.split(",") if t.strip()]
 
-    def only(name: str) -> bool:
-        return not wanted or any(w in name for w in wanted)
+    def selector(n: int) -> Callable[[str], bool]:
+        def only(name: str) -> bool:
+            if name == "ansible-core" and n > a.ansible_max:
+                return False
+            if name in DIAGNOSE and str(n) not in a.diagnose_at.split(","):
+                return False
+            return not wanted or any(w in name for w in wanted)
+
+        return only
 
     lines = ["# Benchmark results", "", f"`python3 bench/run.py --nodes {a.nodes} --repeat "
              f"{a.repeat}` on {os.cpu_count()} cores; medians of {a.repeat} interleaved runs; "
              "the 5 read-only commands of `bench/commands.py` per node; ratio = wall / joined "
-             "OpenSSH.", ""]
+             "OpenSSH (for diagnose: / the same commands joined, one OpenSSH process per node); "
+             "client CPU = user+system of the tool and its children; `netops diagnose` exits 1 "
+             "because the lab's nodes really are broken for two runbooks (not an error).", ""]
     for n in (int(x) for x in a.nodes.split(",")):
-        lines += table(n, bench(n, a.repeat, only))
+        loads: list[str] = []
+        lines += table(n, bench(n, a.repeat, selector(n), loads), loads)
         Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
