@@ -256,6 +256,12 @@ def healthy(lab: Lab, node: str) -> None:
     _base_cni(lab, node)
     add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
     _base_networkd(lab, node)
+    _base_kubelet(lab, node)
+
+
+def _base_kubelet(lab: Lab, node: str) -> None:
+    """kubelet enabled and running: the API stand-in's node turns Ready and its pods start."""
+    sh(lab, node, "systemctl enable kubelet >/dev/null 2>&1; systemctl start kubelet\n")
 
 
 # -- faults ----------------------------------------------------------------------------------------

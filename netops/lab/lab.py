@@ -58,7 +58,7 @@ BootHook = Callable[["Lab", str, bool], None]
 LAB_FILES = ("state.json", "state.lock", "state.tmp", "inventory.yaml", "inventory.yaml.tmp",
              "ssh_config", "ssh_config.tmp", "known_hosts", "known_hosts.tmp", "id_ed25519",
              "id_ed25519.pub", "standins", "units", "sysctl.d", "ctl", "nodes", "etcd",
-             "etcd.log", "supervisor.log")
+             "etcd.log", "supervisor.log", "kubeconfig", "kubeconfig.tmp", "kube")
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "mount", "iptables", "sysctl", "ssh-keygen")
 SSHD = "/usr/sbin/sshd"
 FORBIDDEN_ROOTS = ("/etc", "/var", "/usr", "/proc", "/sys", "/dev", "/run", "/boot")
@@ -310,6 +310,16 @@ class Lab:
         progress(f"{len(files)} nodes booted")
         write_client_files(self.directory, files, self.etcd_endpoint)
         self._save_state("up")
+        self._wait_kubeconfig()
+
+    def _wait_kubeconfig(self) -> None:
+        """The supervisor serves the Kubernetes API stand-in once the state says up."""
+        deadline = time.monotonic() + 30
+        while not (self.directory / "kubeconfig").exists():
+            if time.monotonic() > deadline or not self.supervisor_alive():
+                raise LabError(f"the lab's Kubernetes API did not start; see "
+                               f"{self.directory / 'supervisor.log'}")
+            time.sleep(0.02)
 
     def _build(self, name: str, client_pub: str, hosts: list[tuple[str, str]]) -> NodeFiles:
         node_dir = self.node_dir(name)

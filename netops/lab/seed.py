@@ -19,7 +19,8 @@ import yaml
 from netops.lab.model import CONTROL_PLANE, NodeDefaults
 from netops.lab.units import UNITS
 
-STANDINS = ("systemctl", "docker", "crictl", "modprobe", "lsmod", "reboot", "networkctl")
+STANDINS = ("systemctl", "docker", "crictl", "modprobe", "lsmod", "reboot", "networkctl",
+            "journalctl", "kubelet-pod", "calico-node")
 _ASSIGN = re.compile(r"^\s*-?\s*([^=\s#;]+)\s*=")
 
 SSHD_CONFIG = """\
@@ -206,6 +207,8 @@ def write_client_files(directory: Path, nodes: Sequence[NodeFiles],
         "ansible_ssh_private_key_file": str(key),
         "netops_ssh_config": str(directory / "ssh_config"),
         "netops_known_hosts": str(known),
+        "netops_kubeconfig": str(directory / "kubeconfig"),
+        "netops_kube_cache_dir": str(directory / "kube" / "cache"),
     }
     if etcd_endpoint:
         lab_vars["netops_etcd_endpoints"] = etcd_endpoint

@@ -13,13 +13,15 @@ from pathlib import Path
 
 from netops.transport.base import Command, Completed, Transport
 
-KUBECONFIG_VAR = "netops_kubeconfig"
+ENV_VARS = {"netops_kubeconfig": "KUBECONFIG", "netops_kube_cache_dir": "KUBECACHEDIR"}
+"""Inventory variable -> environment variable of controller steps (`netops_kube_cache_dir`
+keeps kubectl's discovery cache out of the operator's ~/.kube, e.g. for a lab)."""
 
 
 def controller_env(host_vars: Mapping[str, object]) -> dict[str, str]:
     """The environment a host's controller steps need beyond the operator's own."""
-    path = host_vars.get(KUBECONFIG_VAR)
-    return {"KUBECONFIG": str(Path(str(path)).expanduser())} if path else {}
+    return {env: str(Path(str(host_vars[var])).expanduser())
+            for var, env in ENV_VARS.items() if host_vars.get(var)}
 
 
 class EnvTransport:
