@@ -257,6 +257,10 @@ def healthy(lab: Lab, node: str) -> None:
     add_pod(lab, node, "coredns-5d78c9869d-x7k2p", 2)
     _base_networkd(lab, node)
     _base_kubelet(lab, node)
+    from netops.lab.faults_calico import healthy_calico
+    from netops.lab.faults_k8s import healthy_k8s
+    healthy_calico(lab, node)
+    healthy_k8s(lab, node)
 
 
 def _base_kubelet(lab: Lab, node: str) -> None:
@@ -581,6 +585,13 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("conntrack-near-full", "nf_conntrack_count at 95% of nf_conntrack_max (bind mount)",
           "check-conntrack", conntrack_near_full),
 )}
+
+
+# The Kubernetes-facing faults live in their own modules (they import this one).
+from netops.lab.faults_calico import CALICO_FAULTS  # noqa: E402
+from netops.lab.faults_k8s import K8S_FAULTS  # noqa: E402
+
+FAULTS.update({f.name: f for f in (*CALICO_FAULTS, *K8S_FAULTS)})
 
 
 def parse(spec: str, names: list[str]) -> list[tuple[str, str]]:

@@ -92,3 +92,28 @@ find /etc/sysctl.d /etc/systemd /etc/modules-load.d /var/lib/netops /run -xdev -
 def snapshot(lab: Lab) -> dict[str, str]:
     """Everything a runbook could change on each node, as text."""
     return {name: lab.node_exec(name, SNAPSHOT, check=False).stdout for name in lab.names}
+
+
+VOLATILE = {"resourceVersion", "lastHeartbeatTime", "lastTransitionTime", "startTime",
+            "startedAt", "finishedAt"}
+
+
+def kube_snapshot(lab: Lab) -> dict[str, Any]:
+    """The API stand-in's objects (cluster state) without what changes by itself over time."""
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if k not in VOLATILE}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+    data = json.loads((lab.directory / "kube" / "state.json").read_text())
+    return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}":
+            clean(o) for o in data["objects"]}
+
+
+def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against the lab's API stand-in."""
+    env = {**os.environ, "KUBECONFIG": str(lab.directory / "kubeconfig"),
+           "KUBECACHEDIR": str(lab.directory / "kube" / "cache")}
+    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
+                          check=check, timeout=120)
