@@ -20,7 +20,8 @@ from netops.lab.model import CONTROL_PLANE, NodeDefaults
 from netops.lab.units import UNITS
 
 STANDINS = ("systemctl", "docker", "crictl", "modprobe", "lsmod", "reboot", "networkctl",
-            "journalctl", "kubelet-pod", "calico-node")
+            "journalctl", "kubelet-pod", "calico-node", "getenforce", "setenforce",
+            "node-cache", "kube-proxy")
 _ASSIGN = re.compile(r"^\s*-?\s*([^=\s#;]+)\s*=")
 
 SSHD_CONFIG = """\
