@@ -92,8 +92,11 @@ def report_cmd(
     run_id: Annotated[str, typer.Argument(help="A run id (or its first characters).")],
     fmt: Annotated[str, typer.Option("--format", help="md (an incident timeline) or json.")]
     = "md",
+    as_json: JsonOpt = False,
 ) -> int:
-    """A journaled run as an incident timeline (Markdown) or as JSON."""
+    """A journaled run as an incident timeline (Markdown) or as JSON (`--json` is
+    `--format json`)."""
+    fmt = "json" if as_json else fmt
     from netops.journal import Journal
     from netops.timeline import markdown
 

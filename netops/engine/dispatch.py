@@ -68,12 +68,14 @@ def _optional(render: Render) -> Callable[[str | None], str | None]:
 
 
 def context_vars(params: Mapping[str, Any], host: Any, registered: Mapping[str, Any],
-                 run_id: str) -> dict[str, Any]:
+                 run_id: str, *, dry_run: bool = False) -> dict[str, Any]:
     """The template context of one step on one host (DESIGN: params, host, registered)."""
     ctx: dict[str, Any] = dict(params)
     ctx.update(registered)
     ctx["params"] = dict(params)
     ctx["host"] = host
     ctx["vars"] = dict(getattr(host, "vars", {}) or {})
-    ctx["run"] = {"id": run_id}
+    # run.dry_run lets a read-only step that only makes sense after a real change (waiting for a
+    # restarted pod) say `when: ... and not run.dry_run`.
+    ctx["run"] = {"id": run_id, "dry_run": dry_run}
     return ctx

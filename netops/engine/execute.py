@@ -148,6 +148,10 @@ def _window_closed(plan: Plan, world: World, index: int) -> str:
 
 
 def _pause(plan: Plan, world: World, index: int) -> None:
+    if plan.dry_run:  # nothing changed, so there is nothing to watch settle
+        if plan.pause:
+            world.observer.on_event(Notice(f"dry run: no pause before batch {index + 1}"))
+        return
     if plan.pause == "ask":
         if world.ask is None:
             world.observer.on_event(Notice("--pause ask needs a terminal; continuing", "warning"))

@@ -53,7 +53,8 @@ class StepRunner:
     def run(self, step: Step, *, gate: bool = False) -> StepResult:
         self.world.observer.on_event(StepStarted(self.label, step.id, step.name))
         started = self.world.clock()
-        variables = context_vars(self.plan.params, self.host, self.registered, self.plan.run_id)
+        variables = context_vars(self.plan.params, self.host, self.registered, self.plan.run_id,
+                                 dry_run=self.plan.dry_run)
         try:
             done = self.plan.done
             if step.mutates and (step.id in done.get(self.label, ())

@@ -74,6 +74,7 @@ class StepResult:
             "stdout": self.stdout,
             "stderr": self.stderr,
             "duration_s": round(self.duration_s, 3),
+            "finding": self.finding,
             "note": self.note,
             "diff": self.diff,
         }

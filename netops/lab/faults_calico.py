@@ -1,17 +1,178 @@
-"""The calico-node fault of seed 000, registered into `faults.FAULTS`."""
+"""Seed 000's faults, registered into `faults.FAULTS`.
+
+`calico-silent`: the upgrade left exited calico-node containers whose sandbox network namespace
+is gone. calico-node (the lab's felix stand-in) went silent two hours ago: its pod still says
+Running, its CRI log's newest line is two hours old, felix liveness answers 503 and kubelet's
+journal repeats `cannot find network namespace for the terminated container`. Restarting the
+pod does not help (the new felix sees the same leftovers and goes silent again); `docker
+system prune -f` plus a reboot does, as in the seed.
+
+`bare-pod`: a pod without a controller on the node, so `kubectl drain` without --force refuses
+the node (a failed drain must leave the node cordoned and halt the rollout).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
 from typing import TYPE_CHECKING
 
-from netops.lab.faults import Fault
+from netops.errors import UserError
+from netops.lab.faults import Fault, sh
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
 
+SILENT_FOR_S = 2 * 3600
+
+_PY = """\
+import hashlib, json, os, re, signal, subprocess, sys, time
+from datetime import datetime, timedelta, timezone
+STATE = "/var/lib/docker-standin/state.json"
+RUN = "/run/netops-lab/pods"
+mode, shift = sys.argv[1], int(sys.argv[2])
+with open(STATE) as f:
+    data = json.load(f)
+def calico(c):
+    return c.get("labels", {}).get("io.kubernetes.container.name") == "calico-node"
+def save():
+    with open(STATE + ".tmp", "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(STATE + ".tmp", STATE)
+def pid_of(uid):
+    try:
+        with open(f"{RUN}/{uid}.calico-node.pid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+def stop(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.02)
+    except OSError:
+        pass
+running = [c for c in data["containers"] if calico(c) and c.get("state") == "running"
+           and c.get("pod_uid")]
+if mode == "heal":
+    data["containers"] = [c for c in data["containers"] if not c.get("sandbox_netns")]
+    save()
+    for c in running:  # a felix that went silent is restarted (kubelet's liveness restart)
+        live = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                               "http://127.0.0.1:9099/liveness"], capture_output=True,
+                              text=True).stdout
+        if live != "200":
+            L = c["labels"]
+            req = [{"action": "start", "namespace": L["io.kubernetes.pod.namespace"],
+                    "name": L["io.kubernetes.pod.name"], "uid": c["pod_uid"],
+                    "labels": {"k8s-app": "calico-node"}, "containers": ["calico-node"],
+                    "init": []}]
+            subprocess.run(["/usr/local/sbin/kubelet-pod", json.dumps(req)], check=True,
+                           capture_output=True)
+    sys.exit(0)
+if not running:
+    sys.exit("no running calico-node container on this node yet (kubelet not active, or the "
+             "API stand-in has not started its pod)")
+c = running[0]
+L = c["labels"]
+ns, pod, uid = L["io.kubernetes.pod.namespace"], L["io.kubernetes.pod.name"], c["pod_uid"]
+restart = os.path.basename(c["log_path"])[:-4]
+then = int(time.time()) - shift
+old_pod = pod[:-5] + "x7q2m"
+for kind, name, image in (("calico-node", f"k8s_calico-node_{old_pod}_{ns}_old-uid_3",
+                           "docker.io/calico/node:v3.25.0"),
+                          ("POD", f"k8s_POD_{old_pod}_{ns}_old-uid_3",
+                           "registry.k8s.io/pause:3.9")):
+    cid = hashlib.sha256(name.encode()).hexdigest()
+    data["containers"] = [x for x in data["containers"] if x["id"] != cid]
+    data["containers"].append({
+        "id": cid, "name": name, "image": image, "command": "start_runit",
+        "labels": {"io.kubernetes.container.name": kind, "io.kubernetes.pod.name": old_pod,
+                   "io.kubernetes.pod.namespace": ns},
+        "created": then - 86400, "started": then - 86400, "finished": then,
+        "state": "exited", "exit_code": 137, "size": 387000000,
+        # the sandbox's netns died with the old container: no such process in this node
+        "sandbox_netns": "/proc/4194303/ns/net"})
+save()
+pid = pid_of(uid)
+if pid:
+    stop(pid)
+def back(m):
+    t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S") - timedelta(seconds=shift)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + m.group(2)
+def back_felix(m):
+    t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S") - timedelta(seconds=shift)
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+path = c["log_path"]
+with open(path) as f:
+    lines = f.readlines()
+lines = [re.sub(r"(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d)", back_felix,
+                re.sub(r"^(\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d)(\\.\\d+Z)", back, l), count=1)
+         for l in lines]
+with open(path + ".tmp", "w") as f:
+    f.writelines(lines)
+os.replace(path + ".tmp", path)
+os.makedirs(RUN, exist_ok=True)
+with open(os.devnull, "rb") as i, open(os.devnull, "wb") as o:
+    p = subprocess.Popen(["/usr/bin/python3", "-IS", "/usr/local/sbin/calico-node", ns, pod,
+                          uid, restart, "--resume"], stdin=i, stdout=o, stderr=o,
+                         start_new_session=True)
+with open(f"{RUN}/{uid}.calico-node.pid", "w") as f:
+    f.write(f"{p.pid}\\n")
+print(pod)
+"""
+
+
+def _calico(lab: Lab, node: str, mode: str) -> str:
+    return sh(lab, node, f"python3 - {mode} {SILENT_FOR_S} <<'EOF'\n{_PY}EOF\n")
+
 
 def healthy_calico(lab: Lab, node: str) -> None:
-    """No stale calico-node containers (filled in below)."""
+    """calico-node running (the API's kubelet starts it once kubelet is active), no upgrade
+    leftovers in docker, and a felix that answers liveness."""
+    _wait_calico_running(lab, node)
+    _calico(lab, node, "heal")
 
 
-CALICO_FAULTS: tuple[Fault, ...] = ()
+def calico_silent(lab: Lab, node: str) -> None:
+    _wait_calico_running(lab, node)
+    _calico(lab, node, "silent")
+
+
+def _wait_calico_running(lab: Lab, node: str, timeout: float = 20) -> None:
+    """The API's kubelet starts calico-node within a second of the node turning Ready."""
+    sh(lab, node, f"""\
+i=0
+until docker ps -q --filter label=io.kubernetes.container.name=calico-node | grep -q .; do
+  i=$((i+1)); [ $i -lt {int(timeout * 10)} ] || {{ echo "calico-node never started" >&2; exit 1; }}
+  sleep 0.1
+done
+""", timeout=timeout + 10)
+
+
+def kubectl(lab: Lab, *args: str) -> str:
+    """The real kubectl against the lab's API stand-in."""
+    env = {**os.environ, "KUBECONFIG": str(lab.directory / "kubeconfig"),
+           "KUBECACHEDIR": str(lab.directory / "kube" / "cache")}
+    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+    if done.returncode != 0:
+        raise UserError(f"kubectl {shlex.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def bare_pod(lab: Lab, node: str) -> None:
+    kubectl(lab, "run", f"debug-{node}", "--image=busybox:1.36", "--restart=Never",
+            "--overrides", json.dumps({"apiVersion": "v1", "spec": {"nodeName": node}}),
+            "--", "sleep", "86400")
+
+
+CALICO_FAULTS: tuple[Fault, ...] = (
+    Fault("calico-silent", "calico-node silent for 2 h after an upgrade (exited containers "
+          "whose netns is gone), pod still Running", "fix-calico", calico_silent),
+    Fault("bare-pod", "a pod without a controller on the node: kubectl drain refuses it",
+          "fix-calico", bare_pod),
+)
