@@ -76,6 +76,12 @@ def cluster_view(lab: Lab) -> dict[str, object]:
     return kube_snapshot(lab)
 
 
+def runbook_view(lab: Lab) -> dict[str, str]:
+    """`snapshot` without /var/lib/netops (netops' own state, written by any real run)."""
+    return {n: "".join(line for line in text.splitlines(True) if "/var/lib/netops" not in line)
+            for n, text in snapshot(lab).items()}
+
+
 def dry_fix(lab: Lab, cli: Cli, runbook: str, *args: str, why: str = "") -> Result:
     """diagnose flags BAD only and a dry run reports would-change on BAD only, neither changes
     the nodes or the cluster; the real run changes BAD only; diagnose then finds both ok."""
@@ -118,7 +124,7 @@ def test_standins_on_a_healthy_node(lab: Lab, cli: Cli) -> None:
     assert sh(lab, GOOD, "getenforce").strip() == "Permissive"
     assert sh(lab, GOOD, "setenforce 1 && getenforce").strip() == "Enforcing"
     assert sh(lab, GOOD, "setenforce 0; getenforce").strip() == "Permissive"
-    bad = lab.node_exec(GOOD, "setenforce 2")
+    bad = lab.node_exec(GOOD, "setenforce 2", check=False)
     assert bad.returncode == 1 and "usage:" in bad.stderr
     off = lab.node_exec(GOOD, "mv /etc/selinux/config /tmp/c && rm -f /run/netops-lab/selinux/"
                               "enforce; getenforce; setenforce 0; rc=$?; mv /tmp/c "
@@ -150,12 +156,13 @@ def test_selinux_cni_install(lab: Lab, cli: Cli) -> None:
     log = kubectl(lab, "-n", "kube-flannel", "logs", str(flannel["metadata"]["name"]),  # type: ignore[index]
                   "-c", "install-cni").stdout
     assert "cp: can't create '/etc/cni/net.d/10-flannel.conflist': Permission denied" in log
-    # Without the opt-in: a report, nothing changes.
-    before = snapshot(lab), cluster_view(lab)
+    # Without the opt-in: a report, nothing changes (but netops' own /var/lib/netops, which a
+    # real run creates on each node).
+    before = runbook_view(lab), cluster_view(lab)
     report = run(cli, "selinux-cni-install", "--yes")
     assert report.statuses() == {GOOD: "ok", BAD: "failed"}, report.stdout
     assert "accept_permissive" in report.stdout
-    assert (snapshot(lab), cluster_view(lab)) == before
+    assert (runbook_view(lab), cluster_view(lab)) == before
     real = dry_fix(lab, cli, "selinux-cni-install", "--var", "accept_permissive=true",
                    why="opt_in")
     steps = {s["id"]: s["status"] for s in real.json["hosts"][BAD]["steps"]}
@@ -177,8 +184,8 @@ def test_selinux_cni_install(lab: Lab, cli: Cli) -> None:
                                         ("resolv-conf-too-many-nameservers", "TOO_MANY")])
 def test_fix_node_resolv_conf(lab: Lab, cli: Cli, fault: str, why: str) -> None:
     F.inject(lab, f"{fault}@{BAD}")
-    if fault == "resolv-conf-loopback":
-        # the node's new CoreDNS pod forwards to itself (the loop plugin's FATAL line)
+    if fault == "resolv-conf-loopback" and K.node_pods(lab, BAD, "kube-dns"):
+        # the node's new CoreDNS pod (if the scheduler put one there) forwards to itself
         def looped() -> bool:
             out = kubectl(lab, "-n", "kube-system", "logs", "-l", "k8s-app=kube-dns",
                           "--tail=50", check=False).stdout
@@ -212,7 +219,7 @@ def test_check_nodelocaldns(lab: Lab, cli: Cli) -> None:
 def test_check_kube_proxy_rules(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"kube-proxy-rules-missing@{BAD}")
     assert lab.node_exec(BAD, "iptables -t nat -S KUBE-SERVICES", check=False).returncode == 1
-    real = dry_fix(lab, cli, "check-kube-proxy-rules", why="MISSING")
+    real = dry_fix(lab, cli, "check-kube-proxy-rules", why="DOWN")
     steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
     assert steps["restart_proxy"]["status"] == "changed"
     assert steps["backends"]["rc"] == 0, steps["backends"]
