@@ -26,7 +26,7 @@ def main() -> None:
         n = int(sys.argv[2])
         t = time.perf_counter()
         Lab(DIR, subnet="198.18.128.0/17", prefix="nd").up(
-            [f"node{i}" for i in range(1, n + 1)], etcd=False)
+            [f"node{i}" for i in range(1, n + 1)], etcd=False, kube=False)
         print(f"{n} nodes up in {time.perf_counter() - t:.1f}s; inventory {DIR}/inventory.yaml")
     elif what == "down":
         Lab.load(DIR).down()

@@ -149,7 +149,7 @@ def bench(n: int, repeat: int, only: Callable[[str], bool],
         work = Path(tmp)
         lab = Lab(work / "lab", subnet="198.18.0.0/17", prefix="nb")
         t = time.perf_counter()
-        lab.up([f"node{i}" for i in range(1, n + 1)], etcd=False)
+        lab.up([f"node{i}" for i in range(1, n + 1)], etcd=False, kube=False)
         print(f"N={n}: lab up in {time.perf_counter() - t:.1f}s", file=sys.stderr)
         try:
             runs = {k: build() for k, build in tools(lab, work).items() if only(k)}

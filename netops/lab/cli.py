@@ -63,6 +63,9 @@ def up(
         "--nodes", "-n", help="A count (6 -> chick1..chick6) or names (chick11,chick12).")] = "6",
     directory: DirOption = None,
     no_etcd: Annotated[bool, typer.Option("--no-etcd", help="Do not start etcd.")] = False,
+    no_kube: Annotated[bool, typer.Option(
+        "--no-kube", help="Do not serve the Kubernetes API stand-in (kubectl steps fail; "
+        "saves the controller CPU of its sync loop, e.g. for benchmarks).")] = False,
     prefix: Annotated[str, typer.Option(help="Prefix of the lab's interface names.")] = "nl",
     subnet: Annotated[str, typer.Option(help="Lab subnet, inside 198.18.0.0/15.")] =
         "198.18.0.0/16",
@@ -99,7 +102,7 @@ def up(
     console.print(f"building {len(names)} nodes ({_span(names)}) in {lab.directory} ...")
     started = time.monotonic()
     try:
-        lab.up(names, etcd=not no_etcd)
+        lab.up(names, etcd=not no_etcd, kube=not no_kube)
     except LabError as e:
         raise _fail(str(e)) from None
     took = time.monotonic() - started

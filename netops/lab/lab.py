@@ -97,6 +97,7 @@ class Lab:
         self._supervisor: int | None = None
         self._etcd: dict[str, object] | None = None
         self._created_dir = False
+        self.kube = True
         self._hook_cache: dict[str, BootHook] = {}
 
     # -- files -----------------------------------------------------------------------------
@@ -144,6 +145,7 @@ class Lab:
         lab._supervisor = state.get("supervisor")
         lab._etcd = state.get("etcd")
         lab._created_dir = bool(state.get("created_dir"))
+        lab.kube = bool(state.get("kube", True))
         return lab
 
     @staticmethod
@@ -176,7 +178,7 @@ class Lab:
                 "sshd": {n: self._sshd_pid(n) for n in self.names},
                 "supervisor": self._supervisor, "etcd": self._etcd,
                 "boot_hooks": self.boot_hooks, "defaults": self.defaults.to_json(),
-                "created_dir": self._created_dir, "python": sys.executable,
+                "created_dir": self._created_dir, "python": sys.executable, "kube": self.kube,
             }
             self._write_state(state)
 
@@ -261,10 +263,12 @@ class Lab:
                 raise UserError(f"lab directory {self.directory} is under {root}, which "
                                 "every node overlays or replaces", hint="use another --dir")
 
-    def up(self, names: Sequence[str], *, etcd: bool = True, workers: int | None = None,
-           progress: Callable[[str], None] | None = None) -> None:
+    def up(self, names: Sequence[str], *, etcd: bool = True, kube: bool = True,
+           workers: int | None = None, progress: Callable[[str], None] | None = None) -> None:
         """Build every node in parallel, then write state, inventory, ssh_config, known_hosts.
-        A failed bring-up tears down what it built."""
+        `kube`: also serve the Kubernetes API stand-in and write DIR/kubeconfig (a benchmark
+        lab leaves it out: its sync loop costs controller CPU). A failed bring-up tears down
+        what it built."""
         check_host(etcd=etcd)
         if Lab.is_up(self.directory):
             raise LabError(f"a lab is already up in {self.directory}")
@@ -273,6 +277,7 @@ class Lab:
         if len(set(names)) != len(names) or not names:
             raise UserError("lab up needs distinct node names")
         self.names = list(names)
+        self.kube = kube
         self.net.address(len(self.names))  # room in the subnet?
         self._check_free()
         self._created_dir = not self.directory.exists()
@@ -308,13 +313,14 @@ class Lab:
             # On failure or Ctrl-C, nodes not started yet are not built just to be torn down.
             pool.shutdown(wait=True, cancel_futures=True)
         progress(f"{len(files)} nodes booted")
-        write_client_files(self.directory, files, self.etcd_endpoint)
+        write_client_files(self.directory, files, self.etcd_endpoint, kube=self.kube)
         self._save_state("up")
-        self._wait_kubeconfig()
+        if self.kube:
+            self._wait_kubeconfig()
 
     def _wait_kubeconfig(self) -> None:
         """The supervisor serves the Kubernetes API stand-in once the state says up."""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 + len(self.names) / 10
         while not (self.directory / "kubeconfig").exists():
             if time.monotonic() > deadline or not self.supervisor_alive():
                 raise LabError(f"the lab's Kubernetes API did not start; see "

@@ -183,7 +183,7 @@ def client_key(directory: Path) -> str:
 
 
 def write_client_files(directory: Path, nodes: Sequence[NodeFiles],
-                       etcd_endpoint: str | None) -> None:
+                       etcd_endpoint: str | None, *, kube: bool = True) -> None:
     """ssh_config, known_hosts and the Ansible inventory, all inside the lab directory."""
     key = directory / "id_ed25519"
     known = directory / "known_hosts"
@@ -208,9 +208,10 @@ def write_client_files(directory: Path, nodes: Sequence[NodeFiles],
         "ansible_ssh_private_key_file": str(key),
         "netops_ssh_config": str(directory / "ssh_config"),
         "netops_known_hosts": str(known),
-        "netops_kubeconfig": str(directory / "kubeconfig"),
-        "netops_kube_cache_dir": str(directory / "kube" / "cache"),
     }
+    if kube:
+        lab_vars["netops_kubeconfig"] = str(directory / "kubeconfig")
+        lab_vars["netops_kube_cache_dir"] = str(directory / "kube" / "cache")
     if etcd_endpoint:
         lab_vars["netops_etcd_endpoints"] = etcd_endpoint
     children: dict[str, object] = {

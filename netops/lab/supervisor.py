@@ -113,6 +113,8 @@ def serve_kube(directory: Path) -> None:
             state = json.loads((directory / "state.json").read_text())
             if state.get("status") == "up":
                 break
+            if not state.get("kube", True):
+                return
             time.sleep(0.05)
         lab = Lab.load(directory)
         (directory / "kube").mkdir(exist_ok=True)

@@ -92,6 +92,10 @@ class Cluster:
 
     # -- seeding -----------------------------------------------------------------------
     def seed(self) -> None:
+        with self.store.bulk():
+            self._seed()
+
+    def _seed(self) -> None:
         if self.store.select("nodes"):
             return
         for ns in ("default", "kube-system", "kube-flannel", "kube-public", "kube-node-lease"):
@@ -267,6 +271,10 @@ class Cluster:
         return "False", "KubeletNotReady", CNI_NOT_READY, boot
 
     def sync(self) -> None:
+        with self.store.bulk():
+            self._sync()
+
+    def _sync(self) -> None:
         nodes = {n["metadata"]["name"]: n for n in self.store.select("nodes")}
         facts = {name: self.node_facts(name) for name in nodes if name in self.lab.names}
         self._post_node_status(facts)

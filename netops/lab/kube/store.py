@@ -8,6 +8,7 @@ persisted to a JSON file after each change (the supervisor may restart; tests re
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -45,6 +46,8 @@ class Store:
         self.rv = 0
         self.events: list[tuple[int, str, str, Obj]] = []
         """(rv, type, resource, object): ADDED / MODIFIED / DELETED."""
+        self._bulk = 0
+        self._dirty = False
         self.extra: dict[str, Any] = {}
         """Internal state kept with the objects (the kubelet's per-pod boot ids)."""
         if path.exists():
@@ -118,7 +121,25 @@ class Store:
         with self.lock:
             self._save()
 
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many changes, one save at the end (seeding, a sync round): saving the whole file
+        per change is quadratic in a lab of hundreds of nodes."""
+        with self.lock:
+            self._bulk += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._bulk -= 1
+                if not self._bulk and self._dirty:
+                    self._save()
+
     def _save(self) -> None:
+        if self._bulk:
+            self._dirty = True
+            return
+        self._dirty = False
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"rv": self.rv, "objects": list(self.objects.values()),
                                    "extra": self.extra}, indent=1))
