@@ -13,10 +13,12 @@ the node (a failed drain must leave the node cordoned and halt the rollout).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 from netops.errors import UserError
@@ -135,6 +137,24 @@ def healthy_calico(lab: Lab, node: str) -> None:
     leftovers in docker, and a felix that answers liveness."""
     _wait_calico_running(lab, node)
     _calico(lab, node, "heal")
+    _wait_api_ready(lab, node)
+
+
+def _wait_api_ready(lab: Lab, node: str, timeout: float = 20) -> None:
+    """The API's node status follows the node within a sync round (half a second)."""
+    if not lab.kube:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            objects = json.loads((lab.directory / "kube" / "state.json").read_text())["objects"]
+            found = next(o for o in objects if o["kind"] == "Node"
+                         and o["metadata"]["name"] == node)
+            if any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in found["status"]["conditions"]):
+                return
+        time.sleep(0.1)
+    raise UserError(f"{node} is not Ready in the lab's Kubernetes API after {timeout:g}s")
 
 
 def calico_silent(lab: Lab, node: str) -> None:

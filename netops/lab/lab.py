@@ -319,13 +319,35 @@ class Lab:
             self._wait_kubeconfig()
 
     def _wait_kubeconfig(self) -> None:
-        """The supervisor serves the Kubernetes API stand-in once the state says up."""
+        """The supervisor serves the Kubernetes API stand-in once the state says up; `up`
+        returns when every node's kubelet has started its pods, so that a fresh lab holds
+        still (tests compare snapshots of it)."""
         deadline = time.monotonic() + 30 + len(self.names) / 10
-        while not (self.directory / "kubeconfig").exists():
+        while not (self.directory / "kubeconfig").exists() or not self.kube_settled():
             if time.monotonic() > deadline or not self.supervisor_alive():
-                raise LabError(f"the lab's Kubernetes API did not start; see "
+                raise LabError(f"the lab's Kubernetes API did not start or settle; see "
                                f"{self.directory / 'supervisor.log'}")
-            time.sleep(0.02)
+            time.sleep(0.05)
+
+    def kube_settled(self) -> bool:
+        """True when every pod on a node whose kubelet runs has been started since its boot
+        (or failed in an init container, as a pod under a fault may)."""
+        try:
+            data = json.loads((self.directory / "kube" / "state.json").read_text())
+        except (OSError, ValueError):
+            return False
+        started = data.get("extra", {}).get("started", {})
+        live = {o["metadata"]["name"] for o in data["objects"] if o["kind"] == "Node"
+                and any(c["type"] == "Ready" and c["status"] != "Unknown"
+                        for c in o["status"].get("conditions", []))}
+        for o in data["objects"]:
+            if o["kind"] != "Pod" or o["spec"].get("nodeName") not in live:
+                continue
+            failed = any(c.get("state", {}).get("terminated", {}).get("exitCode")
+                         for c in o.get("status", {}).get("initContainerStatuses", []))
+            if o["metadata"]["uid"] not in started and not failed:
+                return False
+        return True
 
     def _build(self, name: str, client_pub: str, hosts: list[tuple[str, str]]) -> NodeFiles:
         node_dir = self.node_dir(name)

@@ -118,6 +118,9 @@ def test_systemctl_standin_matches_systemd(lab: Lab) -> None:
 
 
 def test_docker_crictl_and_modprobe_standins(lab: Lab) -> None:
+    # The lab's kubelet started calico-node (a docker record): start from an empty docker.
+    lab.node_path("chick3", "/var/lib").joinpath("docker-standin").mkdir(exist_ok=True)
+    lab.node_path("chick3", "/var/lib/docker-standin/state.json").write_text("{}")
     ps = ssh(lab, "chick3", "docker ps -q")
     assert (ps.stdout, ps.returncode) == ("", 0)
     prune = sh(lab, "chick3", "docker system prune -f")
