@@ -111,12 +111,18 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
         "netops diagnose": lambda: [sys.executable, "-m", "netops", "-i",
                                     str(lab.inventory_path), "--runbooks",
                                     str(REPO / "runbooks"), "--journal",
-                                    str(work / "journal.db"), "diagnose",
+                                    str(work / "journal.db"), "diagnose", *SELECT,
                                     "--forks", str(len(lab.names))],
     }
 
 
 DIAGNOSE = ("openssh diagnose (joined)", "netops diagnose")
+NODE_RUNBOOKS = ("check-ip-forward", "check-bridge-nf", "iptables-forward-accept",
+                 "flush-stale-ipam", "networkd-unmanage-veth", "reset-flannel-subnet",
+                 "check-cni-config", "hairpin-mode", "check-conntrack")
+"""The node-level library (issue 8: "all node-level checks"); the Kubernetes-facing runbooks
+add controller-side kubectl calls, and a benchmark lab serves no Kubernetes API."""
+SELECT = [a for r in NODE_RUNBOOKS for a in ("-r", r)]
 
 
 def _record_diagnose(lab: Lab, scripts: Path) -> list[str]:
@@ -124,7 +130,7 @@ def _record_diagnose(lab: Lab, scripts: Path) -> list[str]:
     of netops diagnose) for the joined-OpenSSH bound; returns no argv of its own."""
     subprocess.run([sys.executable, str(BENCH / "diagnose_commands.py"),
                     str(lab.inventory_path), str(scripts), "--runbooks", str(REPO / "runbooks"),
-                    "--", "--forks", str(len(lab.names))],
+                    "--", *SELECT, "--forks", str(len(lab.names))],
                    cwd=scripts.parent, check=False, stdout=subprocess.DEVNULL,
                    env={**os.environ, "HOME": str(scripts.parent)})
     return []

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shlex
-import subprocess
 import time
 from typing import TYPE_CHECKING
 
@@ -173,19 +170,8 @@ done
 """, timeout=timeout + 10)
 
 
-def kubectl(lab: Lab, *args: str) -> str:
-    """The real kubectl against the lab's API stand-in."""
-    env = {**os.environ, "KUBECONFIG": str(lab.directory / "kubeconfig"),
-           "KUBECACHEDIR": str(lab.directory / "kube" / "cache")}
-    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
-    if done.returncode != 0:
-        raise UserError(f"kubectl {shlex.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
 def bare_pod(lab: Lab, node: str) -> None:
-    kubectl(lab, "run", f"debug-{node}", "--image=busybox:1.36", "--restart=Never",
+    lab.kubectl("run", f"debug-{node}", "--image=busybox:1.36", "--restart=Never",
             "--overrides", json.dumps({"apiVersion": "v1", "spec": {"nodeName": node}}),
             "--", "sleep", "86400")
 

@@ -12,9 +12,7 @@ kubectl against the lab's kubeconfig), as an operator or a controller would.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -125,16 +123,7 @@ Alias=dbus-org.freedesktop.resolve1.service
 """
 
 
-# -- the lab's API, as an operator reaches it --------------------------------------------------
-def kubectl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(lab.directory / "kubeconfig"),
-           "KUBECACHEDIR": str(lab.directory / "kube" / "cache")}
-    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
-    if done.returncode != 0:
-        raise UserError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
-    return done
-
+# -- the lab's API state, read from its store file -----------------------------------------------
 
 def _objects(lab: Lab) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     try:
@@ -253,7 +242,7 @@ def selinux_enforcing(lab: Lab, node: str) -> None:
        + _write(SELINUX_CONFIG, selinux_config("enforcing"))
        + f"mkdir -p {SELINUX_RUN.rsplit('/', 1)[0]} && echo Enforcing > {SELINUX_RUN}\n"
        + "rm -f /etc/cni/net.d/10-flannel.conflist\n")
-    kubectl(lab, "-n", "kube-flannel", "delete", "pod", "-l", "app=flannel",
+    lab.kubectl("-n", "kube-flannel", "delete", "pod", "-l", "app=flannel",
             "--field-selector", f"spec.nodeName={node}")
     _wait_pod(lab, node, "flannel", _init_failed, "fail in install-cni")
 
@@ -265,7 +254,7 @@ def resolv_conf_loopback(lab: Lab, node: str) -> None:
     sh(lab, node, _write(KUBELET_CONFIG, kubelet_config(STUB_CONF))
        + f"[ -s {STUB_CONF} ] || sh /etc/netops-lab/resolved\n")
     if node_pods(lab, node, "kube-dns"):
-        kubectl(lab, "-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-dns",
+        lab.kubectl("-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-dns",
                 "--field-selector", f"spec.nodeName={node}")
 
 

@@ -17,6 +17,7 @@ import importlib
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -438,6 +439,18 @@ class Lab:
     def node_path(self, name: str, path: str) -> Path:
         """The host path that reaches `path` inside the running node (its mounts included)."""
         return NodeFS(self._require_anchor(name)).host_path(path)
+
+    def kubectl(self, *args: str, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The real kubectl against the lab's API stand-in (its own discovery cache, never the
+        operator's ~/.kube); raises LabError when `check` and it fails."""
+        env = {**os.environ, "KUBECONFIG": str(self.directory / "kubeconfig"),
+               "KUBECACHEDIR": str(self.directory / "kube" / "cache")}
+        done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+        if check and done.returncode != 0:
+            raise LabError(f"kubectl {shlex.join(args)} failed: {done.stderr.strip()}")
+        return done
 
     def stop_sshd(self, name: str) -> None:
         self.node_exec(name, f"systemctl stop {SSH_UNIT}")

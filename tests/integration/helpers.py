@@ -113,7 +113,4 @@ def kube_snapshot(lab: Lab) -> dict[str, Any]:
 
 def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The real kubectl against the lab's API stand-in."""
-    env = {**os.environ, "KUBECONFIG": str(lab.directory / "kubeconfig"),
-           "KUBECACHEDIR": str(lab.directory / "kube" / "cache")}
-    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env,
-                          check=check, timeout=120)
+    return lab.kubectl(*args, check=check)
