@@ -156,6 +156,10 @@ def bench(n: int, repeat: int, only: Callable[[str], bool],
         lab = Lab(work / "lab", subnet="198.18.0.0/17", prefix="nb")
         t = time.perf_counter()
         lab.up([f"node{i}" for i in range(1, n + 1)], etcd=False, kube=False)
+        # Every tool negotiates curve25519 (issue 8); netops and paramiko would otherwise
+        # start with the post-quantum hybrid. Host * comes last: it only fills what is unset.
+        with open(lab.ssh_config_path, "a") as f:
+            f.write(f"\nHost *\n  KexAlgorithms {KEX}\n")
         print(f"N={n}: lab up in {time.perf_counter() - t:.1f}s", file=sys.stderr)
         try:
             runs = {k: build() for k, build in tools(lab, work).items() if only(k)}
