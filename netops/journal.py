@@ -63,6 +63,9 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS hosts_host ON hosts (host, run_id);
 """
 
+ADDED_COLUMNS = (("steps", "finding", "INTEGER"),)
+"""Columns added after a table first shipped: older journals get them when opened."""
+
 
 def default_path() -> Path:
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -110,6 +113,9 @@ class _Sqlite:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self.db.row_factory = sqlite3.Row
 
     def begin(self) -> None:
@@ -141,6 +147,8 @@ class _Postgres:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            for table, column, kind in ADDED_COLUMNS:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     def begin(self) -> None:
         self.db.execute("BEGIN")

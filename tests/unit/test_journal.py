@@ -30,6 +30,22 @@ def test_events_are_committed_as_they_happen(tmp_path: Path) -> None:
     exercise(j, seen_by_another_connection)
 
 
+def test_an_older_journal_gets_the_columns_added_since(tmp_path: Path) -> None:
+    """A journal written before steps had a `finding` column still takes new runs."""
+    old = sqlite3.connect(tmp_path / "j.db")
+    old.execute("CREATE TABLE steps (run_id TEXT NOT NULL, host TEXT NOT NULL, "
+                "seq INTEGER NOT NULL, step_id TEXT NOT NULL, name TEXT, status TEXT NOT NULL, "
+                "changed INTEGER, rc INTEGER, command TEXT, stdout TEXT, stderr TEXT, note TEXT, "
+                "diff TEXT, started DOUBLE PRECISION NOT NULL, duration_s DOUBLE PRECISION, "
+                "PRIMARY KEY (run_id, host, seq))")
+    old.commit()
+    old.close()
+    j = Journal(tmp_path / "j.db")
+    exercise(j, lambda: sqlite3.connect(tmp_path / "j.db").execute(
+        "SELECT status FROM steps").fetchall())
+    Journal(tmp_path / "j.db")  # opening again adds nothing twice
+
+
 def exercise(j: Journal, steps_seen_elsewhere: Callable[[], list[tuple[str]]]) -> None:
     """One halted run written event by event, then read back; shared with the PostgreSQL test."""
     j.start_run(record())
