@@ -12,6 +12,7 @@ kubectl against the lab's kubeconfig), as an operator or a controller would.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from typing import TYPE_CHECKING, Any
@@ -216,6 +217,18 @@ def healthy_k8s(lab: Lab, node: str) -> None:
        + "systemctl start systemd-resolved\n"
        + f"[ -s {RESOLVED_CONF} ] || sh /etc/netops-lab/resolved\n")
     restart_dead(lab, node)
+    if lab.kube:
+        _kubelet_configmap(lab, RESOLVED_CONF)
+
+
+def _kubelet_configmap(lab: Lab, resolv_conf: str) -> None:
+    """Set resolvConf in kube-system/kubelet-config (kubeadm's source of config.yaml)."""
+    text = lab.kubectl("-n", "kube-system", "get", "configmap", "kubelet-config", "-o",
+                       "jsonpath={.data.kubelet}").stdout
+    new = re.sub(r"(?m)^resolvConf:.*$", f"resolvConf: {resolv_conf}", text)
+    if new != text:
+        lab.kubectl("-n", "kube-system", "patch", "configmap", "kubelet-config", "--type",
+                    "merge", "-p", json.dumps({"data": {"kubelet": new}}))
 
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -253,6 +266,7 @@ def resolv_conf_loopback(lab: Lab, node: str) -> None:
     # loop plugin's FATAL line.
     sh(lab, node, _write(KUBELET_CONFIG, kubelet_config(STUB_CONF))
        + f"[ -s {STUB_CONF} ] || sh /etc/netops-lab/resolved\n")
+    _kubelet_configmap(lab, STUB_CONF)  # the cluster's kubeadm config says so too
     if node_pods(lab, node, "kube-dns"):
         lab.kubectl("-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-dns",
                 "--field-selector", f"spec.nodeName={node}")

@@ -191,9 +191,16 @@ def test_fix_node_resolv_conf(lab: Lab, cli: Cli, fault: str, why: str) -> None:
                           "--tail=50", check=False).stdout
             return "plugin/loop" in out
         until("CoreDNS's plugin/loop line", looped)
+    def configmap() -> str:
+        return kubectl(lab, "-n", "kube-system", "get", "configmap", "kubelet-config", "-o",
+                       "jsonpath={.data.kubelet}").stdout
+    loopback = fault == "resolv-conf-loopback"  # the cluster's kubeadm config says so too
+    assert ("resolvConf: /run/systemd/resolve/stub-resolv.conf" in configmap()) == loopback
     real = dry_fix(lab, cli, "fix-node-resolv-conf", why=why)
     steps = {s["id"]: s["status"] for s in real.json["hosts"][BAD]["steps"]}
     assert steps["restart_kubelet"] == steps["restart_dns"] == "changed"
+    assert steps["persist_configmap"] == ("changed" if loopback else "ok")
+    assert "resolvConf: /run/systemd/resolve/resolv.conf\n" in configmap()
     conf = sh(lab, BAD, "grep ^resolvConf: /var/lib/kubelet/config.yaml")
     assert conf.strip() == "resolvConf: /run/systemd/resolve/resolv.conf"
     assert sh(lab, BAD, "test -e /var/lib/kubelet/config.yaml.netops.bak && echo yes") == "yes\n"

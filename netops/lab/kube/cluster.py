@@ -68,6 +68,15 @@ REPLICASETS: list[dict[str, Any]] = [
      "containers": [("nginx", "docker.io/library/nginx:1.25")], "emptydir": True},
 ]
 CONTROL_PLANE = ("chick1", "chick2", "chick3")
+KUBELET_CONFIGMAP = """\
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: systemd
+clusterDNS:
+- 169.254.25.10
+clusterDomain: cluster.local
+resolvConf: /run/systemd/resolve/resolv.conf
+"""
 
 
 def suffix(n: int = 5) -> str:
@@ -125,6 +134,12 @@ class Cluster:
                                  "containerRuntimeVersion": "docker://20.10.24",
                                  "operatingSystem": "linux", "architecture": "amd64",
                                  "osImage": "Debian GNU/Linux 12 (bookworm)"}}})
+        # kubeadm's source of every node's /var/lib/kubelet/config.yaml (`kubeadm upgrade`
+        # rewrites the file from it): fix-node-resolv-conf persists its fix here too.
+        self.store.create("configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kubelet-config", "namespace": "kube-system"},
+            "data": {"kubelet": KUBELET_CONFIGMAP}})
         for ds in DAEMONSETS:
             self.store.create("daemonsets", {
                 "apiVersion": "apps/v1", "kind": "DaemonSet",
