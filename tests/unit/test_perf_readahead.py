@@ -67,8 +67,8 @@ READS = """\
       - {id: b, check: 'echo b >&2; exit 3'}
       - {id: c, check: 'echo c', when: a.failed}
       - {id: d, check: 'printf no-newline', timeout: 7}
-      - {id: e, shell: 'echo e >> DIR/log', unless: 'test -e DIR/never'}
-      - {id: f, check: 'cat DIR/log 2>/dev/null || echo none'}
+      - {id: e, shell: 'echo e >> DIR/log-{{ host.name }}', unless: 'test -e DIR/never'}
+      - {id: f, check: 'cat DIR/log-{{ host.name }} 2>/dev/null || echo none'}
 """
 
 
@@ -84,7 +84,7 @@ def test_prediction_stops_at_a_mutation_outside_a_dry_run(tmp_path: Path) -> Non
     # a dry run mutates nothing: the guard of e and the check after it are predicted too
     assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", None, "printf no-newline",
                                 f"test -e {tmp_path}/never",
-                                f"cat {tmp_path}/log 2>/dev/null || echo none"]
+                                f"cat {tmp_path}/log-n2 2>/dev/null || echo none"]
 
 
 def test_wait_stops_prediction(tmp_path: Path) -> None:
@@ -118,9 +118,12 @@ def outcome(run: object) -> dict[str, list[tuple[str, str, int | None, str, str]
 
 def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None:
     for dry in (True, False):
-        (tmp_path / "log").unlink(missing_ok=True)
+        # each host appends to its own file: the two run in parallel
+        for h in ("n1", "n2"):
+            (tmp_path / f"log-{h}").unlink(missing_ok=True)
         plain, plain_calls = run(tmp_path, READS, dry=dry, ahead=False)
-        (tmp_path / "log").unlink(missing_ok=True)
+        for h in ("n1", "n2"):
+            (tmp_path / f"log-{h}").unlink(missing_ok=True)
         fast, calls = run(tmp_path, READS, dry=dry, ahead=True)
         assert outcome(fast) == outcome(plain)
         # two segments per host: a and b, then (after the unpredictable c) the rest
@@ -132,8 +135,8 @@ def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None
             # after the mutation, the last check asks the node itself (fresh state)
             assert sorted(runs) == sorted(
                 f"{h} run {t}" for h in ("n1", "n2") for t in (
-                    f"test -e {tmp_path}/never", "echo e >> " + f"{tmp_path}/log",
-                    f"cat {tmp_path}/log 2>/dev/null || echo none"))
+                    f"test -e {tmp_path}/never", "echo e >> " + f"{tmp_path}/log-{h}",
+                    f"cat {tmp_path}/log-{h} 2>/dev/null || echo none"))
             assert len(plain_calls) == 12 and len(calls) == 10  # 3 reads -> 2 batches, per host
 
 
