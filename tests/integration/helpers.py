@@ -114,3 +114,27 @@ def kube_snapshot(lab: Lab) -> dict[str, Any]:
 def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """The real kubectl against the lab's API stand-in."""
     return lab.kubectl(*args, check=check)
+
+
+# -- the runbook library tests (test_library*.py): chick1 healthy, chick2 broken --------------
+LIBRARY_BAD = "chick2"
+
+
+def sh(lab: Lab, node: str, command: str) -> str:
+    """stdout of `command` run as root inside `node` (raises when it fails)."""
+    return lab.node_exec(node, command).stdout
+
+
+def run_all(cli: Cli, runbook: str, *args: str) -> Result:
+    """`netops run RUNBOOK --nodes all --json ARGS`."""
+    return cli("run", runbook, "--nodes", "all", "--json", *args, timeout=300)
+
+
+def verdicts(r: Result, runbook: str) -> dict[str, str]:
+    """node -> diagnose status of `runbook`, from `diagnose --json`."""
+    return {n: row[runbook]["status"] for n, row in r.json["nodes"].items()}
+
+
+def evidence(r: Result, runbook: str, node: str = LIBRARY_BAD) -> str:
+    """What `diagnose --json` shows for `runbook` on `node`."""
+    return str(r.json["nodes"][node][runbook]["evidence"])

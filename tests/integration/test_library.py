@@ -22,7 +22,8 @@ import pytest
 from netops.errors import UserError
 from netops.lab import Lab
 from netops.lab import faults as F
-from tests.integration.helpers import Cli, Result, lab_for, snapshot
+from tests.integration.helpers import Cli, Result, evidence, lab_for, sh, snapshot, verdicts
+from tests.integration.helpers import run_all as run
 
 pytestmark = pytest.mark.lab
 NAMES = ["chick1", "chick2"]
@@ -40,23 +41,6 @@ def cli(lab: Lab, tmp_path: Path) -> Cli:
     for name in NAMES:
         F.healthy(lab, name)
     return Cli(lab, tmp_path)
-
-
-def sh(lab: Lab, node: str, command: str) -> str:
-    return lab.node_exec(node, command).stdout
-
-
-def run(cli: Cli, runbook: str, *args: str) -> Result:
-    return cli("run", runbook, "--nodes", "all", "--json", *args)
-
-
-def verdicts(r: Result, runbook: str) -> dict[str, str]:
-    """node -> diagnose status of `runbook`, from `diagnose --json`."""
-    return {n: row[runbook]["status"] for n, row in r.json["nodes"].items()}
-
-
-def evidence(r: Result, runbook: str, node: str = BAD) -> str:
-    return str(r.json["nodes"][node][runbook]["evidence"])
 
 
 def diagnose(cli: Cli, runbook: str) -> Result:
