@@ -231,8 +231,10 @@ def fault(
     from netops.lab import faults
 
     if spec == "list":
+        wide = max(len(f.name) for f in faults.FAULTS.values())
+        book = max(len(f.runbook) for f in faults.FAULTS.values())
         for f in faults.FAULTS.values():
-            sys.stdout.write(f"{f.name:<25} {f.runbook:<23} {f.description}\n")
+            sys.stdout.write(f"{f.name:<{wide}}  {f.runbook:<{book}}  {f.description}\n")
         return
     lab = _load(_dir(directory))
     targets = faults.parse(spec, lab.names)
