@@ -13,13 +13,13 @@ the node (a failed drain must leave the node cordoned and halt the rollout).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from typing import TYPE_CHECKING
 
 from netops.errors import UserError
 from netops.lab.faults import Fault, sh
+from netops.lab.kube.cluster import ready_status
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -143,13 +143,10 @@ def _wait_api_ready(lab: Lab, node: str, timeout: float = 20) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            objects = json.loads((lab.directory / "kube" / "state.json").read_text())["objects"]
-            found = next(o for o in objects if o["kind"] == "Node"
-                         and o["metadata"]["name"] == node)
-            if any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in found["status"]["conditions"]):
-                return
+        nodes = [o for o in lab.kube_state()["objects"]
+                 if o["kind"] == "Node" and o["metadata"]["name"] == node]
+        if nodes and ready_status(nodes[0]) == "True":
+            return
         time.sleep(0.1)
     raise UserError(f"{node} is not Ready in the lab's Kubernetes API after {timeout:g}s")
 

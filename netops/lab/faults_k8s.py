@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from netops.errors import UserError
 from netops.lab.faults import FLANNEL_CONFLIST, Fault, _write, sh
+from netops.lab.kube.cluster import kubelet_request
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -125,18 +126,9 @@ Alias=dbus-org.freedesktop.resolve1.service
 
 
 # -- the lab's API state, read from its store file -----------------------------------------------
-
-def _objects(lab: Lab) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    try:
-        data = json.loads((lab.directory / "kube" / "state.json").read_text())
-    except (OSError, ValueError):
-        return [], {}
-    return list(data.get("objects", [])), dict(data.get("extra", {}))
-
-
 def node_pods(lab: Lab, node: str, app: str | None = None) -> list[dict[str, Any]]:
     """The API's live (not terminating) pods on `node`, of one app (k8s-app or app label)."""
-    objects, _ = _objects(lab)
+    objects = lab.kube_state()["objects"]
     out = []
     for o in objects:
         labels = o["metadata"].get("labels", {})
@@ -158,7 +150,7 @@ def wait_started(lab: Lab, node: str, *, timeout: float = 30,
     deadline = time.monotonic() + timeout
     while True:
         boot = _boot_id(lab, node)
-        _, extra = _objects(lab)
+        extra = lab.kube_state()["extra"]
         started = extra.get("started", {})
         pods = [p for a in apps for p in node_pods(lab, node, a)]
         if len(pods) >= len(apps) and all(started.get(p["metadata"]["uid"]) == boot
@@ -168,15 +160,6 @@ def wait_started(lab: Lab, node: str, *, timeout: float = 30,
             raise UserError(f"{node}: the lab's kubelet did not start {', '.join(apps)} within "
                             f"{timeout:g}s (is kubelet active? see supervisor.log)")
         time.sleep(0.2)
-
-
-def _request(pod: dict[str, Any], action: str = "start") -> dict[str, Any]:
-    """A `kubelet-pod` request for `pod`, as the lab's kubelet builds it."""
-    meta = pod["metadata"]
-    return {"action": action, "namespace": meta["namespace"], "name": meta["name"],
-            "uid": meta["uid"], "labels": meta.get("labels", {}),
-            "containers": [c["name"] for c in pod["spec"]["containers"]],
-            "init": [c["name"] for c in pod["spec"].get("initContainers", [])]}
 
 
 def _pidfile(pod: dict[str, Any], container: str) -> str:
@@ -197,7 +180,7 @@ def restart_dead(lab: Lab, node: str) -> None:
     for app, container in (("node-local-dns", "node-cache"), ("kube-proxy", "kube-proxy")):
         for pod in node_pods(lab, node, app):
             if not _running(lab, node, pod, container):
-                sh(lab, node, f"{HOOK} {shlex.quote(json.dumps([_request(pod)]))}")
+                sh(lab, node, f"{HOOK} {shlex.quote(json.dumps([kubelet_request(pod)]))}")
 
 
 # -- the healthy baseline ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from netops.errors import UserError
 from netops.lab import etcd as etcd_server
@@ -176,7 +177,7 @@ class Lab:
                 "gateway": self.net.gateway, "names": self.names,
                 "addresses": {n: self.address(n) for n in self.names},
                 "anchors": {n: self.anchor(n) for n in self.names},
-                "sshd": {n: self._sshd_pid(n) for n in self.names},
+                "sshd": {n: self.sshd_pid(n) for n in self.names},
                 "supervisor": self._supervisor, "etcd": self._etcd,
                 "boot_hooks": self.boot_hooks, "defaults": self.defaults.to_json(),
                 "created_dir": self._created_dir, "python": sys.executable, "kube": self.kube,
@@ -197,7 +198,7 @@ class Lab:
             except (OSError, ValueError):
                 return
             state["anchors"][name] = self.anchor(name)
-            state["sshd"][name] = self._sshd_pid(name)
+            state["sshd"][name] = self.sshd_pid(name)
             self._write_state(state)
 
     # -- naming ----------------------------------------------------------------------------
@@ -330,12 +331,20 @@ class Lab:
                                f"{self.directory / 'supervisor.log'}")
             time.sleep(0.05)
 
-    def kube_settled(self) -> bool:
-        """True when every pod on a node whose kubelet runs has been started since its boot
-        (or failed in an init container, as a pod under a fault may)."""
+    def kube_state(self) -> dict[str, Any]:
+        """The API stand-in's saved state: `objects` (JSON objects) and `extra` (its kubelet's
+        per-pod boot ids); empty before the supervisor first saves it."""
         try:
             data = json.loads((self.directory / "kube" / "state.json").read_text())
         except (OSError, ValueError):
+            return {"objects": [], "extra": {}}
+        return {"objects": data.get("objects", []), "extra": data.get("extra", {})}
+
+    def kube_settled(self) -> bool:
+        """True when every pod on a node whose kubelet runs has been started since its boot
+        (or failed in an init container, as a pod under a fault may)."""
+        data = self.kube_state()
+        if not data["objects"]:
             return False
         started = data.get("extra", {}).get("started", {})
         live = {o["metadata"]["name"] for o in data["objects"] if o["kind"] == "Node"
@@ -460,7 +469,7 @@ class Lab:
         self.node_exec(name, f"systemctl start {SSH_UNIT}")
         _wait_port(self.address(name), 22, timeout=10, what=f"{name}: sshd")
 
-    def _sshd_pid(self, name: str) -> int | None:
+    def sshd_pid(self, name: str) -> int | None:
         """Host pid of the node's listening sshd (a child of the node init once daemonized)."""
         anchor = self.anchor(name)
         if anchor is None:
@@ -489,7 +498,7 @@ class Lab:
                     stat = Path(f"/proc/{anchor}/stat").read_text().rsplit(")", 1)[1].split()
                     uptime = host_uptime - int(stat[19]) / ticks
             rows.append(NodeStatus(name, self.address(name), anchor is not None,
-                                   self._sshd_pid(name) is not None,
+                                   self.sshd_pid(name) is not None,
                                    boot_id.strip() if boot_id else None, anchor, uptime))
         return rows
 

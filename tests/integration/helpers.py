@@ -106,9 +106,8 @@ def kube_snapshot(lab: Lab) -> dict[str, Any]:
         if isinstance(node, list):
             return [clean(v) for v in node]
         return node
-    data = json.loads((lab.directory / "kube" / "state.json").read_text())
     return {f"{o['kind']}/{o['metadata'].get('namespace', '')}/{o['metadata']['name']}":
-            clean(o) for o in data["objects"]}
+            clean(o) for o in lab.kube_state()["objects"]}
 
 
 def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -25,9 +25,9 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netops.lab.bootplan import NodeFS
 from netops.lab.kube.store import Obj, Store, new_uid, now_iso
 
 if TYPE_CHECKING:
@@ -268,22 +268,14 @@ class Cluster:
     def node_facts(self, name: str) -> tuple[str, str, str, str | None]:
         """(Ready status, reason, message, boot id) as the node's kubelet would post them."""
         anchor = self.lab.anchor(name)
-        if anchor is None or self.lab._sshd_pid(name) is None:
+        fs = NodeFS(anchor) if anchor is not None and self.lab.sshd_pid(name) else None
+        unit = fs.read(UNIT_STATE) if fs else None
+        boot = fs.read("/proc/sys/kernel/random/boot_id") if fs else None
+        if fs is None or not unit or unit.split()[0] != "active" or not boot:
             return "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.", None
-        root = Path(f"/proc/{anchor}/root")
-        try:
-            active = (root / UNIT_STATE.lstrip("/")).read_text().split()[0] == "active"
-            boot = (Path(f"/proc/{anchor}/root/proc/sys/kernel/random/boot_id")
-                    .read_text().strip())
-        except (OSError, IndexError):
-            active, boot = False, None
-        if not active:
-            return "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.", None
-        with contextlib.suppress(OSError):
-            if any(p.suffix in (".conf", ".conflist", ".json")
-                   for p in (root / CNI_DIR.lstrip("/")).iterdir()):
-                return "True", "KubeletReady", READY_MESSAGE, boot
-        return "False", "KubeletNotReady", CNI_NOT_READY, boot
+        if any(f.endswith((".conf", ".conflist", ".json")) for f in fs.listdir(CNI_DIR)):
+            return "True", "KubeletReady", READY_MESSAGE, boot.strip()
+        return "False", "KubeletNotReady", CNI_NOT_READY, boot.strip()
 
     def sync(self) -> None:
         with self.store.bulk():
@@ -342,12 +334,7 @@ class Cluster:
     def _kubelet(self, node: str, boot: str | None, items: list[tuple[str, Obj]]) -> None:
         """One exec in the node runs the `kubelet-pod` stand-in for every pod to start/stop."""
         try:
-            request = [{"action": action, "namespace": p["metadata"]["namespace"],
-                        "name": p["metadata"]["name"], "uid": p["metadata"]["uid"],
-                        "labels": p["metadata"].get("labels", {}),
-                        "containers": [c["name"] for c in p["spec"]["containers"]],
-                        "init": [c["name"] for c in p["spec"].get("initContainers", [])]}
-                       for action, p in items]
+            request = [kubelet_request(p, action) for action, p in items]
             done = self.lab.node_exec(node, f"{HOOK} {shlex.quote(json.dumps(request))}",
                                       check=False, timeout=60)
             replies = {}
@@ -444,7 +431,7 @@ class Cluster:
         """(timestamp, line) pairs of the container's current CRI log file on its node."""
         node = pod["spec"].get("nodeName")
         meta = pod["metadata"]
-        if not node or self.lab.anchor(node) is None or self.lab._sshd_pid(node) is None:
+        if not node or self.lab.anchor(node) is None or self.lab.sshd_pid(node) is None:
             raise LookupError(f'Get "https://{self.lab.address(node) if node else "?"}:10250/'
                               f'containerLogs/{meta["namespace"]}/{meta["name"]}/{container}"'
                               ": dial tcp: connect: connection refused")
@@ -461,6 +448,15 @@ class Cluster:
             _tag, _, line = rest.partition(" ")
             out.append((ts, line))
         return out
+
+
+def kubelet_request(pod: Obj, action: str = "start") -> Obj:
+    """What the node-side `kubelet-pod` stand-in is told to do with `pod`."""
+    meta = pod["metadata"]
+    return {"action": action, "namespace": meta["namespace"], "name": meta["name"],
+            "uid": meta["uid"], "labels": meta.get("labels", {}),
+            "containers": [c["name"] for c in pod["spec"]["containers"]],
+            "init": [c["name"] for c in pod["spec"].get("initContainers", [])]}
 
 
 def _setter(field: str, value: Obj) -> Callable[[Obj], None]:
