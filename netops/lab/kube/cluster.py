@@ -392,8 +392,7 @@ class Cluster:
                 st["containerStatuses"] = [
                     {"name": c["name"], "image": c["image"], "ready": True, "started": True,
                      "restartCount": int(restarts.get(c["name"], 0)),
-                     "containerID": "docker://" + str(reply.get("ids", {}).get(
-                         c["name"], new_uid().replace("-", "") * 2))[:73],
+                     "containerID": "docker://" + reply.get("ids", {}).get(c["name"], ""),
                      "state": {"running": {"startedAt": t}}}
                     for c in o["spec"]["containers"]]
                 st["conditions"] = _pod_conditions(True, t)

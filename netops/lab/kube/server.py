@@ -61,10 +61,6 @@ def not_found(resource: str, name: str) -> tuple[int, Obj]:
                        kind=resource)
 
 
-def q_dry_run(path: str) -> bool:
-    return "dryRun" in parse_qs(urlsplit(path).query)
-
-
 def human_age(created: str) -> str:
     """k8s.io/apimachinery duration.HumanDuration, as `kubectl get` prints AGE."""
     then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -254,15 +250,14 @@ class Handler(BaseHTTPRequestHandler):
             items = store.select(resource, namespace, self._matcher(resource, q))
             return 200, self._listing(resource, items)
         if method == "POST" and not name:
-            return self._create(resource, namespace)
+            return self._create(resource, namespace, q)
         if not name:
             return 405, status(405, "MethodNotAllowed", f"{method} on a collection")
-        return self._object(method, resource, namespace, name, sub)
+        return self._object(method, resource, namespace, name, sub, q)
 
-    def _object(self, method: str, resource: str, namespace: str, name: str,
-                sub: str) -> tuple[int, Any]:
+    def _object(self, method: str, resource: str, namespace: str, name: str, sub: str,
+                q: dict[str, str]) -> tuple[int, Any]:
         store, cluster = self.server.store, self.server.cluster
-        q = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
         obj = store.get(resource, namespace, name)
         if obj is None:
             return not_found(resource, name)
@@ -276,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
         if sub:
             return 404, status(404, "NotFound", f"{resource}/{sub} is not served by the lab")
         if method == "GET":
-            return 200, self._maybe_table(resource, [obj], single=True)
+            return 200, self._table(resource, [obj]) if self._wants_table() else obj
         if method == "PATCH":
             ctype = self.headers.get("Content-Type", "")
             if "json-patch" in ctype:
@@ -293,7 +288,7 @@ class Handler(BaseHTTPRequestHandler):
             return 200, store.delete(resource, namespace, name)
         return 405, status(405, "MethodNotAllowed", f"{method} {resource}/{name}")
 
-    def _create(self, resource: str, namespace: str) -> tuple[int, Any]:
+    def _create(self, resource: str, namespace: str, q: dict[str, str]) -> tuple[int, Any]:
         obj = self._body()
         meta = obj.setdefault("metadata", {})
         if KINDS[resource][1]["namespaced"]:
@@ -306,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
             return 409, status(409, "AlreadyExists",
                                f'{resource} "{meta["name"]}" already exists',
                                name=meta["name"], kind=resource)
-        if q_dry_run(self.path):
+        if "dryRun" in q:
             return 201, obj
         if resource == "pods":
             obj["status"] = {"phase": "Pending"}
@@ -321,16 +316,18 @@ class Handler(BaseHTTPRequestHandler):
         return lambda o: all(t(o) for t in tests)
 
     def _listing(self, resource: str, items: list[Obj]) -> Obj:
-        if "as=Table" in self.headers.get("Accept", ""):
-            return table(resource, items, str(self.server.store.rv))
+        if self._wants_table():
+            return self._table(resource, items)
         gv, r = KINDS[resource]
         return {"kind": f"{r['kind']}List", "apiVersion": gv,
                 "metadata": {"resourceVersion": str(self.server.store.rv)}, "items": items}
 
-    def _maybe_table(self, resource: str, items: list[Obj], single: bool) -> Obj:
-        if "as=Table" in self.headers.get("Accept", ""):
-            return table(resource, items, str(self.server.store.rv))
-        return items[0] if single else self._listing(resource, items)
+    def _wants_table(self) -> bool:
+        """kubectl's human output asks for a server-side Table first."""
+        return "as=Table" in self.headers.get("Accept", "")
+
+    def _table(self, resource: str, items: list[Obj]) -> Obj:
+        return table(resource, items, str(self.server.store.rv))
 
     def _log(self, pod: Obj, q: dict[str, str]) -> tuple[int, Any]:
         names = [c["name"] for c in pod["spec"]["containers"]]
