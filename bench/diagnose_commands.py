@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from netops.cli import main
-from netops.transport import readahead
+from netops.engine import readahead
 from netops.transport.base import Command, Completed
 
 RECORDED: dict[str, list[str]] = defaultdict(list)

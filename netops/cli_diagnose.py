@@ -14,8 +14,8 @@ from netops.errors import TransportError, UserError
 from netops.transport.base import Command
 
 if TYPE_CHECKING:
+    from netops.engine.readahead import Read
     from netops.inventory.model import Host
-    from netops.transport.readahead import Read
 
 MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
         "unreachable": "[magenta]![/]"}
@@ -42,10 +42,10 @@ def diagnose_cmd(
     from netops.cli_run import runbook_dirs
     from netops.diagnose import applicable, diagnose, plans
     from netops.engine.events import FanOut
+    from netops.engine.readahead import ReadAhead, predict
     from netops.runbook.load import load_all
     from netops.transport.kept import Kept
     from netops.transport.local import LocalTransport
-    from netops.transport.readahead import ReadAhead, predict
 
     s = settings(ctx)
     console = s.console()

@@ -243,7 +243,7 @@ def run_cmd(
         return ExitCode.INTERRUPTED
     # A dry run writes nothing on a node, not even a lock; a read-only runbook needs none.
     if plan.dry_run or not any(step.mutates for step in rb.all_steps()):
-        from netops.transport.readahead import predict, wrap_all
+        from netops.engine.readahead import predict, wrap_all
 
         journal.start_run(_record(s, plan, nodes))
         return _execute(s, console, plan, wrap_all(connector.transport, predict(plan)),
@@ -280,8 +280,8 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
                 journal: Journal, nodes: str | None, as_json: bool) -> int:
     """Lock every target node (all or nothing), run, release the locks."""
     from netops import locks
+    from netops.engine.readahead import predict, wrap_all
     from netops.transport.kept import Kept
-    from netops.transport.readahead import predict, wrap_all
 
     record = _record(s, plan, nodes)
     hosts = {h.name: h for b in plan.batches for h in b}

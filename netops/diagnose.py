@@ -2,7 +2,7 @@
 
 Each runbook runs as a dry run (so nothing can mutate: the read-only transport refuses it) over
 one kept-open connection per node, and the checks that can be predicted are fetched in one
-batch per node before any runbook starts (`netops.transport.readahead`). A node is `broken`
+batch per node before any runbook starts (`netops.engine.readahead`). A node is `broken`
 for a runbook when the runbook would change it, or when one of its checks that must hold
 (`fail: true`) does not; `unknown` when a check could not run; `unreachable` when the node
 could not be reached.

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from netops.engine.readahead import Read, ReadAhead
 from netops.errors import HostKeyRejected, TimedOut
 from netops.inventory.model import Host
 from netops.transport.base import Command, HostKeyMode
-from netops.transport.readahead import Read, ReadAhead
 from netops.transport.ssh import SshConnector, SshOptions
 from tests.contract.sshd import Sshd
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from netops.engine.events import Recorder
 from netops.engine.execute import World, execute
 from netops.engine.prepare import Overrides, build_plan
+from netops.engine.readahead import Read, ReadAhead, predict, wrap_all
 from netops.inventory.load import load_inventory
 from netops.runbook.load import load_runbook
 from netops.transport.base import Command, Completed
 from netops.transport.channel import batch_script, split_batch
 from netops.transport.local import LocalTransport
-from netops.transport.readahead import Read, ReadAhead, predict, wrap_all
 
 MARK = "--netops-test--"
 

@@ -21,8 +21,7 @@ Correctness rules:
 - a command that did not finish inside the batch (the batch's timeout struck) is run again on
   its own, under its own timeout, so a step never times out because of another step.
 
-The prediction needs the engine's step machinery; it is imported lazily, and belongs in
-`netops.engine` (a `readahead` module there) once that package takes new modules.
+The step machinery (dispatch, render) is imported lazily: `netops --help` stays light.
 """
 
 from __future__ import annotations
