@@ -19,16 +19,15 @@ from netops.transport.base import Command, Completed
 class LocalTransport:
     """Runs commands with `sh -c` on this machine, each in its own process group."""
 
-    def __init__(self, name: str = "controller", env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str = "controller") -> None:
         self.host = name
-        self._env = env
 
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
         started = time.monotonic()
         proc = subprocess.Popen(
             ["/bin/sh", "-c", cmd.text], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, env=self._env,
+            stderr=subprocess.PIPE, start_new_session=True,
         )
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
