@@ -7,6 +7,7 @@ chick10 stays healthy; the seed's silent calico-node is injected on chick11 and/
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,7 +102,8 @@ def test_dry_run_plans_stage_b_and_touches_nothing(lab: Lab, cli: Cli) -> None:
     bad = statuses(r, "chick12")
     assert bad["calico_silent"] == "ok"  # the check ran and found the node silent:
     silent = next(s for s in r.json["hosts"]["chick12"]["steps"] if s["id"] == "calico_silent")
-    assert silent["finding"] and "7" in silent["stdout"]  # ~7200 s old
+    age = int(re.search(r"newest log line (\d+)s old", silent["stdout"]).group(1))  # type: ignore[union-attr]
+    assert silent["finding"] and 7200 <= age < 7300, silent["stdout"]  # silent for 2 h
     assert bad["restart_pod"] == "would-change"
     assert [bad[s] for s in STAGE_B] == ["would-change"] * len(STAGE_B)
     assert all(v in ("ok", "skipped") for v in statuses(r, "chick11").values())
@@ -173,3 +175,18 @@ def test_diagnose_flags_the_silent_node(lab: Lab, cli: Cli) -> None:
     verdicts = {n: row["fix-calico"]["status"] for n, row in r.json["nodes"].items()}
     assert verdicts == {"chick10": "ok", "chick11": "broken", "chick12": "ok"}, r.stdout
     assert "newest log line" in str(r.json["nodes"]["chick11"]["fix-calico"]["evidence"])
+
+
+def test_an_unreachable_node_is_neither_cordoned_nor_counted_fixed(lab: Lab, cli: Cli) -> None:
+    """chick12's sshd is down: the run cannot check it, so it must not touch it through the
+    API either (no cordon of a node nobody could fix), and says so in its exit code."""
+    F.inject(lab, "calico-silent@chick12")
+    lab.stop_sshd("chick12")
+    try:
+        r = cli("run", "fix-calico", "--nodes", "chick11,chick12", "--json", "--yes", *FAST,
+                timeout=300)
+    finally:
+        lab.start_sshd("chick12")
+    assert r.rc == 1, r.stdout + r.stderr
+    assert r.statuses()["chick12"] == "unreachable"
+    assert not unschedulable(lab, "chick12")
