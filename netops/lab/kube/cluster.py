@@ -310,7 +310,7 @@ class Cluster:
                   ) -> dict[str, list[tuple[str, Obj]]]:
         """Per node, the pods its kubelet must start (not yet started since this boot) or
         stop (terminating); pod readiness follows the node's."""
-        started: dict[str, str] = self.store.extra.setdefault("started", {})
+        started: dict[str, str] = self.store.extra.get("started", {})
         work: dict[str, list[tuple[str, Obj]]] = {}
         for pod in self.store.select("pods"):
             node = pod["spec"].get("nodeName")
@@ -332,7 +332,9 @@ class Cluster:
         return work
 
     def _kubelet(self, node: str, boot: str | None, items: list[tuple[str, Obj]]) -> None:
-        """One exec in the node runs the `kubelet-pod` stand-in for every pod to start/stop."""
+        """One exec in the node runs the `kubelet-pod` stand-in for every pod to start/stop;
+        the node is retried in 5 s if any of them did not start."""
+        failed = True
         try:
             request = [kubelet_request(p, action) for action, p in items]
             done = self.lab.node_exec(node, f"{HOOK} {shlex.quote(json.dumps(request))}",
@@ -358,18 +360,16 @@ class Cluster:
                     continue
                 self._started(pod, reply)
                 if reply.get("ok"):
-                    self.store.extra.setdefault("started", {})[meta["uid"]] = boot
-                    self.store.save_extra()
+                    self.store.set_extra("started", meta["uid"], boot)
                 else:
                     failed = True
-            if failed:
-                self._retry[node] = time.monotonic() + 5
         except Exception:
             log.exception("%s: kubelet round failed", node)
-            self._retry[node] = time.monotonic() + 5
         finally:
             with self._mutex:
                 self._busy.discard(node)
+                if failed:
+                    self._retry[node] = time.monotonic() + 5
 
     def _started(self, pod: Obj, reply: dict[str, Any]) -> None:
         """Pod status after a start: Running and Ready, or stuck in an init container."""

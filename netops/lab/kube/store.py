@@ -117,8 +117,10 @@ class Store:
                 self._save()
             return copy.deepcopy(obj) if obj is not None else None
 
-    def save_extra(self) -> None:
+    def set_extra(self, section: str, key: str, value: Any) -> None:
+        """Internal state beside the objects (no resource version, no watch event)."""
         with self.lock:
+            self.extra.setdefault(section, {})[key] = value
             self._save()
 
     @contextlib.contextmanager
