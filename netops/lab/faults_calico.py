@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from netops.errors import UserError
 from netops.lab.faults import Fault, sh
+from netops.lab.faults_k8s import kubelet_restart, node_pods
 from netops.lab.kube.cluster import ready_status
 
 if TYPE_CHECKING:
@@ -59,18 +60,6 @@ running = [c for c in data["containers"] if calico(c) and c.get("state") == "run
 if mode == "heal":
     data["containers"] = [c for c in data["containers"] if not c.get("sandbox_netns")]
     save()
-    for c in running:  # a felix that went silent is restarted (kubelet's liveness restart)
-        live = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                               "http://127.0.0.1:9099/liveness"], capture_output=True,
-                              text=True).stdout
-        if live != "200":
-            L = c["labels"]
-            req = [{"action": "start", "namespace": L["io.kubernetes.pod.namespace"],
-                    "name": L["io.kubernetes.pod.name"], "uid": c["pod_uid"],
-                    "labels": {"k8s-app": "calico-node"}, "containers": ["calico-node"],
-                    "init": []}]
-            subprocess.run(["/usr/local/sbin/kubelet-pod", json.dumps(req)], check=True,
-                           capture_output=True)
     sys.exit(0)
 if not running:
     sys.exit("no running calico-node container on this node yet (kubelet not active, or the "
@@ -134,6 +123,11 @@ def healthy_calico(lab: Lab, node: str) -> None:
     leftovers in docker, and a felix that answers liveness."""
     _wait_calico_running(lab, node)
     _calico(lab, node, "heal")
+    live = sh(lab, node, "curl -s -o /dev/null -w '%{http_code}' "
+                         "http://127.0.0.1:9099/liveness || true")
+    if live != "200":  # a felix that went silent is restarted (kubelet's liveness restart)
+        for pod in node_pods(lab, node, "calico-node"):
+            kubelet_restart(lab, node, pod)
     _wait_api_ready(lab, node)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from netops.errors import UserError
 from netops.lab.faults import FLANNEL_CONFLIST, Fault, _write, sh
-from netops.lab.kube.cluster import kubelet_request
+from netops.lab.kube.cluster import HOOK, kubelet_request
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -32,7 +32,6 @@ RESOLVED_CONF = "/run/systemd/resolve/resolv.conf"
 STUB_CONF = "/run/systemd/resolve/stub-resolv.conf"
 LOCAL_DNS_IP = "169.254.25.10"
 PODS_RUN = "/run/netops-lab/pods"
-HOOK = "/usr/local/sbin/kubelet-pod"
 
 
 def selinux_config(mode: str) -> str:
@@ -180,7 +179,12 @@ def restart_dead(lab: Lab, node: str) -> None:
     for app, container in (("node-local-dns", "node-cache"), ("kube-proxy", "kube-proxy")):
         for pod in node_pods(lab, node, app):
             if not _running(lab, node, pod, container):
-                sh(lab, node, f"{HOOK} {shlex.quote(json.dumps([kubelet_request(pod)]))}")
+                kubelet_restart(lab, node, pod)
+
+
+def kubelet_restart(lab: Lab, node: str, pod: dict[str, Any]) -> None:
+    """Start `pod`'s containers on `node` again, as the lab's kubelet starts them."""
+    sh(lab, node, f"{HOOK} {shlex.quote(json.dumps([kubelet_request(pod)]))}")
 
 
 # -- the healthy baseline ------------------------------------------------------------------------
