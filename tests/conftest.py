@@ -31,16 +31,16 @@ def skip_unless_lab_possible() -> None:
 
 @pytest.fixture(scope="module")
 def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLab]:
-    """Factory: `make_lab(names, etcd=False, defaults=None)` builds a lab with a prefix and a
-    198.19.<k>.0/24 subnet no other lab on the machine uses; every lab is down after the
-    module."""
+    """Factory: `make_lab(names, etcd=False, kube=True, defaults=None)` builds a lab with a
+    prefix and a 198.19.<k>.0/24 subnet no other lab on the machine uses; every lab is down
+    after the module."""
     skip_unless_lab_possible()
     from netops.errors import UserError
     from netops.lab import Lab
 
     made: list[Lab] = []
 
-    def make(names: Sequence[str], *, etcd: bool = False,
+    def make(names: Sequence[str], *, etcd: bool = False, kube: bool = True,
              defaults: NodeDefaults | None = None) -> Lab:
         for _ in range(40):
             k = next(_K)
@@ -51,7 +51,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLab]:
             lab = Lab(tmp_path_factory.mktemp(f"lab{k}"), prefix=f"nt{k}",
                       subnet=f"198.19.{k}.0/24", defaults=defaults)
             try:
-                lab.up(list(names), etcd=etcd)
+                lab.up(list(names), etcd=etcd, kube=kube)
             except UserError as e:  # taken by another test run meanwhile: try the next k
                 if "exists" in str(e) or "overlaps" in str(e):
                     continue

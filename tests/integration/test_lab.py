@@ -279,3 +279,19 @@ def test_down_leaves_the_machine_as_it_was(make_lab: MakeLab) -> None:
     assert not lab.directory.exists() or not any(lab.directory.iterdir())
     if etcd_pid is not None:
         assert not Path(f"/proc/{etcd_pid}").exists()
+
+
+def test_kube_api_follows_the_lab_and_can_be_left_out(make_lab: MakeLab) -> None:
+    """`lab up` serves the API (kubeconfig, inventory variables) and returns once it has
+    settled; `--no-kube` serves none and says nothing about one in the inventory."""
+    with_api = make_lab(["chick1"])
+    assert with_api.kube_settled()
+    inv = yaml.safe_load(with_api.inventory_path.read_text())["all"]["vars"]
+    assert inv["netops_kubeconfig"] == str(with_api.directory / "kubeconfig")
+    nodes = with_api.kubectl("get", "nodes", "-o", "name").stdout.split()
+    assert nodes == ["node/chick1"]
+    bare = make_lab(["chick1"], kube=False)
+    assert not (bare.directory / "kubeconfig").exists()
+    assert bare.kube_state() == {"objects": [], "extra": {}}
+    inv = yaml.safe_load(bare.inventory_path.read_text())["all"]["vars"]
+    assert "netops_kubeconfig" not in inv and "netops_kube_cache_dir" not in inv
