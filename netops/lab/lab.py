@@ -318,9 +318,9 @@ class Lab:
         write_client_files(self.directory, files, self.etcd_endpoint, kube=self.kube)
         self._save_state("up")
         if self.kube:
-            self._wait_kubeconfig()
+            self._wait_kube_settled()
 
-    def _wait_kubeconfig(self) -> None:
+    def _wait_kube_settled(self) -> None:
         """The supervisor serves the Kubernetes API stand-in once the state says up; `up`
         returns when every node's kubelet has started its pods, so that a fresh lab holds
         still (tests compare snapshots of it)."""
