@@ -38,16 +38,17 @@ def test_a_batch_is_one_channel_with_every_outcome_apart(sshd: Sshd) -> None:
     # both subshells are children of the same batch shell: one channel, one shell
     assert got[0] is not None and got[2] is not None and got[0].stdout == got[2].stdout
     # the batch's timeout stops it on the node; what finished is kept
+    # (a duration no other test uses: the node here is this machine, shared with them)
     cut = t.run_batch([Command("echo done", readonly=True),
-                       Command("sleep 30", readonly=True)], timeout=1)
+                       Command("sleep 31.5", readonly=True)], timeout=1)
     assert cut[0] is not None and cut[0].stdout == "done\n" and cut[1] is None
-    left = t.run(Command("pgrep -f 'slee[p] 30' || true")).stdout.strip()
+    left = t.run(Command("pgrep -af 'slee[p] 31.5' || true")).stdout.strip()
     assert left == "", f"the batch left processes behind: {left}"
     t.close()
 
 
 def test_read_ahead_over_ssh_then_a_timeout_of_its_own(sshd: Sshd) -> None:
-    slow = Command("sleep 30", readonly=True)
+    slow = Command("sleep 32.5", readonly=True)
     t = ReadAhead(connector().transport(host(sshd, sshd.ssh_config)),
                   [Read(Command("hostname", readonly=True), 1), Read(slow, 1)])
     assert t.run(Command("hostname", readonly=True), timeout=1).ok
