@@ -286,25 +286,24 @@ def _plain_params() -> None:
     setattr(core, "build_runtime_param", build)  # noqa: B010  (typer's seam, not exported)
 
 
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    """Click's exception classes, and typer's own copies of them (typer >= 0.2x vendors
-    click): usage errors of either kind are exit 2, never a traceback."""
-    import click
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class `name`, and typer's own copy of it (typer >= 0.2x vendors click
+    and no longer installs it): whichever are installed, so that a usage error, an exit or an
+    abort from either is handled, never a traceback."""
+    import contextlib
+    import importlib
 
-    found: list[type[BaseException]] = [click.ClickException]
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:
-        pass
-    else:
-        found.append(ClickException)
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        with contextlib.suppress(ImportError):
+            cls = getattr(importlib.import_module(module), name, None)
+            if cls is not None:
+                found.append(cls)
     return tuple(found)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the only place that exits."""
-    import click
-
     import netops.cli_diagnose  # registers diagnose
     import netops.cli_journal  # registers history and report
     import netops.cli_run  # registers the runbook commands
@@ -314,14 +313,16 @@ def main(argv: list[str] | None = None) -> None:
     _mount_lab()
     _plain_params()
     debug = "--debug" in (argv if argv is not None else sys.argv)
+    exits: tuple[type[BaseException], ...] = (*_click_errors("Exit"), typer.Exit)
+    aborts: tuple[type[BaseException], ...] = (*_click_errors("Abort"), typer.Abort)
     try:
         code = app(args=argv, standalone_mode=False, prog_name="netops")
-    except (click.exceptions.Exit, typer.Exit) as e:
-        code = e.exit_code
-    except _usage_errors() as e:
+    except exits as e:
+        code = e.exit_code  # type: ignore[attr-defined]
+    except _click_errors("ClickException") as e:
         e.show()  # type: ignore[attr-defined]
         code = ExitCode.BAD_INPUT
-    except (click.exceptions.Abort, typer.Abort):
+    except aborts:
         code = ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED
