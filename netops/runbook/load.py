@@ -16,7 +16,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import yaml
-from jinja2 import TemplateSyntaxError
 
 from netops.errors import LoadError, SourceSpan, UserError
 from netops.runbook import model
@@ -33,10 +32,10 @@ from netops.runbook.model import (
     Runbook,
     Step,
 )
-from netops.runbook.render import TEXT, references
+from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
 
 Path_ = tuple[str | int, ...]
-BUILTINS = frozenset({"host", "vars", "params", "run"}) | frozenset(TEXT.globals)
+BUILTINS = frozenset({"host", "vars", "params", "run"}) | JINJA_GLOBALS
 RESULT_ATTRS = ("status", "rc", "stdout", "stderr", "failed", "changed", "skipped", "ok",
                 "lines", "fields")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -463,8 +462,8 @@ class _RunbookLoader(_Validator):
                   label: str) -> None:
         try:
             refs = references(text, expression=expression)
-        except TemplateSyntaxError as e:
-            raise self.fail(at, f"{label}: template syntax error: {e.message}") from None
+        except TemplateSyntax as e:
+            raise self.fail(at, f"{label}: template syntax error: {e}") from None
         for ref in refs:
             if ref.name in self.params or ref.name in BUILTINS:
                 continue

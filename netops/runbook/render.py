@@ -3,6 +3,9 @@
 In a command every `{{ value }}` reaches the shell as one literal word (`shlex.quote`), so a
 `--var` holding `; rm -rf /` or `$(...)` cannot run anything. `{{ value | raw }}` opts out for
 values that are meant to be shell syntax (and is visible in review for that reason).
+
+Jinja2 is imported on first use: a template without `{` is its own rendering, and a runbook of
+plain commands (the benchmark's, say) then never pays the ~12 ms import.
 """
 
 from __future__ import annotations
@@ -10,18 +13,26 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
-
-from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from netops.errors import NetopsError
 from netops.transport.base import mask
 
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
+"""The names Jinja2 defines in every template (checked against Jinja2 by a unit test), known
+without importing it."""
+
 
 class RenderError(NetopsError):
     """A template failed for one host at run time (an undefined name, a bad filter...)."""
+
+
+class TemplateSyntax(NetopsError):
+    """A template that does not parse (found when a runbook is loaded)."""
 
 
 class Raw(str):
@@ -44,28 +55,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _environment(quote: bool) -> ImmutableSandboxedEnvironment:
+@cache
+def environment(shell: bool) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment for commands (`shell`: values shell-quoted) or for text."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-        finalize=_quote if quote else _plain,
+        finalize=_quote if shell else _plain,
     )
     env.filters["raw"] = lambda v: Raw(v)
     env.filters["quote"] = lambda v: Raw(shlex.quote(str(v)))
     return env
 
 
-SHELL = _environment(quote=True)
-TEXT = _environment(quote=False)
-
-
 @lru_cache(maxsize=1024)
 def _template(shell: bool, source: str) -> Any:
-    return (SHELL if shell else TEXT).from_string(source)
+    return environment(shell).from_string(source)
 
 
 @lru_cache(maxsize=512)
 def _expression(source: str) -> Any:
-    return TEXT.compile_expression(source, undefined_to_none=False)
+    return environment(False).compile_expression(source, undefined_to_none=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,8 @@ def render_text(source: str, variables: Mapping[str, Any]) -> str:
 def _render(shell: bool, source: str, variables: Mapping[str, Any]) -> str:
     if "{" not in source:
         return source
+    from jinja2 import TemplateError
+
     try:
         return str(_template(shell, source).render(variables))
     except TemplateError as e:
@@ -99,6 +113,8 @@ def _render(shell: bool, source: str, variables: Mapping[str, Any]) -> str:
 
 def evaluate_when(source: str, variables: Mapping[str, Any]) -> bool:
     """A `when:` expression's truth over params, `host` and registered results."""
+    from jinja2 import TemplateError
+
     try:
         return bool(_expression(source)(**variables))
     except TemplateError as e:
@@ -115,13 +131,15 @@ class Reference:
 
 
 def references(source: str, *, expression: bool = False) -> list[Reference]:
-    """Free names a template (or a `when:` expression) reads; raises TemplateSyntaxError."""
-    if expression:
-        tree = TEXT.parse("{{ (" + source + ") }}")
-    else:
-        if "{" not in source:
-            return []
-        tree = TEXT.parse(source)
+    """Free names a template (or a `when:` expression) reads; raises `TemplateSyntax`."""
+    if not expression and "{" not in source:
+        return []
+    from jinja2 import TemplateSyntaxError, nodes
+
+    try:
+        tree = environment(False).parse("{{ (" + source + ") }}" if expression else source)
+    except TemplateSyntaxError as e:
+        raise TemplateSyntax(e.message or str(e)) from None
     bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     refs: dict[tuple[str, str | None], Reference] = {}
     for node in tree.find_all(nodes.Getattr):

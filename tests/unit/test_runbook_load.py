@@ -180,3 +180,32 @@ def test_text_rendering_does_not_quote_and_undefined_fails() -> None:
     assert evaluate_when("x.failed and n > 2", {"x": type("R", (), {"failed": True})(), "n": 3})
     with pytest.raises(RenderError):
         evaluate_when("nope.failed", {})
+
+
+def test_jinja_globals_known_without_jinja_match_jinja() -> None:
+    from netops.runbook.render import JINJA_GLOBALS, environment
+
+    assert set(environment(False).globals) == JINJA_GLOBALS
+
+
+def test_a_runbook_of_plain_commands_loads_and_renders_without_importing_jinja(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write(tmp_path, "name: plain\ndescription: y\nsteps: [{check: hostname}]\n", "plain.yaml")
+    code = ("import sys; from pathlib import Path; from netops.runbook.load import load_runbook; "
+            "from netops.runbook.render import render_command; "
+            f"rb = load_runbook(Path({str(tmp_path / 'plain.yaml')!r})); "
+            "assert render_command(rb.steps[0].args.command, {}).text == 'hostname'; "
+            "print('jinja2' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_template_syntax_errors_name_the_step(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: bad\ndescription: y\nsteps: [{check: 'echo {{ x '}]\n",
+                 "bad.yaml")
+    with pytest.raises(LoadError, match="template syntax error"):
+        load_runbook(path)
