@@ -1,3 +1,3 @@
-from netops.cli import main
+from netops.startup import main
 
 main()

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from netops.startup import resume
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -14,5 +16,6 @@ def each(items: Sequence[T], fn: Callable[[T], R], forks: int) -> list[R]:
     """`fn` over `items` on up to `forks` threads; results in the order of `items`."""
     if not items:
         return []
+    resume()  # the CLI's start-up is over once work fans out (netops.startup)
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(items)))) as pool:
         return list(pool.map(fn, items))
