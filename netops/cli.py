@@ -52,7 +52,8 @@ class Settings:
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, highlight=False)
+        # emoji=False: node output is shown as it is (":ok:" in a stderr line stays text)
+        return Console(stderr=True, highlight=False, emoji=False)
 
     def load_inventory(self) -> Inventory:
         from netops.inventory.load import load_inventory

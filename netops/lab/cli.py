@@ -37,7 +37,7 @@ def _dir(given: Path | None) -> Path:
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def _need_root() -> None:

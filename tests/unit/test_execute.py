@@ -6,6 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from netops.engine.events import Recorder
 from netops.engine.execute import World, execute
 from netops.engine.host import ONCE
@@ -110,3 +112,12 @@ def test_resume_skips_completed_mutations(tmp_path: Path) -> None:
             resume=Resume("old", {"n1": frozenset({"mark"}), ONCE: frozenset()}))
     assert sorted(log(tmp_path)) == ["n2", "n3", "n4"]
     assert r.hosts["n1"].steps[0].status is Status.SKIPPED  # type: ignore[attr-defined]
+
+
+def test_the_cli_console_shows_node_output_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    """Rich would turn ":fire:" in a command's output into an emoji; netops' console must not."""
+    from netops.cli import Settings
+
+    Settings(inventory=Path("inventory.yaml")).console().print(
+        "stderr: :fire: :ok: [bold]x[/]", markup=False)
+    assert capsys.readouterr().err.strip() == "stderr: :fire: :ok: [bold]x[/]"
