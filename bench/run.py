@@ -5,15 +5,18 @@
 For each N it builds a lab of N real sshd nodes, then runs every tool on the same five
 read-only commands (`commands.py`), interleaved, `--repeat` times, with host-key checking on
 everywhere and clean node shells (the lab binds an empty /root). Each peer is installed in its
-own virtual environment under bench/.venvs the first time. Reports medians of wall seconds,
+own virtual environment under bench/.venvs the first time, and so is netops (this checkout,
+reinstalled on every run). Reports medians of wall seconds,
 client CPU seconds (user+system of the tool and everything it ran) and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +47,24 @@ Sample = tuple[float, float, float, int]
 """wall seconds, CPU seconds, peak RSS MB, exit code"""
 
 
+@functools.cache
+def netops_bin() -> Path:
+    """The bin/ of netops' own virtual environment, as the peers have theirs: this checkout
+    installed (not editable) afresh on every benchmark run, so that its bytecode is compiled
+    at install time as theirs is, and no start-up file of the controller's Python (an editable
+    finder, another tool's .pth) runs."""
+    python = VENVS / "netops" / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENVS / "netops")], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        str(REPO)], check=True)
+    else:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "--no-deps", "--force-reinstall", str(REPO)], check=True)
+    shutil.rmtree(REPO / "build", ignore_errors=True)  # pip's build tree of a local path
+    return python.parent
+
+
 def venv_bin(name: str) -> Path:
     """The bin/ of the peer's own virtual environment, created on first use."""
     python = VENVS / name / "bin" / "python"
@@ -59,6 +80,7 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
     """Each tool's command line, built (and its venv installed) only when it is selected."""
     d = lab.directory
     names = " ".join(lab.names)
+    netops = netops_bin()
     joined = "; ".join(COMMANDS)
     openssh = (f"for h in {names}; do ssh -F {d}/ssh_config -o KexAlgorithms={KEX} "
                f"-o BatchMode=yes $h {shlex.quote(joined)} >/dev/null & done; wait")
@@ -88,7 +110,7 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
                     f"-o BatchMode=yes $h sh -s < {scripts}/$h.sh >/dev/null & done; wait")
     return {
         "openssh (joined)": lambda: ["bash", "-c", openssh],
-        "netops run": lambda: [sys.executable, "-m", "netops", "-i", str(lab.inventory_path),
+        "netops run": lambda: [str(netops / "netops"), "-i", str(lab.inventory_path),
                                "--runbooks", str(BENCH / "runbooks"), "--journal",
                                str(work / "journal.db"), "run", "bench-5", "--yes",
                                "--forks", str(len(lab.names))],
@@ -108,7 +130,7 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
         # the diagnose workload: every library runbook's node checks, with its own lower bound
         "openssh diagnose (joined)": lambda: [*_record_diagnose(lab, scripts), "bash", "-c",
                                               diagnose_ssh],
-        "netops diagnose": lambda: [sys.executable, "-m", "netops", "-i",
+        "netops diagnose": lambda: [str(netops / "netops"), "-i",
                                     str(lab.inventory_path), "--runbooks",
                                     str(REPO / "runbooks"), "--journal",
                                     str(work / "journal.db"), "diagnose", *SELECT,
