@@ -43,6 +43,7 @@ def diagnose_cmd(
     from netops.diagnose import applicable, diagnose, plans
     from netops.engine.events import FanOut
     from netops.engine.readahead import ReadAhead, predict
+    from netops.engine.rounds import Rounds
     from netops.runbook.load import load_all
     from netops.transport.kept import Kept
     from netops.transport.local import LocalTransport
@@ -68,7 +69,9 @@ def diagnose_cmd(
     for plan in dry_runs:
         for name, mine in predict(plan).items():
             reads[name] += mine
-    kept = {h.name: ReadAhead(Kept(connector.transport(h)), reads[h.name]) for h in hosts}
+    ssh = {h.name: connector.transport(h) for h in hosts}
+    rounds = {name: Rounds(Kept(t)) for name, t in ssh.items()}
+    kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
 
     def reach(host: Host) -> str:
         """Connect and fetch the node's predicted checks in one go; why not, if not."""
@@ -84,10 +87,10 @@ def diagnose_cmd(
                   markup=False)
     try:
         result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport, FanOut([]),
-                          forks=forks, reach=reach)
+                          forks=forks, reach=reach, rounds=lambda h: rounds[h.name])
     finally:
-        for t in kept.values():
-            t.inner.inner.close()  # type: ignore[attr-defined]
+        for t in ssh.values():
+            t.close()
     down = [n for n, row in result.nodes.items()
             if any(f.status == "unreachable" for f in row.values())]
     if down:

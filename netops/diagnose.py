@@ -1,8 +1,10 @@
 """`netops diagnose`: every runbook's read-only checks on every node -> a node x runbook matrix.
 
 Each runbook runs as a dry run (so nothing can mutate: the read-only transport refuses it) over
-one kept-open connection per node, and the checks that can be predicted are fetched in one
-batch per node before any runbook starts (`netops.engine.readahead`). A node is `broken`
+one kept-open connection per node. The checks that can be predicted are fetched in one batch
+per node before any runbook starts (`netops.engine.readahead`); then a node's runbooks run side
+by side, and the reads they could not predict go to the node in rounds, one batch per round
+(`netops.engine.rounds`). A node is `broken`
 for a runbook when the runbook would change it, or when one of its checks that must hold
 (`fail: true`) does not; `unknown` when a check could not run; `unreachable` when the node
 could not be reached.
@@ -20,6 +22,7 @@ from netops.transport.base import Transport
 
 if TYPE_CHECKING:
     from netops.engine.execute import Plan
+    from netops.engine.rounds import Rounds
     from netops.inventory.model import Host, Inventory
     from netops.runbook.model import Runbook
 
@@ -97,12 +100,14 @@ def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Hos
 def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
              connect: Callable[[Host], Transport], controller: Callable[[], Transport],
              observer: Observer, *, forks: int = 50,
-             reach: Callable[[Host], str] | None = None) -> Diagnosis:
-    """Run every plan on `hosts`. Each host goes through the runbooks one after the other on
-    its own, with no barrier between hosts or runbooks (a slow node holds up only itself): first
-    `reach(host)` (connect, fetch what can be fetched; why not, "" when reached), then every
-    runbook. A runbook with once-steps (before:/after:) runs afterwards over all the reached
-    hosts at once, so that its once-steps run once."""
+             reach: Callable[[Host], str] | None = None,
+             rounds: Callable[[Host], Rounds] | None = None) -> Diagnosis:
+    """Run every plan on `hosts`. Each host goes through the runbooks on its own, with no
+    barrier between hosts (a slow node holds up only itself): first `reach(host)` (connect,
+    fetch what can be fetched; why not, "" when reached), then every runbook: side by side,
+    gathering their reads into rounds, when `rounds(host)` is the `Rounds` under the host's
+    transport; else one after the other. A runbook with once-steps (before:/after:) runs
+    afterwards over all the reached hosts at once, so that its once-steps run once."""
     from netops.engine.execute import World, execute
     from netops.engine.parallel import each
 
@@ -117,11 +122,21 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
         why = reach(host) if reach is not None else ""
         if why:
             return {p.runbook.name: Finding(UNREACHABLE, why) for p in dry_runs}
-        row: dict[str, Finding] = {}
-        for plan in alone:
-            run = execute(replace(plan, batches=((host,),)), world)
-            row[plan.runbook.name] = finding(plan.runbook, run.hosts[host.name], run.reason)
-        return row
+        gather = rounds(host) if rounds is not None and len(alone) > 1 else None
+
+        def one_runbook(plan: Plan) -> Finding:
+            try:
+                run = execute(replace(plan, batches=((host,),)), world)
+                return finding(plan.runbook, run.hosts[host.name], run.reason)
+            finally:
+                if gather is not None:
+                    gather.leave()
+
+        if gather is None:
+            return {p.runbook.name: one_runbook(p) for p in alone}
+        gather.expect(len(alone))
+        return {p.runbook.name: f for p, f in zip(alone, each(alone, one_runbook, len(alone)),
+                                                   strict=True)}
 
     for host, row in zip(hosts, each(list(hosts), one_host, forks), strict=True):
         diagnosis.nodes[host.name].update(row)

@@ -10,11 +10,13 @@ fetch.
 Correctness rules:
 - only commands the steps will send anyway, rendered exactly as the steps render them: each
   step's kind runs against a probe transport that stops it at its first command;
-- a step with `when:` is not predicted (its command may never run) and ends a segment: the
-  reads after it are fetched in a batch of their own, when the first of them is asked for,
-  so that commands run in their order, at about their time; nor is any step after a
-  `wait` or `reboot` step, nor (outside a dry run) any step after a mutating one, on the node or
-  the controller (kubectl acts on the node too): their reads must see the state after it;
+- a step with `when:` is not predicted (its command may never run); outside a dry run it
+  ends a segment: the reads after it are fetched in a batch of their own, when the first of
+  them is asked for, so that commands run in their order, at about their time (in a dry run
+  nothing changes between them, and all of a host's predicted reads are one batch); nor is
+  any step after a `wait` or `reboot` step predicted, nor (outside a dry run) any step after
+  a mutating one, on the node or the controller (kubectl acts on the node too): their reads
+  must see the state after it;
 - an answer is used at most as many times as it was predicted (a retried check asks the node
   again), and any mutating command, `put` or `reset` on the connection drops every unused
   answer;
@@ -26,6 +28,7 @@ The step machinery (dispatch, render) is imported lazily: `netops --help` stays 
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -76,14 +79,17 @@ class ReadAhead:
         self._pending = list(range(len(self._segments)))
         """Segments not fetched yet, in order."""
         self._answers: dict[tuple[str, bool], deque[Completed | None]] = {}
+        self._lock = threading.Lock()
+        """Several runbooks may share one host's read-ahead (`netops diagnose`)."""
         self.fetched_from_node = 0
         """How many requests were answered from a batch (for tests and the benchmark)."""
 
     def prefetch(self) -> None:
         """Fetch the first segment not fetched yet (connecting if needed); raises
         `TransportError` when the host cannot be reached."""
-        if self._pending:
-            self._fetch(self._pending[0])
+        with self._lock:
+            if self._pending:
+                self._fetch(self._pending[0])
 
     def _fetch(self, index: int) -> None:
         self._pending.remove(index)
@@ -100,6 +106,13 @@ class ReadAhead:
             self._answers.setdefault(_key(read.command), deque()).append(done[_key(read.command)])
 
     def _answer(self, key: tuple[str, bool]) -> Completed | None:
+        with self._lock:
+            done = self._answer_locked(key)
+            if done is not None:
+                self.fetched_from_node += 1
+            return done
+
+    def _answer_locked(self, key: tuple[str, bool]) -> Completed | None:
         queue = self._answers.get(key)
         if not queue:
             later = next((i for i in self._pending
@@ -119,7 +132,6 @@ class ReadAhead:
         elif stdin is None:
             done = self._answer(_key(cmd))
             if done is not None:
-                self.fetched_from_node += 1
                 return done
         return self.inner.run(cmd, timeout=timeout, stdin=stdin)
 
@@ -134,7 +146,6 @@ class ReadAhead:
         done = self._answer(_key(read_file_command(path)))
         if done is None:
             return self.inner.get(path)
-        self.fetched_from_node += 1
         if not done.ok:
             raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
         return done.stdout.encode()
@@ -149,8 +160,9 @@ class ReadAhead:
         self.inner.close()
 
     def _drop(self) -> None:
-        self._pending.clear()
-        self._answers.clear()
+        with self._lock:
+            self._pending.clear()
+            self._answers.clear()
 
 
 # -- prediction -----------------------------------------------------------------------------
@@ -202,7 +214,9 @@ def _host_reads(plan: Plan, host: Host) -> list[Read | None]:
             return reads
         if step.on != "node":
             continue
-        reads.append(None if step.when else _first_read(plan, host, step))
+        read = None if step.when else _first_read(plan, host, step)
+        if read is not None or not plan.dry_run:  # a dry run's reads are one segment
+            reads.append(read)
     if not plan.dry_run:  # all steps were reads: the health gate follows them directly
         for step in plan.runbook.verify:
             if step.kind in STOPPERS or step.mutates:

@@ -81,8 +81,9 @@ def test_prediction_stops_at_a_mutation_outside_a_dry_run(tmp_path: Path) -> Non
     assert texts(real["n1"]) == ["echo a-n1", "echo b >&2; exit 3", None, "printf no-newline"]
     assert real["n1"][3] is not None and real["n1"][3].timeout == 7
     dry = predict(setup(tmp_path, READS, dry=True))  # type: ignore[arg-type]
-    # a dry run mutates nothing: the guard of e and the check after it are predicted too
-    assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", None, "printf no-newline",
+    # a dry run mutates nothing: the guard of e and the check after it are predicted too, and
+    # the `when:` step (not predicted) does not split them: one segment, one batch
+    assert texts(dry["n2"]) == ["echo a-n2", "echo b >&2; exit 3", "printf no-newline",
                                 f"test -e {tmp_path}/never",
                                 f"cat {tmp_path}/log-n2 2>/dev/null || echo none"]
 
@@ -126,8 +127,9 @@ def test_a_run_through_read_ahead_gives_the_same_results(tmp_path: Path) -> None
             (tmp_path / f"log-{h}").unlink(missing_ok=True)
         fast, calls = run(tmp_path, READS, dry=dry, ahead=True)
         assert outcome(fast) == outcome(plain)
-        # two segments per host: a and b, then (after the unpredictable c) the rest
-        assert sum("batch" in c for c in calls) == 4
+        # a dry run: one segment per host; a real run: a and b, then (after the
+        # unpredictable c) the rest
+        assert sum("batch" in c for c in calls) == (2 if dry else 4)
         runs = [c for c in calls if " run " in c]
         if dry:
             assert runs == []  # every node read came from the batch

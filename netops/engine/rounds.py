@@ -1,0 +1,140 @@
+"""Rounds: the reads of several runbooks' dry runs on one node, gathered into one round trip.
+
+`netops diagnose` runs every runbook's checks on a node. The read-ahead fetches the reads it can
+predict in one batch before any runbook starts; what it cannot predict (a `when:` step's check,
+the second command of a step) has to wait for the results before it. Run one runbook after the
+other, each such read is a round trip of its own (about ten per node for the library). Run
+side by side, each runbook goes as far as the answers in hand take it, then waits; once every
+runbook still running waits on the node, the reads they wait on go to the node together, as
+one batch (`run_batch`): one round trip per round, about as many rounds as the longest chain of
+dependent reads in a single runbook.
+
+Only read-only commands without stdin are gathered (all a dry run sends); anything else goes
+straight through. With no party expected, a `Rounds` is a plain pass-through.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from netops.errors import TransportError
+from netops.transport.base import Command, Completed, Transport
+
+READ_FILE_TIMEOUT = 60.0
+
+
+@dataclass(slots=True)
+class _Ask:
+    command: Command
+    timeout: float | None
+    result: Completed | None = None
+    """None once done: the batch's timeout struck before it finished; it runs on its own."""
+    error: TransportError | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class Rounds:
+    """Wraps a node's transport; gathers the reads of `expect(n)` concurrent parties (each a
+    thread running one runbook) into one batch per round."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.host = inner.host
+        self._lock = threading.Lock()
+        self._live = 0
+        """Parties still running."""
+        self._waiting: list[_Ask] = []
+
+    def expect(self, parties: int) -> None:
+        """`parties` threads will use this transport until each calls `leave()`."""
+        with self._lock:
+            self._live += parties
+
+    def leave(self) -> None:
+        """A party is done: the others may now be all waiting."""
+        with self._lock:
+            self._live -= 1
+            asks = self._take_round()
+        if asks:
+            self._send(asks)
+
+    def run(self, cmd: Command, *, timeout: float | None = None,
+            stdin: bytes | None = None) -> Completed:
+        with self._lock:
+            gather = self._live > 1 and cmd.readonly and stdin is None
+            if gather:
+                ask = _Ask(cmd, timeout)
+                self._waiting.append(ask)
+                asks = self._take_round()
+        if not gather:
+            return self.inner.run(cmd, timeout=timeout, stdin=stdin)
+        if asks:
+            self._send(asks)
+        ask.ready.wait()
+        if ask.error is not None:
+            raise ask.error
+        if ask.result is None:  # the batch's timeout struck first: on its own, its own timeout
+            return self.inner.run(cmd, timeout=timeout)
+        return ask.result
+
+    def _take_round(self) -> list[_Ask]:
+        """The waiting reads, once every live party waits (call with the lock held)."""
+        if not self._waiting or len(self._waiting) < self._live:
+            return []
+        asks, self._waiting = self._waiting, []
+        return asks
+
+    def _send(self, asks: list[_Ask]) -> None:
+        """One round trip for `asks` (by the thread that completed the round: all the others
+        wait for it)."""
+        try:
+            if len(asks) == 1:
+                one = asks[0]
+                one.result = self.inner.run(one.command, timeout=one.timeout)
+            else:
+                batch: Callable[..., list[Completed | None]] | None = getattr(
+                    self.inner, "run_batch", None)
+                results = (batch([a.command for a in asks], timeout=_shortest(asks))
+                           if batch is not None else [None] * len(asks))
+                for ask, result in zip(asks, results, strict=True):
+                    ask.result = result
+        except TransportError as e:
+            for ask in asks:
+                ask.error = e
+        finally:
+            for ask in asks:
+                ask.ready.set()
+
+    def get(self, path: str) -> bytes:
+        from netops.transport.ssh import read_file_command
+
+        done = self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT)
+        if not done.ok:
+            raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
+        return done.stdout.encode()
+
+    def run_batch(self, cmds: Sequence[Command], *,
+                  timeout: float | None = None) -> list[Completed | None]:
+        batch = getattr(self.inner, "run_batch", None)
+        if batch is None:
+            return [None] * len(cmds)
+        result: list[Completed | None] = batch(cmds, timeout=timeout)
+        return result
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        self.inner.put(data, path, mode=mode)
+
+    def reset(self) -> None:
+        reset = getattr(self.inner, "reset", None)
+        if reset is not None:
+            reset()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _shortest(asks: Sequence[_Ask]) -> float | None:
+    limits = [a.timeout for a in asks if a.timeout is not None]
+    return min(limits) if limits else None

@@ -1,0 +1,169 @@
+"""Rounds: a node's runbooks run side by side in diagnose, and the reads they could not predict
+reach the node in one batch per round, with exactly the findings of one-after-the-other
+(local processes stand in for nodes, as in test_perf_readahead)."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from netops.diagnose import diagnose, plans
+from netops.engine.events import Recorder
+from netops.engine.readahead import ReadAhead, predict
+from netops.engine.rounds import Rounds
+from netops.errors import ConnectionLost
+from netops.inventory.load import load_inventory
+from netops.runbook.load import load_runbook
+from netops.transport.base import Command, Completed
+from netops.transport.local import LocalTransport
+from tests.unit.test_perf_readahead import BatchingLocal
+
+# Three runbooks with chains of dependent reads: 3, 2 and 1 rounds after the predicted batch.
+BOOKS = {
+    "chain3": """\
+        steps:
+          - {id: a, check: 'echo a'}
+          - {id: b, check: 'echo b; exit 1', when: a.ok}
+          - {id: c, check: 'echo c', when: b.failed}
+          - {id: d, check: 'echo d', when: c.ok}
+    """,
+    "chain2": """\
+        steps:
+          - {id: a, check: 'test -d DIR'}
+          - {id: b, check: 'echo b2', when: a.ok}
+          - {id: c, check: 'echo c2', when: b.ok}
+          - {id: never, check: 'echo never', when: a.failed}
+    """,
+    "chain1": """\
+        steps:
+          - {id: a, check: 'echo x1'}
+          - {id: b, check: 'echo y1; exit 3', fail: true, when: a.ok}
+    """,
+}
+
+
+def setup(tmp: Path) -> tuple[list, list]:  # type: ignore[type-arg]
+    inv = tmp / "inventory.yaml"
+    inv.write_text("all:\n  hosts: {n1: {}, n2: {}}\n")
+    books = []
+    for name, body in BOOKS.items():
+        path = tmp / f"{name}.yaml"
+        path.write_text(f"name: {name}\ndescription: d\n"
+                        + textwrap.dedent(body).replace("DIR", str(tmp)))
+        books.append(load_runbook(path))
+    inventory = load_inventory(inv)
+    hosts = list(inventory.select(None))
+    return plans(books, inventory, hosts), hosts
+
+
+def verdicts(result: object) -> dict[str, dict[str, tuple[str, str]]]:
+    return {n: {rb: (f.status, f.evidence) for rb, f in row.items()}
+            for n, row in result.nodes.items()}  # type: ignore[attr-defined]
+
+
+def test_runbooks_side_by_side_give_the_same_findings_in_fewer_round_trips(
+        tmp_path: Path) -> None:
+    dry_runs, hosts = setup(tmp_path)
+    one_by_one = diagnose(dry_runs, hosts, LocalTransport, LocalTransport, Recorder(), forks=2)
+
+    calls: list[str] = []
+    reads: dict[str, list] = {h.name: [] for h in hosts}  # type: ignore[type-arg]
+    for plan in dry_runs:
+        for name, mine in predict(plan).items():
+            reads[name] += mine
+    rounds = {h.name: Rounds(BatchingLocal(h.name, calls)) for h in hosts}
+    ahead = {h.name: ReadAhead(rounds[h.name], reads[h.name]) for h in hosts}
+
+    def reach(host: object) -> str:
+        ahead[host.name].prefetch()  # type: ignore[attr-defined]
+        return ""
+
+    side_by_side = diagnose(dry_runs, hosts, lambda h: ahead[h.name], LocalTransport,
+                            Recorder(), forks=2, reach=reach, rounds=lambda h: rounds[h.name])
+    assert verdicts(side_by_side) == verdicts(one_by_one)
+    assert verdicts(side_by_side)["n1"] == {
+        "chain3": ("ok", ""), "chain2": ("ok", ""),
+        "chain1": ("broken", "b: rc 3, expected 0: y1")}
+    for h in ("n1", "n2"):
+        mine = [c for c in calls if c.startswith(f"{h} ")]
+        # the predicted batch (the three `a`s), then rounds: {b, b2, y1}, {c, c2}, {d} (the
+        # last party left alone goes straight through)
+        assert mine[0] == f"{h} batch 3"
+        assert mine[1] == f"{h} batch 3"
+        assert mine[2] == f"{h} batch 2"
+        assert mine[3].startswith(f"{h} run echo d")
+        assert len(mine) == 4
+
+
+class Scripted:
+    """A node whose batches the test controls."""
+
+    host = "n1"
+
+    def __init__(self, batch: object) -> None:
+        self.batch = batch
+        self.singles: list[str] = []
+
+    def run(self, cmd: Command, *, timeout: float | None = None,
+            stdin: bytes | None = None) -> Completed:
+        self.singles.append(cmd.text)
+        return Completed(rc=0, stdout=f"alone {cmd.text}", stderr="", duration_s=0.0)
+
+    def run_batch(self, cmds: list[Command], *,
+                  timeout: float | None = None) -> list[Completed | None]:
+        return self.batch(cmds)  # type: ignore[operator, no-any-return]
+
+    def close(self) -> None:
+        pass
+
+
+def parties(rounds: Rounds, texts: list[str]) -> list[object]:
+    """Each text asked by its own party at once; what each got (a result or an error)."""
+    rounds.expect(len(texts))
+    got: list[object] = [None] * len(texts)
+
+    def one(i: int) -> None:
+        try:
+            got[i] = rounds.run(Command(texts[i], readonly=True), timeout=5).stdout
+        except ConnectionLost as e:
+            got[i] = e
+        finally:
+            rounds.leave()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return got
+
+
+def test_a_read_the_batch_did_not_finish_runs_on_its_own() -> None:
+    node = Scripted(lambda cmds: [Completed(0, f"batched {c.text}", "", 0.0) if i == 0 else None
+                                  for i, c in enumerate(cmds)])
+    got = parties(Rounds(node), ["one", "two"])
+    assert sorted(got) == ["alone two", "batched one"] or sorted(got) == [
+        "alone one", "batched two"]
+    assert len(node.singles) == 1
+
+
+def test_a_lost_connection_reaches_every_party_of_the_round() -> None:
+    def lost(cmds: list[Command]) -> list[Completed | None]:
+        raise ConnectionLost("n1", "gone")
+
+    got = parties(Rounds(Scripted(lost)), ["one", "two", "three"])
+    assert all(isinstance(g, ConnectionLost) for g in got)
+
+
+@pytest.mark.parametrize("cmd", [Command("touch /x"), Command("cat", readonly=True)])
+def test_writes_stdin_and_lone_parties_go_straight_through(cmd: Command) -> None:
+    node = Scripted(lambda cmds: pytest.fail("nothing is gathered"))
+    rounds = Rounds(node)
+    stdin = b"x" if cmd.readonly else None
+    assert rounds.run(cmd, stdin=stdin).stdout == f"alone {cmd.text}"  # no party expected
+    rounds.expect(2)
+    assert rounds.run(cmd, stdin=stdin).stdout == f"alone {cmd.text}"
+    assert node.singles == [cmd.text, cmd.text]
