@@ -327,7 +327,7 @@ def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host]
 
     from netops.engine.events import FanOut
     from netops.engine.execute import World, execute
-    from netops.report import LiveView, plan_preview, summary_table
+    from netops.report import LiveView, plan_preview, show_summary
     from netops.transport.local import LocalTransport
 
     interactive = console.is_terminal and sys.stdin.isatty()
@@ -357,7 +357,7 @@ def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host]
         signal.signal(signal.SIGINT, previous)
     if plan.dry_run:
         console.print(plan_preview(run))
-    console.print(summary_table(run))
+    show_summary(console, run)
     if run.reason:
         console.print(f"[bold red]{run.reason}[/]")
     if run.status in ("interrupted", "halted", "failed") and not plan.dry_run:

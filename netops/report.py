@@ -26,7 +26,7 @@ from netops.engine.events import (
     StepFinished,
     StepStarted,
 )
-from netops.engine.result import RunResult, Status, StepResult
+from netops.engine.result import HostResult, RunResult, Status, StepResult
 
 if TYPE_CHECKING:
     from rich.live import Live  # imported when a terminal shows one (~25 ms otherwise wasted)
@@ -126,16 +126,39 @@ class LiveView:
         return Group(Text(self._batch, style="bold"), table)
 
 
-def summary_table(run: RunResult) -> Table:
-    """Host x outcome, with changed counts and the first line of each failure."""
-    table = Table(title=f"{run.runbook} — {run.status}" + (" (dry run)" if run.dry_run else ""))
-    for col in ("host", "batch", "status", "changed", "detail"):
-        table.add_column(col)
-    for name, host in run.hosts.items():
-        changed = sum(1 for s in host.steps if s.status in (Status.CHANGED, Status.WOULD_CHANGE))
-        table.add_row(name, str(host.batch), styled(host.status), str(changed),
-                      _detail(host.steps))
-    return table
+SUMMARY_COLUMNS = ("host", "batch", "status", "changed", "detail")
+
+
+def show_summary(console: Console, run: RunResult) -> None:
+    """Host x outcome, with changed counts and the first line of each failure: a Rich table on
+    a terminal; elsewhere (CI logs, cron mail, pipes) plain aligned columns, written as they are
+    (Rich spends ~0.4 ms of CPU per row laying a table out: 0.2 s for 500 hosts)."""
+    if console.is_terminal:
+        table = Table(title=_summary_title(run))
+        for col in SUMMARY_COLUMNS:
+            table.add_column(col)
+        for name, host in run.hosts.items():
+            table.add_row(name, str(host.batch), styled(host.status), str(_changed(host)),
+                          _detail(host.steps))
+        console.print(table)
+        return
+    rows = [SUMMARY_COLUMNS] + [
+        (name, str(host.batch), str(host.status), str(_changed(host)), _detail(host.steps))
+        for name, host in run.hosts.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS) - 1)]
+    lines = [_summary_title(run)] + [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) +
+        (f"  {row[-1]}" if row[-1] else "") for row in rows]
+    console.file.write("\n".join(line.rstrip() for line in lines) + "\n")
+    console.file.flush()
+
+
+def _summary_title(run: RunResult) -> str:
+    return f"{run.runbook} — {run.status}" + (" (dry run)" if run.dry_run else "")
+
+
+def _changed(host: HostResult) -> int:
+    return sum(1 for s in host.steps if s.status in (Status.CHANGED, Status.WOULD_CHANGE))
 
 
 def _detail(steps: tuple[StepResult, ...]) -> str:

@@ -121,3 +121,26 @@ def test_the_cli_console_shows_node_output_verbatim(capsys: pytest.CaptureFixtur
     Settings(inventory=Path("inventory.yaml")).console().print(
         "stderr: :fire: :ok: [bold]x[/]", markup=False)
     assert capsys.readouterr().err.strip() == "stderr: :fire: :ok: [bold]x[/]"
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_summary_names_every_host_its_outcome_and_the_first_failure(
+        tmp_path: Path, terminal: bool) -> None:
+    import io
+
+    from rich.console import Console
+
+    from netops.report import show_summary
+
+    r = run(tmp_path, MARK, batch_size="100%", max_fail="100%")
+    out = io.StringIO()
+    show_summary(Console(file=out, force_terminal=terminal, width=200, emoji=False), r)
+    text = out.getvalue()
+    assert "mark — failed" in text
+    rows = {line.split()[0 if not terminal else 1]: line for line in text.splitlines()
+            if "n" in line and any(f"n{i} " in line for i in range(1, 5))}
+    assert set(rows) == {"n1", "n2", "n3", "n4"}
+    assert "changed" in rows["n1"] and "failed" in rows["n3"] and "(rc 1)" in rows["n3"]
+    if not terminal:  # plain columns, as written
+        assert text.splitlines()[1].split() == ["host", "batch", "status", "changed", "detail"]
+        assert rows["n2"].split() == ["n2", "1", "changed", "1"]
