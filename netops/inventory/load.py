@@ -32,6 +32,7 @@ from netops.inventory.ini_inventory import IniInventory
 from netops.inventory.model import Group, Host, Inventory
 from netops.inventory.parse_common import GraphError, plain_value
 from netops.inventory.yaml_inventory import YamlDocument, YamlInventory
+from netops.yamlnodes import compose
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")
 # Ansible's INTERNAL_STATIC_VARS that can come from an inventory: never shown in hostvars.
@@ -84,7 +85,7 @@ def _is_yaml(path: Path, text: str) -> bool:
     if first.startswith("["):
         return False
     try:
-        return isinstance(yaml.compose(text, Loader=yaml.SafeLoader), yaml.MappingNode)
+        return isinstance(compose(text), yaml.MappingNode)
     except yaml.YAMLError:
         return False
 

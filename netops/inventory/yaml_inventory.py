@@ -20,6 +20,7 @@ from netops.errors import LoadError, SourceSpan
 from netops.inventory.model import Unsafe
 from netops.inventory.parse_common import SECTIONS, GraphError, plain_value, quote_line
 from netops.inventory.patterns import RangeError, expand_hosts
+from netops.yamlnodes import compose
 
 if TYPE_CHECKING:
     from netops.inventory.load import InventoryBuilder
@@ -51,7 +52,7 @@ class YamlDocument:
         self.path, self.lines = path, text.splitlines()
         self.constructor = _Loader("")  # only its constructor is used, on composed nodes
         try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.root = compose(text)
         except yaml.MarkedYAMLError as e:
             problem = " ".join(x for x in (e.context, e.problem) if x)
             raise self.error(e.problem_mark, f"invalid YAML: {problem}",

@@ -33,6 +33,7 @@ from netops.runbook.model import (
     Step,
 )
 from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
+from netops.yamlnodes import compose
 
 Path_ = tuple[str | int, ...]
 BUILTINS = frozenset({"host", "vars", "params", "run"}) | JINJA_GLOBALS
@@ -52,7 +53,7 @@ class _Located:
         self.keys: dict[Path_, yaml.Mark] = {}
         self._scalars = yaml.constructor.SafeConstructor()
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = compose(text)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             what = " ".join(x for x in (e.context, e.problem) if x)
