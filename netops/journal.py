@@ -208,6 +208,12 @@ class Journal:
                 raise
             self._db.end(True)
 
+    def _write_one(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """One statement, its own transaction (autocommit): a third of the calls of
+        BEGIN/statement/COMMIT, for the per-step events of a run."""
+        with self._lock:
+            self._db.execute(sql, args)
+
     # -- writing ----------------------------------------------------------------------------
     def start_run(self, rec: RunRecord) -> None:
         with self._write() as db:
@@ -401,16 +407,16 @@ class JournalObserver:
                                    (self.run_id, h, i, "running", now))
             case StepStarted(host=h, step_id=sid, name=name):
                 seq = self._open[(h, sid)] = self._next(h, sid)
-                with self.journal._write() as db:
-                    db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, "
-                               "started) VALUES (?,?,?,?,?,?,?)",
-                               (self.run_id, h, seq, sid, name, "running", time.time()))
+                self.journal._write_one(
+                    "INSERT INTO steps (run_id, host, seq, step_id, name, status, started) "
+                    "VALUES (?,?,?,?,?,?,?)", (self.run_id, h, seq, sid, name, "running",
+                                               time.time()))
             case StepFinished(host=h, result=r):
                 self._finish_step(h, r)
             case HostFinished(result=r):
-                with self.journal._write() as db:
-                    db.execute("UPDATE hosts SET status=?, finished=? WHERE run_id=? AND host=?",
-                               (str(r.status), time.time(), self.run_id, r.host))
+                self.journal._write_one(
+                    "UPDATE hosts SET status=?, finished=? WHERE run_id=? AND host=?",
+                    (str(r.status), time.time(), self.run_id, r.host))
                 written = self._written.get(r.host, set())
                 for step in r.steps:  # steps marked not-run after a failure had no events
                     if step.id not in written:
@@ -435,14 +441,14 @@ class JournalObserver:
                   mask(r.note, self.secrets), _bounded(r.diff, self.secrets), r.duration_s)
         with self._lock:
             seq = self._open.pop((host, r.id), None)
-        with self.journal._write() as db:
-            if seq is not None:
-                db.execute("UPDATE steps SET status=?, changed=?, finding=?, rc=?, command=?, "
-                           "stdout=?, stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? "
-                           "AND host=? AND seq=?", (*values, self.run_id, host, seq))
-                return
-            db.execute("INSERT INTO steps (run_id, host, seq, step_id, name, status, changed, "
-                       "finding, rc, command, stdout, stderr, note, diff, duration_s, started) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (self.run_id, host, self._next(host, r.id), r.id, r.name, *values,
-                        time.time()))
+        if seq is not None:
+            self.journal._write_one(
+                "UPDATE steps SET status=?, changed=?, finding=?, rc=?, command=?, stdout=?, "
+                "stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? AND host=? AND seq=?",
+                (*values, self.run_id, host, seq))
+            return
+        self.journal._write_one(
+            "INSERT INTO steps (run_id, host, seq, step_id, name, status, changed, finding, rc, "
+            "command, stdout, stderr, note, diff, duration_s, started) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (self.run_id, host, self._next(host, r.id), r.id, r.name, *values, time.time()))
