@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
         "unreachable": "[magenta]![/]"}
+PLAIN_MARK = {"ok": "·", "broken": "✗", "unknown": "?", "unreachable": "!"}
+LEGEND = "· ok   ✗ broken (the runbook would fix it)   ? unknown   ! unreachable"
 
 
 @app.command("diagnose")
@@ -50,7 +52,7 @@ def diagnose_cmd(
 
     s = settings(ctx)
     console = s.console()
-    books, errors = load_all(runbook_dirs(s))
+    books, errors = load_all(runbook_dirs(s), only or None)  # -r: load only those
     for e in errors:
         console.print(f"invalid runbook skipped: {e}", markup=False)
     names = only or sorted(n for n, rb in books.items() if applicable(rb))
@@ -104,7 +106,8 @@ def diagnose_cmd(
 
 
 def _show(console: object, result: object, evidence: bool) -> None:
-    """Runbooks down, nodes across (node names are short, runbook ids are not)."""
+    """Runbooks down, nodes across (node names are short, runbook ids are not); folded to one
+    line per runbook when the nodes do not fit across the screen, or for a log."""
     from rich.console import Console
     from rich.table import Table
 
@@ -112,15 +115,18 @@ def _show(console: object, result: object, evidence: bool) -> None:
 
     assert isinstance(console, Console) and isinstance(result, Diagnosis)
     nodes = list(result.nodes)
-    table = Table(title="runbook x node", caption="· ok   ✗ broken (the runbook would fix "
-                  "it)   ? unknown   ! unreachable", box=None, pad_edge=False)
-    table.add_column("runbook")
-    for node in nodes:
-        table.add_column(node, justify="center")
-    for check in result.checks:
-        table.add_row(check, *[MARK[result.nodes[n][check].status]
-                               if check in result.nodes[n] else "" for n in nodes])
-    console.print(table)
+    width = max((len(c) for c in result.checks), default=7) + sum(len(n) + 1 for n in nodes)
+    if width > console.width or not console.is_terminal:
+        _show_by_runbook(console, result)
+    else:
+        table = Table(title="runbook x node", caption=LEGEND, box=None, pad_edge=False)
+        table.add_column("runbook")
+        for node in nodes:
+            table.add_column(node, justify="center")
+        for check in result.checks:
+            table.add_row(check, *[MARK[result.nodes[n][check].status]
+                                   if check in result.nodes[n] else "" for n in nodes])
+        console.print(table)
     if evidence:
         for node, row in result.nodes.items():
             for check, f in row.items():
@@ -131,3 +137,25 @@ def _show(console: object, result: object, evidence: bool) -> None:
     for rb, broken in sorted(result.broken().items()):
         console.print(f"fix: netops run {rb} --nodes {','.join(broken)} --dry-run",
                       markup=False)
+
+
+def _show_by_runbook(console: object, result: object) -> None:
+    """One line per runbook: how many nodes are in each state, and which are not ok."""
+    from rich.console import Console
+
+    from netops.diagnose import Diagnosis
+
+    assert isinstance(console, Console) and isinstance(result, Diagnosis)
+    pad = max((len(c) for c in result.checks), default=0)
+    lines = [f"runbook x node, {len(result.nodes)} node(s): {LEGEND}"]
+    for check in result.checks:
+        by: dict[str, list[str]] = {}
+        for node, row in result.nodes.items():
+            if check in row:
+                by.setdefault(row[check].status, []).append(node)
+        parts = [f"{PLAIN_MARK[status]} {status} {len(names)}"
+                 + (f": {', '.join(names)}" if status != "ok" else "")
+                 for status, names in sorted(by.items(), key=lambda kv: kv[0] != "ok")]
+        lines.append(f"{check.ljust(pad)}  {'; '.join(parts)}")
+    console.file.write("\n".join(lines) + "\n")
+    console.file.flush()

@@ -513,11 +513,16 @@ def find_runbooks(dirs: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
-def load_all(dirs: Iterable[Path]) -> tuple[dict[str, Runbook], list[UserError]]:
-    """Every runbook of the library, and the errors of the ones that do not load."""
+def load_all(dirs: Iterable[Path], names: Iterable[str] | None = None,
+             ) -> tuple[dict[str, Runbook], list[UserError]]:
+    """Every runbook of the library (or only those of `names` there are), and the errors of
+    the ones that do not load."""
     books: dict[str, Runbook] = {}
     errors: list[UserError] = []
-    for name, path in find_runbooks(dirs).items():
+    found = find_runbooks(dirs)
+    if names is not None:
+        found = {n: found[n] for n in names if n in found}
+    for name, path in found.items():
         try:
             rb = load_runbook(path)
         except UserError as e:

@@ -102,10 +102,9 @@ class SshConnector:
             self._warm[t.host] = t
 
         def work() -> None:
-            from concurrent.futures import ThreadPoolExecutor
+            from netops.engine.parallel import each
 
-            with ThreadPoolExecutor(max_workers=max(1, min(forks, len(todo)))) as pool:
-                list(pool.map(SshTransport.open_quietly, todo))
+            each(todo, SshTransport.open_quietly, forks)
 
         threading.Thread(target=work, name="netops-warm", daemon=True).start()
 
