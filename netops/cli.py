@@ -316,11 +316,12 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv)
     exits: tuple[type[BaseException], ...] = (*_click_errors("Exit"), typer.Exit)
     aborts: tuple[type[BaseException], ...] = (*_click_errors("Abort"), typer.Abort)
+    usage = _click_errors("ClickException")
     try:
         code = app(args=argv, standalone_mode=False, prog_name="netops")
     except exits as e:
         code = e.exit_code  # type: ignore[attr-defined]
-    except _click_errors("ClickException") as e:
+    except usage as e:
         e.show()  # type: ignore[attr-defined]
         code = ExitCode.BAD_INPUT
     except aborts:

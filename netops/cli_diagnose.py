@@ -47,7 +47,6 @@ def diagnose_cmd(
     from netops.engine.readahead import ReadAhead, predict
     from netops.engine.rounds import Rounds
     from netops.runbook.load import load_all
-    from netops.transport.kept import Kept
     from netops.transport.local import LocalTransport
 
     s = settings(ctx)
@@ -72,7 +71,7 @@ def diagnose_cmd(
         for name, mine in predict(plan).items():
             reads[name] += mine
     ssh = {h.name: connector.transport(h) for h in hosts}
-    rounds = {name: Rounds(Kept(t)) for name, t in ssh.items()}
+    rounds = {name: Rounds(t) for name, t in ssh.items()}
     kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
 
     def reach(host: Host) -> str:
@@ -144,6 +143,7 @@ def _show_by_runbook(console: object, result: object) -> None:
     from rich.console import Console
 
     from netops.diagnose import Diagnosis
+    from netops.report import write_plain
 
     assert isinstance(console, Console) and isinstance(result, Diagnosis)
     pad = max((len(c) for c in result.checks), default=0)
@@ -157,5 +157,4 @@ def _show_by_runbook(console: object, result: object) -> None:
                  + (f": {', '.join(names)}" if status != "ok" else "")
                  for status, names in sorted(by.items(), key=lambda kv: kv[0] != "ok")]
         lines.append(f"{check.ljust(pad)}  {'; '.join(parts)}")
-    console.file.write("\n".join(lines) + "\n")
-    console.file.flush()
+    write_plain(console, lines)

@@ -132,11 +132,10 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
                 if gather is not None:
                     gather.leave()
 
-        if gather is None:
-            return {p.runbook.name: one_runbook(p) for p in alone}
-        gather.expect(len(alone))
-        return {p.runbook.name: f for p, f in zip(alone, each(alone, one_runbook, len(alone)),
-                                                   strict=True)}
+        if gather is not None:
+            gather.expect(len(alone))
+        found = each(alone, one_runbook, len(alone) if gather is not None else 1)
+        return {p.runbook.name: f for p, f in zip(alone, found, strict=True)}
 
     for host, row in zip(hosts, each(list(hosts), one_host, forks), strict=True):
         diagnosis.nodes[host.name].update(row)

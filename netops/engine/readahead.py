@@ -34,15 +34,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netops.transport.base import Command, Completed, Transport
+from netops.transport.base import (
+    READ_FILE_TIMEOUT,
+    Command,
+    Completed,
+    Transport,
+    file_content,
+    read_file_command,
+)
 
 if TYPE_CHECKING:
     from netops.engine.execute import Plan
     from netops.inventory.model import Host
     from netops.runbook.model import Step
-
-READ_FILE_TIMEOUT = 60.0
-
 
 @dataclass(frozen=True, slots=True)
 class Read:
@@ -50,6 +54,12 @@ class Read:
 
     command: Command
     timeout: float | None
+
+
+def shortest(timeouts: Iterable[float | None]) -> float | None:
+    """A batch's timeout: the shortest of its commands' (a batch must not outlive any)."""
+    limits = [t for t in timeouts if t is not None]
+    return min(limits) if limits else None
 
 
 def _key(cmd: Command) -> tuple[str, bool]:
@@ -99,8 +109,7 @@ class ReadAhead:
         if batch is None:
             return
         unique = list({_key(r.command): r for r in reads}.values())
-        limits = [r.timeout for r in unique if r.timeout is not None]
-        results = batch([r.command for r in unique], timeout=min(limits) if limits else None)
+        results = batch([r.command for r in unique], timeout=shortest(r.timeout for r in unique))
         done = {_key(r.command): result for r, result in zip(unique, results, strict=True)}
         for read in reads:
             self._answers.setdefault(_key(read.command), deque()).append(done[_key(read.command)])
@@ -140,15 +149,8 @@ class ReadAhead:
         self.inner.put(data, path, mode=mode)
 
     def get(self, path: str) -> bytes:
-        from netops.errors import TransportError
-        from netops.transport.ssh import read_file_command
-
         done = self._answer(_key(read_file_command(path)))
-        if done is None:
-            return self.inner.get(path)
-        if not done.ok:
-            raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
-        return done.stdout.encode()
+        return self.inner.get(path) if done is None else file_content(self.host, path, done)
 
     def reset(self) -> None:
         self._drop()
@@ -186,8 +188,6 @@ class _Probe:
         raise _First(None, None, data)
 
     def get(self, path: str) -> bytes:
-        from netops.transport.ssh import read_file_command
-
         raise _First(read_file_command(path), READ_FILE_TIMEOUT, None)
 
     def close(self) -> None:

@@ -10,19 +10,26 @@ one batch (`run_batch`): one round trip per round, about as many rounds as the l
 dependent reads in a single runbook.
 
 Only read-only commands without stdin are gathered (all a dry run sends); anything else goes
-straight through. With no party expected, a `Rounds` is a plain pass-through.
+straight through. With no party expected, a `Rounds` is a plain pass-through. Like `Kept`, which
+it extends, it leaves the connection open for the caller to close.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from netops.engine.readahead import shortest
 from netops.errors import TransportError
-from netops.transport.base import Command, Completed, Transport
-
-READ_FILE_TIMEOUT = 60.0
+from netops.transport.base import (
+    READ_FILE_TIMEOUT,
+    Command,
+    Completed,
+    Transport,
+    file_content,
+    read_file_command,
+)
+from netops.transport.kept import Kept
 
 
 @dataclass(slots=True)
@@ -35,13 +42,12 @@ class _Ask:
     ready: threading.Event = field(default_factory=threading.Event)
 
 
-class Rounds:
+class Rounds(Kept):
     """Wraps a node's transport; gathers the reads of `expect(n)` concurrent parties (each a
     thread running one runbook) into one batch per round."""
 
     def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.host = inner.host
+        super().__init__(inner)
         self._lock = threading.Lock()
         self._live = 0
         """Parties still running."""
@@ -94,10 +100,8 @@ class Rounds:
                 one = asks[0]
                 one.result = self.inner.run(one.command, timeout=one.timeout)
             else:
-                batch: Callable[..., list[Completed | None]] | None = getattr(
-                    self.inner, "run_batch", None)
-                results = (batch([a.command for a in asks], timeout=_shortest(asks))
-                           if batch is not None else [None] * len(asks))
+                results = self.run_batch([a.command for a in asks],
+                                         timeout=shortest(a.timeout for a in asks))
                 for ask, result in zip(asks, results, strict=True):
                     ask.result = result
         except TransportError as e:
@@ -108,33 +112,6 @@ class Rounds:
                 ask.ready.set()
 
     def get(self, path: str) -> bytes:
-        from netops.transport.ssh import read_file_command
+        return file_content(self.host, path,
+                            self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT))
 
-        done = self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT)
-        if not done.ok:
-            raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
-        return done.stdout.encode()
-
-    def run_batch(self, cmds: Sequence[Command], *,
-                  timeout: float | None = None) -> list[Completed | None]:
-        batch = getattr(self.inner, "run_batch", None)
-        if batch is None:
-            return [None] * len(cmds)
-        result: list[Completed | None] = batch(cmds, timeout=timeout)
-        return result
-
-    def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
-        self.inner.put(data, path, mode=mode)
-
-    def reset(self) -> None:
-        reset = getattr(self.inner, "reset", None)
-        if reset is not None:
-            reset()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def _shortest(asks: Sequence[_Ask]) -> float | None:
-    limits = [a.timeout for a in asks if a.timeout is not None]
-    return min(limits) if limits else None

@@ -56,6 +56,25 @@ class Completed:
         return self.rc == 0
 
 
+READ_FILE_TIMEOUT = 60.0
+
+
+def read_file_command(path: str) -> Command:
+    """The command behind `get(path)` (a read-ahead may fetch it with other reads)."""
+    import shlex
+
+    return Command(f"cat {shlex.quote(path)}", become=True, readonly=True)
+
+
+def file_content(host: str, path: str, done: Completed) -> bytes:
+    """What `get(path)` returns, from the outcome of `read_file_command(path)`."""
+    if not done.ok:
+        from netops.errors import TransportError
+
+        raise TransportError(host, f"reading {path} failed: {done.stderr.strip()}")
+    return done.stdout.encode()
+
+
 class Transport(Protocol):
     """One connection to one host, opened lazily and reused for every command."""
 

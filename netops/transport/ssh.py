@@ -34,7 +34,14 @@ from netops.errors import (
 )
 from netops.transport import known_hosts
 from netops.transport._paramiko import paramiko
-from netops.transport.base import Command, Completed, HostKeyMode
+from netops.transport.base import (
+    READ_FILE_TIMEOUT,
+    Command,
+    Completed,
+    HostKeyMode,
+    file_content,
+    read_file_command,
+)
 from netops.transport.channel import run_batch, run_on_channel
 from netops.transport.sshconfig import Resolved, SshConfig, default_files, resolve, split_hop
 
@@ -370,10 +377,8 @@ class SshTransport:
             raise TransportError(self.host, f"writing {path} failed: {done.stderr.strip()}")
 
     def get(self, path: str) -> bytes:
-        done = self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT)
-        if not done.ok:
-            raise TransportError(self.host, f"reading {path} failed: {done.stderr.strip()}")
-        return done.stdout.encode()
+        return file_content(self.host, path,
+                            self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT))
 
     def close(self) -> None:
         spare, self._spare = self._spare, None
@@ -388,14 +393,6 @@ class SshTransport:
         self.close()
         self._client = None
         self._transport = None
-
-
-READ_FILE_TIMEOUT = 60.0
-
-
-def read_file_command(path: str) -> Command:
-    """The command behind `get(path)` (a read-ahead may fetch it with other reads)."""
-    return Command(f"cat {shlex.quote(path)}", become=True, readonly=True)
 
 
 _KEX: frozenset[str] = frozenset(getattr(paramiko.Transport, "_kex_info", {}))
