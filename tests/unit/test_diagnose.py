@@ -49,3 +49,42 @@ def test_verdicts(tmp_path: Path, steps: list[StepResult], verdict: str) -> None
     assert result.status == verdict
     if verdict == "broken":
         assert "note" in result.evidence
+
+
+def test_a_fleet_wider_than_the_screen_is_shown_one_line_per_runbook() -> None:
+    import io
+
+    from rich.console import Console
+
+    from netops.cli_diagnose import _show
+    from netops.diagnose import BROKEN, OK, UNREACHABLE, Diagnosis, Finding
+
+    result = Diagnosis(["check-ip-forward", "fix-calico"])
+    for i in range(1, 41):
+        result.nodes[f"chick{i}"] = {
+            "check-ip-forward": Finding(BROKEN if i in (5, 6) else OK),
+            "fix-calico": Finding(UNREACHABLE if i == 40 else OK)}
+    for terminal in (True, False):  # 40 nodes do not fit 120 columns; a log never gets a table
+        out = io.StringIO()
+        _show(Console(file=out, force_terminal=terminal, width=120, emoji=False), result, False)
+        lines = out.getvalue().splitlines()
+        assert lines[0].startswith("runbook x node, 40 node(s):")
+        assert lines[1].split() == ["check-ip-forward", "·", "ok", "38;", "✗", "broken", "2:",
+                                    "chick5,", "chick6"]
+        assert lines[2].split() == ["fix-calico", "·", "ok", "39;", "!", "unreachable", "1:",
+                                    "chick40"]
+        assert "fix: netops run check-ip-forward --nodes chick5,chick6 --dry-run" in lines
+
+
+def test_a_fleet_that_fits_a_terminal_keeps_the_matrix() -> None:
+    import io
+
+    from rich.console import Console
+
+    from netops.cli_diagnose import _show
+    from netops.diagnose import OK, Diagnosis, Finding
+
+    result = Diagnosis(["check-ip-forward"], {"chick1": {"check-ip-forward": Finding(OK)}})
+    out = io.StringIO()
+    _show(Console(file=out, force_terminal=True, width=120, emoji=False), result, False)
+    assert "runbook x node" in out.getvalue() and "node(s)" not in out.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from netops.engine.rounds import Rounds
 from netops.errors import ConnectionLost
 from netops.inventory.load import load_inventory
 from netops.runbook.load import load_runbook
-from netops.transport.base import Command, Completed
+from netops.transport.base import Command, Completed, Transport
 from netops.transport.local import LocalTransport
 from tests.unit.test_perf_readahead import BatchingLocal
 
@@ -64,27 +65,35 @@ def verdicts(result: object) -> dict[str, dict[str, tuple[str, str]]]:
             for n, row in result.nodes.items()}  # type: ignore[attr-defined]
 
 
-def test_runbooks_side_by_side_give_the_same_findings_in_fewer_round_trips(
-        tmp_path: Path) -> None:
-    dry_runs, hosts = setup(tmp_path)
-    one_by_one = diagnose(dry_runs, hosts, LocalTransport, LocalTransport, Recorder(), forks=2)
-
-    calls: list[str] = []
+def side_by_side(dry_runs: list, hosts: list,  # type: ignore[type-arg]
+                 node: Callable[[str], Transport]) -> object:
+    """diagnose as the CLI wires it: read-ahead over rounds over each host's `node(name)`."""
     reads: dict[str, list] = {h.name: [] for h in hosts}  # type: ignore[type-arg]
     for plan in dry_runs:
         for name, mine in predict(plan).items():
             reads[name] += mine
-    rounds = {h.name: Rounds(BatchingLocal(h.name, calls)) for h in hosts}
+    rounds = {h.name: Rounds(node(h.name)) for h in hosts}
     ahead = {h.name: ReadAhead(rounds[h.name], reads[h.name]) for h in hosts}
 
     def reach(host: object) -> str:
-        ahead[host.name].prefetch()  # type: ignore[attr-defined]
+        try:
+            ahead[host.name].prefetch()  # type: ignore[attr-defined]
+        except ConnectionLost as e:
+            return str(e)
         return ""
 
-    side_by_side = diagnose(dry_runs, hosts, lambda h: ahead[h.name], LocalTransport,
-                            Recorder(), forks=2, reach=reach, rounds=lambda h: rounds[h.name])
-    assert verdicts(side_by_side) == verdicts(one_by_one)
-    assert verdicts(side_by_side)["n1"] == {
+    return diagnose(dry_runs, hosts, lambda h: ahead[h.name], LocalTransport, Recorder(),
+                    forks=2, reach=reach, rounds=lambda h: rounds[h.name])
+
+
+def test_runbooks_side_by_side_give_the_same_findings_in_fewer_round_trips(
+        tmp_path: Path) -> None:
+    dry_runs, hosts = setup(tmp_path)
+    one_by_one = diagnose(dry_runs, hosts, LocalTransport, LocalTransport, Recorder(), forks=2)
+    calls: list[str] = []
+    side_by_side_ = side_by_side(dry_runs, hosts, lambda name: BatchingLocal(name, calls))
+    assert verdicts(side_by_side_) == verdicts(one_by_one)
+    assert verdicts(side_by_side_)["n1"] == {
         "chain3": ("ok", ""), "chain2": ("ok", ""),
         "chain1": ("broken", "b: rc 3, expected 0: y1")}
     for h in ("n1", "n2"):
@@ -96,6 +105,51 @@ def test_runbooks_side_by_side_give_the_same_findings_in_fewer_round_trips(
         assert mine[2] == f"{h} batch 2"
         assert mine[3].startswith(f"{h} run echo d")
         assert len(mine) == 4
+
+
+class Dropping(BatchingLocal):
+    """A node whose connection drops after its first batch (mid-diagnose)."""
+
+    def run(self, cmd: Command, *, timeout: float | None = None,
+            stdin: bytes | None = None) -> Completed:
+        raise ConnectionLost(self.host, "connection dropped")
+
+    def run_batch(self, cmds: Sequence[Command], *,
+                  timeout: float | None = None) -> list[Completed | None]:
+        if any(c.startswith(f"{self.host} batch") for c in self.calls):
+            raise ConnectionLost(self.host, "connection dropped")
+        return super().run_batch(cmds, timeout=timeout)
+
+
+def test_a_node_lost_mid_diagnose_fails_its_waiting_runbooks_and_holds_up_nobody(
+        tmp_path: Path) -> None:
+    dry_runs, hosts = setup(tmp_path)
+    calls: list[str] = []
+    result = side_by_side(dry_runs, hosts, lambda name: (
+        Dropping if name == "n2" else BatchingLocal)(name, calls))
+    assert {rb: s for rb, (s, _) in verdicts(result)["n1"].items()} == {
+        "chain3": "ok", "chain2": "ok", "chain1": "broken"}
+    lost = verdicts(result)["n2"]
+    # every runbook had a read in the first round, which the drop cut off: none is "ok", each
+    # says its check could not run, and why
+    assert {s for s, _ in lost.values()} == {"unknown"}
+    assert all("connection dropped" in evidence for _, evidence in lost.values())
+
+
+def test_an_unreachable_node_is_unreachable_for_every_runbook(tmp_path: Path) -> None:
+    dry_runs, hosts = setup(tmp_path)
+    calls: list[str] = []
+
+    class Down(BatchingLocal):
+        def run_batch(self, cmds: Sequence[Command], *,
+                      timeout: float | None = None) -> list[Completed | None]:
+            raise ConnectionLost(self.host, "no route to host")
+
+    result = side_by_side(dry_runs, hosts, lambda name: (
+        Down if name == "n1" else BatchingLocal)(name, calls))
+    assert verdicts(result)["n1"] == dict.fromkeys(
+        ("chain3", "chain2", "chain1"), ("unreachable", "n1: connection lost: no route to host"))
+    assert verdicts(result)["n2"]["chain1"][0] == "broken"
 
 
 class Scripted:

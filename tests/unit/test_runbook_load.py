@@ -155,6 +155,9 @@ def test_load_all_reports_each_bad_file_and_name_mismatch(tmp_path: Path) -> Non
     assert sorted(str(e.span.path.name) for e in errors if e.span) == ["broken.yaml",
                                                                         "wrong.yaml"]
     assert set(find_runbooks([tmp_path])) == {"ok", "wrong", "broken"}
+    # only the runbooks asked for are read: the broken one elsewhere in the library is not
+    books, errors = load_all([tmp_path], ["ok", "missing"])
+    assert list(books) == ["ok"] and errors == []
 
 
 # -- rendering --------------------------------------------------------------------------------
