@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_the_gc_is_paused_at_start_up_and_back_once_work_fans_out() -> None:
     code = """
@@ -43,3 +45,29 @@ print(gc.isenabled())
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_paramiko_loads_with_its_own_version_and_leaves_importlib_metadata_alone() -> None:
+    """netops lends paramiko a stand-in for importlib.metadata (15 ms of start-up): the client
+    banner must still carry paramiko's real version, and the real module must work after."""
+    code = """
+import sys
+import netops.transport._paramiko as p
+print(p._lent is not None, "importlib.metadata" in sys.modules, "invoke" in sys.modules)
+import importlib.metadata as m
+print(p.paramiko.Transport._CLIENT_ID == "paramiko_" + m.version("paramiko"),  # the banner
+      hasattr(m, "distribution"))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["True", "False", "False", "True", "True"]
+
+
+def test_the_stand_in_answers_only_for_paramiko() -> None:
+    from netops.transport._paramiko import _dist_version, _metadata_stand_in
+
+    stand_in = _metadata_stand_in("paramiko", "9.9.9")
+    assert stand_in.version("paramiko") == "9.9.9"
+    with pytest.raises(LookupError, match="knows only paramiko"):
+        stand_in.version("cryptography")
+    assert _dist_version("no_such_package_here") is None
