@@ -28,7 +28,6 @@ from typing import Any
 import yaml
 
 from netops.errors import LoadError, SourceSpan, UserError
-from netops.inventory.ini_inventory import IniInventory
 from netops.inventory.model import Group, Host, Inventory
 from netops.inventory.parse_common import GraphError, plain_value
 from netops.inventory.yaml_inventory import YamlDocument, YamlInventory
@@ -66,6 +65,8 @@ def load_inventory(path: Path | str) -> Inventory:
     if _is_yaml(path, text):
         YamlInventory(build, path, text).parse()
     else:
+        from netops.inventory.ini_inventory import IniInventory  # only INI files need it
+
         IniInventory(build, path, text).parse()
     return build.freeze()
 
