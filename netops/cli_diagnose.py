@@ -1,7 +1,5 @@
 """`netops diagnose`: the seed-000 hunt for "which chicks are broken" as one command."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -62,7 +60,7 @@ def diagnose_cmd(
     hosts = inventory.select(nodes)
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
-    connector = s.connector(console)
+    connector = s.connector()
     preflight(connector, hosts)
     connector.warm(hosts, forks)  # diagnose never asks and never changes anything
     dry_runs = plans([books[n] for n in names], inventory, hosts, forks=forks)
@@ -74,7 +72,7 @@ def diagnose_cmd(
     rounds = {name: Rounds(t) for name, t in ssh.items()}
     kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
 
-    def reach(host: Host) -> str:
+    def reach(host: "Host") -> str:
         """Connect and fetch the node's predicted checks in one go; why not, if not."""
         try:
             kept[host.name].prefetch()

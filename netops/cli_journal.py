@@ -1,7 +1,5 @@
 """Journal commands of the CLI: history and report."""
 
-from __future__ import annotations
-
 import json
 import sys
 import time

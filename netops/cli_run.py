@@ -1,7 +1,5 @@
 """Runbook commands of the CLI: list, show, validate, schema, run."""
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -20,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from netops.engine.events import Observer
-    from netops.engine.execute import Plan
+    from netops.engine.plan import Plan
     from netops.engine.prepare import Resume
     from netops.inventory.model import Host
     from netops.journal import Journal, RunRecord
@@ -37,7 +35,7 @@ def runbook_dirs(s: Settings) -> list[Path]:
             {x.resolve() for x in dirs[:i]}]
 
 
-def find(s: Settings, name: str) -> Runbook:
+def find(s: Settings, name: str) -> "Runbook":
     from netops.runbook.load import find_runbooks, load_runbook
 
     path = Path(name)
@@ -207,7 +205,6 @@ def run_cmd(
         from netops.schedule import parse_until
 
         deadline = parse_until(until, time.time())
-    console = s.console()
     journal = Journal.open(s.journal)
     prior = _resume_from(journal, resume, force) if resume else None
     if prior is not None:
@@ -224,22 +221,23 @@ def run_cmd(
         raise UserError(f"--nodes {nodes!r} selects no host" if prior is None
                         else f"run {prior.run_id} has no unfinished host")
     if rb.disruptive and not dry_run:
-        deadline = _maintenance_window(console, rb, hosts, deadline, force)
-    connector = s.connector(console)
-    preflight(connector, hosts)
-    if dry_run or yes or not (console.is_terminal and sys.stdin.isatty()):
-        # No question will be asked: open the connections (no command yet) while the plan,
-        # the journal and the report are set up; handshakes mostly wait for the nodes.
-        connector.warm(hosts, forks)
+        deadline = _maintenance_window(s.console(), rb, hosts, deadline, force)
     from netops.engine.prepare import Overrides, build_plan, describe
 
     over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
                       resume=prior.resume if prior else None)
+    connector = s.connector()
+    preflight(connector, hosts)
+    asks = not (dry_run or yes) and sys.stderr.isatty() and sys.stdin.isatty()
+    if not asks:
+        # Every input is checked: open the connections (no command yet) while the console
+        # and the engine load; handshakes mostly wait for the nodes.
+        connector.warm(hosts, forks)
+    console = s.console()
     for line in describe(plan):
         console.print(line, markup=False)
-    if not (dry_run or yes) and console.is_terminal and sys.stdin.isatty() \
-            and not typer.confirm("Proceed?", default=False, err=True):
+    if asks and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
     # A dry run writes nothing on a node, not even a lock; a read-only runbook needs none.
     if plan.dry_run or not any(step.mutates for step in rb.all_steps()):
@@ -251,7 +249,7 @@ def run_cmd(
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
 
 
-def _maintenance_window(console: Console, rb: Runbook, hosts: tuple[Host, ...],
+def _maintenance_window(console: "Console", rb: "Runbook", hosts: "tuple[Host, ...]",
                         deadline: float | None, force: bool) -> float | None:
     """Refuse a disruptive runbook on nodes outside their declared maintenance window (unless
     --force); inside it, no batch starts after the first of those windows closes."""
@@ -276,8 +274,8 @@ def _maintenance_window(console: Console, rb: Runbook, hosts: tuple[Host, ...],
     return deadline
 
 
-def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnector,
-                journal: Journal, nodes: str | None, as_json: bool) -> int:
+def _locked_run(s: Settings, console: "Console", plan: "Plan", connector: "SshConnector",
+                journal: "Journal", nodes: str | None, as_json: bool) -> int:
     """Lock every target node (all or nothing), run, release the locks."""
     from netops import locks
     from netops.engine.readahead import predict, wrap_all
@@ -302,7 +300,7 @@ def _locked_run(s: Settings, console: Console, plan: Plan, connector: SshConnect
             t.inner.close()
 
 
-def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
+def _record(s: Settings, plan: "Plan", nodes: str | None) -> "RunRecord":
     import hashlib
 
     from netops.journal import RunRecord
@@ -321,8 +319,8 @@ def _record(s: Settings, plan: Plan, nodes: str | None) -> RunRecord:
         argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from)
 
 
-def _execute(s: Settings, console: Console, plan: Plan, connect: Callable[[Host], Transport],
-             journal: Journal, as_json: bool, *extra: Observer) -> int:
+def _execute(s: Settings, console: "Console", plan: "Plan", connect: "Callable[[Host], Transport]",
+             journal: "Journal", as_json: bool, *extra: "Observer") -> int:
     import signal
 
     from netops.engine.events import FanOut
@@ -381,7 +379,7 @@ class _Prior:
     params: dict[str, Any]
     secret_names: frozenset[str]
     unfinished: frozenset[str]
-    resume: Resume
+    resume: "Resume"
 
     def vars(self, given: list[str]) -> list[str]:
         names = {g.partition("=")[0] for g in given}
@@ -404,7 +402,7 @@ def _as_var(value: Any) -> str:
 FINISHED = ("ok", "changed", "skipped")
 
 
-def _resume_from(journal: Journal, run_id: str, force: bool) -> _Prior:
+def _resume_from(journal: "Journal", run_id: str, force: bool) -> _Prior:
     import hashlib
 
     from netops.engine.host import ONCE

@@ -1,7 +1,5 @@
 """Scheduled maintenance commands: `schedule list`, `schedule check`, `scheduler [--once]`."""
 
-from __future__ import annotations
-
 import json
 import sys
 import time
@@ -36,7 +34,7 @@ def _path(s: Settings, given: Path | None) -> Path:
     return given or default_path(s.inventory)
 
 
-def _validated(s: Settings, path: Path) -> tuple[dict[str, Schedule], list[UserError]]:
+def _validated(s: Settings, path: Path) -> "tuple[dict[str, Schedule], list[UserError]]":
     """The schedules, and every problem found against the runbooks and the inventory."""
     from netops.cli_run import find
     from netops.schedule import load_schedules, validate
@@ -45,7 +43,7 @@ def _validated(s: Settings, path: Path) -> tuple[dict[str, Schedule], list[UserE
     return schedules, validate(schedules, lambda name: find(s, name), s.load_inventory())
 
 
-def _window_warnings(s: Settings, schedules: dict[str, Schedule]) -> list[str]:
+def _window_warnings(s: Settings, schedules: "dict[str, Schedule]") -> list[str]:
     """Schedules of disruptive runbooks whose next fire is outside the nodes' windows."""
     from netops.cli_run import find
     from netops.schedule import check_windows, fmt_time
@@ -105,7 +103,7 @@ def list_cmd(
     return ExitCode.OK
 
 
-def _doc(sc: Schedule, journal: Journal, now: float, count: int,
+def _doc(sc: "Schedule", journal: "Journal", now: float, count: int,
          last: int) -> dict[str, Any]:
     from netops.schedule import fmt_time
 
@@ -125,7 +123,7 @@ def _doc(sc: Schedule, journal: Journal, now: float, count: int,
             if sc.enabled else [], "last": fires}
 
 
-def _table(console: Console, path: Path, found: dict[str, Schedule],
+def _table(console: "Console", path: Path, found: "dict[str, Schedule]",
            docs: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
@@ -177,7 +175,7 @@ class _Reloader:
             return None
         return st.st_mtime, st.st_size
 
-    def __call__(self) -> dict[str, Schedule] | None:
+    def __call__(self) -> "dict[str, Schedule] | None":
         stamp = self._stamp()
         if stamp == self.stamp:
             return None

@@ -21,7 +21,7 @@ from netops.engine.result import HostResult, Status, StepResult
 from netops.transport.base import Transport
 
 if TYPE_CHECKING:
-    from netops.engine.execute import Plan
+    from netops.engine.plan import Plan
     from netops.engine.rounds import Rounds
     from netops.inventory.model import Host, Inventory
     from netops.runbook.model import Runbook

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netops.engine.events import (
     BatchStarted,
@@ -23,6 +23,7 @@ from netops.engine.events import (
 )
 from netops.engine.host import HostRunner, OnceRunner
 from netops.engine.parallel import each
+from netops.engine.plan import Plan
 from netops.engine.registered import Registered
 from netops.engine.result import (
     FAILING,
@@ -36,33 +37,6 @@ from netops.transport.base import Transport
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host
-    from netops.runbook.model import Runbook
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Everything decided before any host is touched."""
-
-    run_id: str
-    runbook: Runbook
-    batches: tuple[tuple[Host, ...], ...]
-    params: Mapping[str, Any]
-    secrets: frozenset[str]
-    dry_run: bool
-    tolerance: int
-    """Failed hosts the whole run tolerates; one more halts it before the next batch."""
-    pause: float | str
-    """Seconds between batches, or "ask" to wait for the operator."""
-    forks: int = 50
-    timeout: float | None = 300.0
-    once_hosts: Mapping[str, tuple[Host, ...]] = field(default_factory=dict)
-    """For `on: once` steps: the candidate hosts of each group, in inventory order."""
-    done: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """When resuming: per host, the mutating steps an earlier run already completed."""
-    resumed_from: str | None = None
-    deadline: float | None = None
-    """Unix time (the end of a maintenance window) after which no further batch starts: the
-    run halts, resumable, with the remaining hosts `not-run`."""
 
 
 @dataclass

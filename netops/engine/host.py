@@ -18,7 +18,8 @@ from netops.transport.env import EnvTransport, controller_env
 from netops.transport.readonly import ReadOnlyTransport
 
 if TYPE_CHECKING:
-    from netops.engine.execute import Plan, World
+    from netops.engine.execute import World
+    from netops.engine.plan import Plan
     from netops.inventory.model import Host
     from netops.runbook.model import Step
 

@@ -1,11 +1,19 @@
-"""Pure planning: rolling batches and the failure tolerance of a run."""
+"""Pure planning: the `Plan` of a run, its rolling batches and its failure tolerance.
+
+Light on purpose (no engine import): the CLI builds and checks a plan before it connects.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netops.errors import UserError
+
+if TYPE_CHECKING:
+    from netops.inventory.model import Host
+    from netops.runbook.model import Runbook
 
 T = TypeVar("T")
 BatchSize = int | str
@@ -85,3 +93,29 @@ def tolerance(spec: int | str, total: int) -> int:
     if not 0 <= pct <= 100:
         raise UserError(f"--max-fail {spec!r} must be between 0% and 100%")
     return int(total * pct / 100)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything decided before any host is touched."""
+
+    run_id: str
+    runbook: Runbook
+    batches: tuple[tuple[Host, ...], ...]
+    params: Mapping[str, Any]
+    secrets: frozenset[str]
+    dry_run: bool
+    tolerance: int
+    """Failed hosts the whole run tolerates; one more halts it before the next batch."""
+    pause: float | str
+    """Seconds between batches, or "ask" to wait for the operator."""
+    forks: int = 50
+    timeout: float | None = 300.0
+    once_hosts: Mapping[str, tuple[Host, ...]] = field(default_factory=dict)
+    """For `on: once` steps: the candidate hosts of each group, in inventory order."""
+    done: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """When resuming: per host, the mutating steps an earlier run already completed."""
+    resumed_from: str | None = None
+    deadline: float | None = None
+    """Unix time (the end of a maintenance window) after which no further batch starts: the
+    run halts, resumable, with the remaining hosts `not-run`."""

@@ -7,8 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netops.engine.execute import Plan
-from netops.engine.plan import BatchSize, batches, parse_sizes, parse_tolerance, tolerance
+from netops.engine.plan import (
+    BatchSize,
+    Plan,
+    batches,
+    parse_sizes,
+    parse_tolerance,
+    tolerance,
+)
 from netops.errors import UserError
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ from netops.transport.base import (
 )
 
 if TYPE_CHECKING:
-    from netops.engine.execute import Plan
+    from netops.engine.plan import Plan
     from netops.inventory.model import Host
     from netops.runbook.model import Step
 

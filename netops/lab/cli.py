@@ -3,8 +3,6 @@
 Everything but typer is imported inside the commands, so `netops --help` stays fast.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time
@@ -34,7 +32,7 @@ def _dir(given: Path | None) -> Path:
     return given or Path(os.environ.get("NETOPS_LAB_DIR") or ".netops-lab")
 
 
-def _console() -> Console:
+def _console() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, emoji=False)
@@ -45,7 +43,7 @@ def _need_root() -> None:
         raise UserError("netops lab needs root", hint="run it as root (sudo)")
 
 
-def _load(directory: Path) -> Lab:
+def _load(directory: Path) -> "Lab":
     from netops.lab.lab import Lab
 
     _need_root()
