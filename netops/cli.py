@@ -105,8 +105,14 @@ def main_options(
     connect_timeout: Annotated[float, typer.Option(
         "--connect-timeout", help="Seconds to wait for a host to answer.")] = 10.0,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Stream step output.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks, and paramiko's own log of each connection.")] = False,
 ) -> None:
+    if debug:
+        import logging
+
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG,
+                            format="%(asctime)s %(threadName)s %(name)s: %(message)s")
     ctx.obj = Settings(inventory, list(runbooks or []), journal, host_keys, ssh_config,
                        connect_timeout, verbose, debug)
 

@@ -15,6 +15,7 @@ Two of paramiko's imports cost netops' start-up more than they give it:
 
 from __future__ import annotations
 
+import logging
 import sys
 import types
 from importlib.util import find_spec
@@ -70,6 +71,11 @@ finally:
         del sys.modules["invoke"]
     if _lent is not None and sys.modules.get(_METADATA) is _lent:
         del sys.modules[_METADATA]
+
+# paramiko logs a failed handshake with its traceback from the transport's thread; with no
+# handler configured, Python prints that to stderr, next to netops' own one-line account of the
+# same failure. `--debug` configures logging and shows it.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 __all__ = ["enable_match_exec", "paramiko"]
 

@@ -1,0 +1,85 @@
+"""`netops run` checks every input before it opens a single connection (exit 2, DESIGN.md), and
+only then connects: a listening socket stands in for the node and counts who knocked."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+RUNBOOK = """\
+name: probe
+description: one read-only check
+params:
+  level: {type: int, default: 1}
+steps:
+  - check: "true"
+"""
+
+
+@pytest.fixture
+def node() -> Iterator[list[int]]:
+    """A TCP listener on 127.0.0.1 that accepts and hangs up; yields [port, accepted]."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen = [listener.getsockname()[1], 0]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            seen[1] += 1
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield seen
+    listener.close()
+
+
+def _netops(tmp_path: Path, port: int, *args: str,
+            first: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "inventory.yaml").write_text(
+        f"all:\n  hosts:\n    n1: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n")
+    (tmp_path / "probe.yaml").write_text(RUNBOOK)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         str(tmp_path / "journal.db"), "--connect-timeout", "2", *first, "run",
+         str(tmp_path / "probe.yaml"), "--yes", *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--var", "level=high"], "--var level"),
+    (["--var", "nosuch=1"], "has no such param"),
+    (["--batch-size", "many"], "--batch-size"),
+    (["--max-fail", "-1"], "--max-fail"),
+    (["--pause", "soon"], "soon"),
+])
+def test_bad_input_exits_2_before_any_connection(tmp_path: Path, node: list[int],
+                                                 args: list[str], words: str) -> None:
+    done = _netops(tmp_path, node[0], *args)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert node[1] == 0
+
+
+def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
+    """The control: the same run with valid input knocks, finds no SSH server there, and says
+    so in one line per host, without paramiko's traceback from its transport thread."""
+    done = _netops(tmp_path, node[0])
+    assert done.returncode == 1 and node[1] >= 1
+    assert "n1: unreachable" in done.stderr and "Error reading SSH protocol banner" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_debug_shows_paramikos_log(tmp_path: Path, node: list[int]) -> None:
+    done = _netops(tmp_path, node[0], first=("--debug",))
+    assert "paramiko.transport: " in done.stderr, done.stderr
