@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from netops.inventory.model import Host, Inventory
+    from netops.journal import Journal
     from netops.transport.ssh import SshConnector
 
 app = typer.Typer(
@@ -82,6 +83,19 @@ def settings(ctx: typer.Context) -> Settings:
     obj = ctx.find_root().obj
     assert isinstance(obj, Settings)
     return obj
+
+
+def open_journal(ctx: typer.Context) -> "Journal":
+    """The journal of --journal. A PostgreSQL one is closed when the command ends (the server
+    gets a clean goodbye before the quick exit of `netops.startup`); a SQLite one is left to
+    the exit: every event is committed already, and closing would checkpoint its write-ahead
+    log into the file (an fsync, ~10 ms), which the next open does anyway."""
+    from netops.journal import Journal
+
+    journal = Journal.open(settings(ctx).journal)
+    if journal.shared:
+        ctx.call_on_close(journal.close)
+    return journal
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from netops.cli import JsonOpt, app, settings
+from netops.cli import JsonOpt, app, open_journal, settings
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -43,10 +43,8 @@ def history_cmd(
 
     Example: netops history --node chick11 --since 1d
     """
-    from netops.journal import Journal
-
     s = settings(ctx)
-    journal = Journal.open(s.journal)
+    journal = open_journal(ctx)
     runs = journal.runs(node=node, runbook=runbook,
                         since=parse_since(since) if since else None, limit=limit)
     rows = [_summary(journal, r, node) for r in runs]
@@ -95,12 +93,11 @@ def report_cmd(
     """A journaled run as an incident timeline (Markdown) or as JSON (`--json` is
     `--format json`)."""
     fmt = "json" if as_json else fmt
-    from netops.journal import Journal
     from netops.timeline import markdown
 
     if fmt not in ("md", "json"):
         raise UserError(f"--format {fmt!r}: expected md or json")
-    journal = Journal.open(settings(ctx).journal)
+    journal = open_journal(ctx)
     run = journal.run(run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {journal.path}", hint="`netops history` lists runs")

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from netops.cli import JsonOpt, NodesOpt, Settings, app, exit_code_for, preflight, settings
+from netops.cli import (
+    JsonOpt,
+    NodesOpt,
+    Settings,
+    app,
+    exit_code_for,
+    open_journal,
+    preflight,
+    settings,
+)
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -197,15 +206,13 @@ def run_cmd(
     """
     import time
 
-    from netops.journal import Journal
-
     s = settings(ctx)
     deadline = None
     if until:
         from netops.schedule import parse_until
 
         deadline = parse_until(until, time.time())
-    journal = Journal.open(s.journal)
+    journal = open_journal(ctx)
     prior = _resume_from(journal, resume, force) if resume else None
     if prior is not None:
         runbook, nodes, var, dry_run = prior.path, prior.nodes, prior.vars(var or []), False

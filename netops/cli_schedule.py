@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from netops.cli import JsonOpt, Settings, app, settings
+from netops.cli import JsonOpt, Settings, app, open_journal, settings
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -87,13 +87,12 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> int:
     """Each schedule with its next fire times and its last fires (from the journal)."""
-    from netops.journal import Journal
     from netops.schedule import load_schedules
 
     s = settings(ctx)
     path = _path(s, schedules)
     found = load_schedules(path)
-    journal = Journal.open(s.journal)
+    journal = open_journal(ctx)
     now = time.time()
     docs = [_doc(sc, journal, now, count, last) for sc in found.values()]
     if as_json:
@@ -223,7 +222,6 @@ def scheduler_cmd(
     import signal
     import threading
 
-    from netops.journal import Journal
     from netops.runbook.model import parse_duration
     from netops.schedule import fmt_time
     from netops.scheduler import ProcessLauncher, Scheduler
@@ -241,7 +239,7 @@ def scheduler_cmd(
         console.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}", markup=False,
                       highlight=False, soft_wrap=True)  # one line per event in logs
 
-    journal = Journal.open(s.journal)
+    journal = open_journal(ctx)
     sched = Scheduler(journal, ProcessLauncher(_global_args(s), cwd=Path.cwd()),
                       grace=parse_duration(grace), report=say)
     sched.set_schedules(found)

@@ -193,6 +193,11 @@ class Journal:
             return cls(spec)
         return cls(Path(spec).expanduser() if spec else default_path())
 
+    @property
+    def shared(self) -> bool:
+        """A server's database (PostgreSQL), not a local file."""
+        return isinstance(self._db, _Postgres)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

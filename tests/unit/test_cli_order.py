@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -78,6 +79,11 @@ def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
     assert done.returncode == 1 and node[1] >= 1
     assert "n1: unreachable" in done.stderr and "Error reading SSH protocol banner" in done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+    # the quick exit (no interpreter teardown) left a complete journal behind
+    db = sqlite3.connect(tmp_path / "journal.db")
+    assert db.execute("SELECT status, finished IS NOT NULL FROM runs").fetchall() == [
+        ("failed", 1)]
+    assert db.execute("SELECT host, status FROM hosts").fetchall() == [("n1", "unreachable")]
 
 
 def test_debug_shows_paramikos_log(tmp_path: Path, node: list[int]) -> None:

@@ -29,22 +29,38 @@ print(seen, gc.isenabled(), gc.get_freeze_count() > 0)
     assert done.stdout.split() == ["[False,", "True]", "True", "True"]
 
 
-def test_the_gc_comes_back_even_when_the_command_fails() -> None:
+def test_the_gc_comes_back_even_when_the_command_crashes() -> None:
     code = """
 import gc
 import netops.cli, netops.startup as startup
 def boom():
-    raise SystemExit(2)
+    raise RuntimeError("bug")
 netops.cli.main = boom
 try:
     startup.main()
-except SystemExit:
+except RuntimeError:
     pass
 print(gc.isenabled())
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("code,rc,err", [("3", 3, ""), ("None", 0, ""), ("'bye'", 1, "bye\n")])
+def test_exit_now_keeps_the_status_flushes_and_waits_for_workers(code: str, rc: int,
+                                                                 err: str) -> None:
+    """The quick exit skips the interpreter's teardown, not what `sys.exit` promises."""
+    script = f"""
+import sys, threading, time
+from netops.startup import exit_now
+sys.stdout.write("buffered")  # a pipe: this stays in the buffer
+worker = threading.Thread(target=lambda: (time.sleep(0.2), sys.stdout.write(", worker")))
+worker.start()
+exit_now({code})
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (rc, "buffered, worker", err)
 
 
 def test_paramiko_loads_with_its_own_version_and_leaves_importlib_metadata_alone() -> None:
