@@ -21,10 +21,9 @@ from netops.errors import UserError
 from netops.transport.base import HostKeyMode
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from netops.inventory.model import Host, Inventory
     from netops.journal import Journal
+    from netops.plain import Out
     from netops.transport.ssh import SshConnector
 
 app = typer.Typer(
@@ -51,16 +50,21 @@ class Settings:
     connect_timeout: float = 10.0
     verbose: bool = False
     debug: bool = False
-    _console: "Console | None" = field(default=None, init=False, repr=False)
+    _console: "Out | None" = field(default=None, init=False, repr=False)
 
-    def console(self) -> "Console":
-        """The one stderr console, built on first use: importing Rich costs ~15 ms, which a
-        run spends after its connections have started."""
+    def console(self) -> "Out":
+        """The one stderr console, built on first use: Rich's on a terminal, plain text
+        elsewhere (importing Rich costs ~15 ms that a logged run has no use for)."""
         if self._console is None:
-            from rich.console import Console
+            from netops.plain import PlainConsole, terminal
 
-            # emoji=False: node output is shown as it is (":ok:" in a stderr line stays text)
-            self._console = Console(stderr=True, highlight=False, emoji=False)
+            if terminal(sys.stderr):
+                from rich.console import Console
+
+                # emoji=False: node output is shown as it is (":ok:" in stderr stays text)
+                self._console = Console(stderr=True, highlight=False, emoji=False)
+            else:
+                self._console = PlainConsole()
         return self._console
 
     def load_inventory(self) -> "Inventory":

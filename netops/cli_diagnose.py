@@ -12,8 +12,10 @@ from netops.errors import TransportError, UserError
 from netops.transport.base import Command
 
 if TYPE_CHECKING:
+    from netops.diagnose import Diagnosis
     from netops.engine.readahead import Read
     from netops.inventory.model import Host
+    from netops.plain import Out
 
 MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
         "unreachable": "[magenta]![/]"}
@@ -102,20 +104,16 @@ def diagnose_cmd(
     return ExitCode.OK if healthy else ExitCode.FAILED
 
 
-def _show(console: object, result: object, evidence: bool) -> None:
+def _show(console: "Out", result: "Diagnosis", evidence: bool) -> None:
     """Runbooks down, nodes across (node names are short, runbook ids are not); folded to one
     line per runbook when the nodes do not fit across the screen, or for a log."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from netops.diagnose import Diagnosis
-
-    assert isinstance(console, Console) and isinstance(result, Diagnosis)
     nodes = list(result.nodes)
     width = max((len(c) for c in result.checks), default=7) + sum(len(n) + 1 for n in nodes)
     if width > console.width or not console.is_terminal:
         _show_by_runbook(console, result)
     else:
+        from rich.table import Table
+
         table = Table(title="runbook x node", caption=LEGEND, box=None, pad_edge=False)
         table.add_column("runbook")
         for node in nodes:
@@ -136,14 +134,10 @@ def _show(console: object, result: object, evidence: bool) -> None:
                       markup=False)
 
 
-def _show_by_runbook(console: object, result: object) -> None:
+def _show_by_runbook(console: "Out", result: "Diagnosis") -> None:
     """One line per runbook: how many nodes are in each state, and which are not ok."""
-    from rich.console import Console
-
-    from netops.diagnose import Diagnosis
     from netops.report import write_plain
 
-    assert isinstance(console, Console) and isinstance(result, Diagnosis)
     pad = max((len(c) for c in result.checks), default=0)
     lines = [f"runbook x node, {len(result.nodes)} node(s): {LEGEND}"]
     for check in result.checks:

@@ -24,13 +24,12 @@ from netops.engine.result import ExitCode
 from netops.errors import UserError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from netops.engine.events import Observer
     from netops.engine.plan import Plan
     from netops.engine.prepare import Resume
     from netops.inventory.model import Host
     from netops.journal import Journal, RunRecord
+    from netops.plain import Out
     from netops.runbook.model import Runbook
     from netops.transport.base import Transport
     from netops.transport.ssh import SshConnector
@@ -256,7 +255,7 @@ def run_cmd(
     return _locked_run(s, console, plan, connector, journal, nodes, as_json)
 
 
-def _maintenance_window(console: "Console", rb: "Runbook", hosts: "tuple[Host, ...]",
+def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]",
                         deadline: float | None, force: bool) -> float | None:
     """Refuse a disruptive runbook on nodes outside their declared maintenance window (unless
     --force); inside it, no batch starts after the first of those windows closes."""
@@ -281,7 +280,7 @@ def _maintenance_window(console: "Console", rb: "Runbook", hosts: "tuple[Host, .
     return deadline
 
 
-def _locked_run(s: Settings, console: "Console", plan: "Plan", connector: "SshConnector",
+def _locked_run(s: Settings, console: "Out", plan: "Plan", connector: "SshConnector",
                 journal: "Journal", nodes: str | None, as_json: bool) -> int:
     """Lock every target node (all or nothing), run, release the locks."""
     from netops import locks
@@ -326,7 +325,7 @@ def _record(s: Settings, plan: "Plan", nodes: str | None) -> "RunRecord":
         argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from)
 
 
-def _execute(s: Settings, console: "Console", plan: "Plan", connect: "Callable[[Host], Transport]",
+def _execute(s: Settings, console: "Out", plan: "Plan", connect: "Callable[[Host], Transport]",
              journal: "Journal", as_json: bool, *extra: "Observer") -> int:
     import signal
 

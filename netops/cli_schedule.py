@@ -13,9 +13,8 @@ from netops.engine.result import ExitCode
 from netops.errors import UserError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from netops.journal import Journal
+    from netops.plain import Out
     from netops.schedule import Schedule
 
 schedule_app = typer.Typer(
@@ -122,7 +121,7 @@ def _doc(sc: "Schedule", journal: "Journal", now: float, count: int,
             if sc.enabled else [], "last": fires}
 
 
-def _table(console: "Console", path: Path, found: "dict[str, Schedule]",
+def _table(console: "Out", path: Path, found: "dict[str, Schedule]",
            docs: list[dict[str, Any]]) -> None:
     from rich.table import Table
 

@@ -11,10 +11,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich.console import Console, Group, RenderableType
-from rich.markup import escape
-from rich.text import Text
-
 from netops.engine.events import (
     BatchStarted,
     Event,
@@ -26,12 +22,15 @@ from netops.engine.events import (
     StepStarted,
 )
 from netops.engine.result import HostResult, RunResult, Status, StepResult
+from netops.plain import Out, escape
 
 if TYPE_CHECKING:
-    # imported where a terminal shows them: a run logged to a file needs neither (~25 ms and
-    # ~20 ms of imports)
+    # Rich is imported where a terminal shows what it lays out: a run logged to a file needs
+    # none of it (~15 ms of imports)
+    from rich.console import RenderableType
     from rich.live import Live
     from rich.table import Table
+    from rich.text import Text
 
 STYLE = {
     Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "dim",
@@ -41,6 +40,8 @@ STYLE = {
 
 
 def styled(status: Status) -> Text:
+    from rich.text import Text
+
     return Text(str(status), style=STYLE.get(status, ""))
 
 
@@ -52,7 +53,7 @@ def first_line(text: str, width: int = 80) -> str:
 class LiveView:
     """Observer: a live host table on a terminal, plain progress lines otherwise."""
 
-    def __init__(self, console: Console, *, verbose: bool = False,
+    def __init__(self, console: Out, *, verbose: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.verbose = verbose
@@ -73,8 +74,10 @@ class LiveView:
         match event:
             case RunStarted():
                 if self.console.is_terminal:
+                    from rich.console import Console
                     from rich.live import Live
 
+                    assert isinstance(self.console, Console)  # a terminal gets Rich's
                     self._live = Live(self._render(), console=self.console,
                                       refresh_per_second=8, transient=True)
                     self._live.start()
@@ -118,7 +121,9 @@ class LiveView:
             self.console.print(markup, highlight=False)
 
     def _render(self) -> RenderableType:
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=True, header_style="bold")
         for col in ("host", "step", "status", "elapsed"):
@@ -133,7 +138,7 @@ class LiveView:
 SUMMARY_COLUMNS = ("host", "batch", "status", "changed", "detail")
 
 
-def show_summary(console: Console, run: RunResult) -> None:
+def show_summary(console: Out, run: RunResult) -> None:
     """Host x outcome, with changed counts and the first line of each failure: a Rich table on
     a terminal; elsewhere (CI logs, cron mail, pipes) plain aligned columns (`write_plain`)."""
     if console.is_terminal:
@@ -156,7 +161,7 @@ def show_summary(console: Console, run: RunResult) -> None:
         (f"  {row[-1]}" if row[-1] else "") for row in rows])
 
 
-def write_plain(console: Console, lines: list[str]) -> None:
+def write_plain(console: Out, lines: list[str]) -> None:
     """`lines` as they are, past Rich's layout (which costs ~0.4 ms of CPU per table row): for
     a log, cron mail or a pipe, where there is nothing to style."""
     console.file.write("".join(line.rstrip() + "\n" for line in lines))
@@ -198,6 +203,9 @@ def exec_table(run: RunResult) -> Table:
 def plan_preview(run: RunResult) -> RenderableType:
     """The dry run's answer to "what exactly would change where": per host, each step that
     would change, with its exact command, the predicted change and a diff where known."""
+    from rich.console import Group
+    from rich.text import Text
+
     parts: list[RenderableType] = []
     for name, host in run.hosts.items():
         changes = [s for s in host.steps if s.status is Status.WOULD_CHANGE]

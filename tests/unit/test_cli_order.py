@@ -44,11 +44,16 @@ def node() -> Iterator[list[int]]:
     listener.close()
 
 
-def _netops(tmp_path: Path, port: int, *args: str,
-            first: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def _write(tmp_path: Path, port: int) -> None:
+    """An inventory of one host, n1, at the listener; the probe runbook."""
     (tmp_path / "inventory.yaml").write_text(
         f"all:\n  hosts:\n    n1: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n")
     (tmp_path / "probe.yaml").write_text(RUNBOOK)
+
+
+def _netops(tmp_path: Path, port: int, *args: str,
+            first: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    _write(tmp_path, port)
     env = {**os.environ, "HOME": str(tmp_path)}
     env.pop("NETOPS_INVENTORY", None)
     return subprocess.run(
@@ -89,3 +94,28 @@ def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
 def test_debug_shows_paramikos_log(tmp_path: Path, node: list[int]) -> None:
     done = _netops(tmp_path, node[0], first=("--debug",))
     assert "paramiko.transport: " in done.stderr, done.stderr
+
+
+def test_a_run_off_a_terminal_never_loads_rich(tmp_path: Path, node: list[int]) -> None:
+    """Its output is plain text (no tag, no wrapping), so Rich's ~15 ms of imports are
+    saved; the same run shows on a terminal through Rich."""
+    _write(tmp_path, node[0])
+    code = """
+import sys
+from netops.cli import main
+try:
+    main(["-i", "inventory.yaml", "--journal", "journal.db", "run", "probe.yaml", "--yes"])
+except SystemExit as e:
+    print(e.code, "rich" in sys.modules, file=sys.__stdout__)
+"""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for name in ("TTY_COMPATIBLE", "FORCE_COLOR", "NETOPS_INVENTORY"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60)
+    assert done.stdout.split() == ["1", "False"], done.stderr
+    assert "[/]" not in done.stderr and "[bold" not in done.stderr
+    assert any(len(line) > 80 for line in done.stderr.splitlines())  # one line per event
+    forced = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "TTY_COMPATIBLE": "1"}, cwd=tmp_path, timeout=60)
+    assert forced.stdout.split() == ["1", "True"], forced.stderr

@@ -1,0 +1,127 @@
+"""Output off a terminal (CI logs, cron mail, pipes), without loading Rich.
+
+On a terminal netops shows Rich's live tables and colours. Anywhere else there is nothing to
+style, and importing Rich costs ~15 ms of CPU, most of a run's start-up after its connections
+have begun. `PlainConsole` takes the calls netops makes of Rich's `Console` (`print` with
+Rich markup, `is_terminal`, `width`, `file`), writes the text with the markup taken out, and
+hands anything that is not text (a table) to a real Rich console, built on first need.
+
+`strip` reads markup exactly as Rich does: a tag is `[` + a letter, `#`, `/` or `@` + `]`;
+a backslash before it makes it text; `escape` is Rich's own escaping, so that text from a node
+shows as it is either way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+"""Rich's RE_TAGS: a markup tag and the backslashes before it."""
+_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def terminal(stream: IO[str]) -> bool:
+    """Whether Rich would style `stream`: its TTY_COMPATIBLE and FORCE_COLOR rules, then
+    isatty."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    if "FORCE_COLOR" in os.environ:
+        return os.environ["FORCE_COLOR"] != ""
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+class Out(Protocol):
+    """What netops uses of a console: Rich's `Console` on a terminal, `PlainConsole` off it."""
+
+    @property
+    def is_terminal(self) -> bool: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def file(self) -> IO[str]: ...
+
+    def print(self, *objects: Any, markup: bool | None = None,
+              highlight: bool | None = None, soft_wrap: bool | None = None) -> None: ...
+
+
+def escape(text: str) -> str:
+    """Rich's `rich.markup.escape`: `text` shows as it is, brackets included."""
+    def backslash(match: re.Match[str]) -> str:
+        slashes, tag = match.groups()
+        return f"{slashes}{slashes}\\{tag}"
+
+    text = _ESCAPE.sub(backslash, text)
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        return text + "\\"
+    return text
+
+
+def strip(markup: str) -> str:
+    """The text Rich would show for `markup`, without its style tags."""
+    out: list[str] = []
+    position = 0
+    for match in _TAG.finditer(markup):
+        full, slashes, _ = match.groups()
+        start, end = match.span()
+        out.append(markup[position:start])
+        position = end
+        if slashes:
+            pairs, escaped = divmod(len(slashes), 2)
+            out.append("\\" * pairs)
+            if escaped:
+                out.append(full[len(slashes):])  # an escaped tag is text
+    out.append(markup[position:])
+    return "".join(out)
+
+
+class PlainConsole:
+    """Rich's `Console(stderr=True)` for a file that is not a terminal: text as it is, one
+    `write` per `print` (lines from worker threads never interleave), no wrapping."""
+
+    is_terminal = False
+    width = 80
+    """Rich's width for a file that is not a terminal (what folding decisions compare with)."""
+
+    def __init__(self, file: IO[str] | None = None) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._rich: Console | None = None
+
+    @property
+    def file(self) -> IO[str]:
+        return self._file if self._file is not None else sys.stderr
+
+    def print(self, *objects: Any, markup: bool | None = None,
+              highlight: bool | None = None, soft_wrap: bool | None = None) -> None:
+        if not all(isinstance(o, str) for o in objects):
+            self._renderer().print(*objects, markup=markup, highlight=highlight,
+                                   soft_wrap=soft_wrap)
+            return
+        text = " ".join(objects)
+        if markup is not False:
+            text = strip(text)
+        with self._lock:
+            self.file.write(text + "\n")
+            self.file.flush()
+
+    def _renderer(self) -> Console:
+        """A Rich console for what only Rich can lay out (tables, previews)."""
+        if self._rich is None:
+            from rich.console import Console
+
+            where: dict[str, Any] = {"file": self._file} if self._file else {"stderr": True}
+            self._rich = Console(**where, highlight=False, emoji=False)
+        return self._rich
