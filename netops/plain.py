@@ -89,7 +89,8 @@ def strip(markup: str) -> str:
 
 class PlainConsole:
     """Rich's `Console(stderr=True)` for a file that is not a terminal: text as it is, one
-    `write` per `print` (lines from worker threads never interleave), no wrapping."""
+    `write` per `print` (lines from worker threads never interleave), no wrapping (a log is
+    read with grep, not at 80 columns)."""
 
     is_terminal = False
     width = 80
@@ -107,8 +108,9 @@ class PlainConsole:
     def print(self, *objects: Any, markup: bool | None = None,
               highlight: bool | None = None, soft_wrap: bool | None = None) -> None:
         if not all(isinstance(o, str) for o in objects):
+            # soft wrap: a long line (a command in a dry run's preview) stays one line
             self._renderer().print(*objects, markup=markup, highlight=highlight,
-                                   soft_wrap=soft_wrap)
+                                   soft_wrap=True if soft_wrap is None else soft_wrap)
             return
         text = " ".join(objects)
         if markup is not False:

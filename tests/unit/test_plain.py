@@ -57,6 +57,15 @@ def test_plain_console_writes_text_and_hands_tables_to_rich() -> None:
     assert not console.is_terminal and console.width == 80
 
 
+def test_a_long_line_of_a_renderable_stays_one_line() -> None:
+    from rich.text import Text
+
+    out = io.StringIO()
+    command = "kubectl drain chick11 --ignore-daemonsets --delete-emptydir-data " * 3
+    PlainConsole(out).print(Text(f"      $ {command}", style="dim"))
+    assert out.getvalue() == f"      $ {command}\n"
+
+
 def test_plain_console_never_wraps_and_lines_do_not_interleave() -> None:
     out = io.StringIO()
     console = PlainConsole(out)
