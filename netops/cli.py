@@ -56,15 +56,9 @@ class Settings:
         """The one stderr console, built on first use: Rich's on a terminal, plain text
         elsewhere (importing Rich costs ~15 ms that a logged run has no use for)."""
         if self._console is None:
-            from netops.plain import PlainConsole, terminal
+            from netops.plain import stderr_console
 
-            if terminal(sys.stderr):
-                from rich.console import Console
-
-                # emoji=False: node output is shown as it is (":ok:" in stderr stays text)
-                self._console = Console(stderr=True, highlight=False, emoji=False)
-            else:
-                self._console = PlainConsole()
+            self._console = stderr_console()
         return self._console
 
     def load_inventory(self) -> "Inventory":

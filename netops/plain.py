@@ -87,6 +87,17 @@ def strip(markup: str) -> str:
     return "".join(out)
 
 
+def stderr_console() -> Out:
+    """The console for what a person reads (stderr; stdout is `--json`'s): Rich's on a
+    terminal, a `PlainConsole` elsewhere."""
+    if terminal(sys.stderr):
+        from rich.console import Console
+
+        # emoji=False: node output is shown as it is (":ok:" in a stderr line stays text)
+        return Console(stderr=True, highlight=False, emoji=False)
+    return PlainConsole()
+
+
 class PlainConsole:
     """Rich's `Console(stderr=True)` for a file that is not a terminal: text as it is, one
     `write` per `print` (lines from worker threads never interleave), no wrapping (a log is

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netops.errors import UserError
+from netops.plain import stderr_console
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from netops.lab.lab import Lab
 
 lab_app = typer.Typer(
@@ -32,12 +31,6 @@ def _dir(given: Path | None) -> Path:
     return given or Path(os.environ.get("NETOPS_LAB_DIR") or ".netops-lab")
 
 
-def _console() -> "Console":
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, emoji=False)
-
-
 def _need_root() -> None:
     if os.geteuid() != 0:
         raise UserError("netops lab needs root", hint="run it as root (sudo)")
@@ -51,7 +44,7 @@ def _load(directory: Path) -> "Lab":
 
 
 def _fail(message: str) -> typer.Exit:
-    _console().print(f"[red]error:[/] {message}", markup=True)
+    stderr_console().print(f"[red]error:[/] {message}", markup=True)
     return typer.Exit(1)
 
 
@@ -88,7 +81,7 @@ def up(
     targets = faults.parse(faults_spec, names) if faults_spec else []
     where = _dir(directory)
     check_host(etcd=not no_etcd)
-    console = _console()
+    console = stderr_console()
     if Lab.is_up(where):
         if not rebuild:
             old = Lab.load(where)
@@ -129,11 +122,11 @@ def down(directory: DirOption = None) -> None:
     where = _dir(directory)
     _need_root()
     if not (where / "state.json").exists():
-        _console().print(f"no lab in {where}; nothing to do")
+        stderr_console().print(f"no lab in {where}; nothing to do")
         return
     started = time.monotonic()
     Lab.load(where).down()
-    _console().print(f"lab in {where} is down ({time.monotonic() - started:.1f} s)")
+    stderr_console().print(f"lab in {where} is down ({time.monotonic() - started:.1f} s)")
 
 
 @lab_app.command()
@@ -160,7 +153,7 @@ def status(
         table.add_row(r.name, r.address, _yes(r.netns), _yes(r.sshd),
                       f"{r.uptime_s:.0f}s" if r.uptime_s is not None else "-",
                       (r.boot_id or "-")[:8])
-    console = _console()
+    console = stderr_console()
     console.print(table)
     console.print(f"supervisor: {_yes(lab.supervisor_alive())}   "
                   f"etcd: {lab.etcd_endpoint or 'off'}")
@@ -197,7 +190,7 @@ def reboot(node: Annotated[str, typer.Argument(help="Node name.")],
         lab.reboot(node)
     except LabError as e:
         raise _fail(str(e)) from None
-    _console().print(f"{node} rebooted in {time.monotonic() - started:.2f} s")
+    stderr_console().print(f"{node} rebooted in {time.monotonic() - started:.2f} s")
 
 
 @lab_app.command("exec")
@@ -241,4 +234,4 @@ def fault(
             faults.healthy(lab, node)
     for name, node in targets:
         faults.FAULTS[name](lab, node)
-        _console().print(f"{node}: {name} injected")
+        stderr_console().print(f"{node}: {name} injected")

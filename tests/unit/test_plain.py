@@ -11,7 +11,7 @@ from rich.markup import escape as rich_escape
 from rich.markup import render
 from rich.table import Table
 
-from netops.plain import PlainConsole, escape, strip, terminal
+from netops.plain import PlainConsole, escape, stderr_console, strip, terminal
 
 SAMPLES = [
     "plain text", "[bold]bold[/]", "[bold red]x[/] and [green]y[/green]", "node1: [green]ok[/]",
@@ -97,3 +97,12 @@ def test_terminal_follows_richs_rules(monkeypatch: pytest.MonkeyPatch, env: dict
 
     assert terminal(Stream()) is expected
     assert terminal(Stream()) is Console(file=Stream(), _environ=dict(env)).is_terminal
+
+
+def test_stderr_console_is_richs_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    styled = stderr_console()
+    assert isinstance(styled, Console) and styled.is_terminal
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    assert isinstance(stderr_console(), PlainConsole)
