@@ -103,10 +103,12 @@ def main_options(
         "-i", "--inventory", envvar="NETOPS_INVENTORY",
         help="Ansible YAML or INI inventory.")] = Path("inventory.yaml"),
     runbooks: Annotated[list[Path] | None, typer.Option(
-        "--runbooks", help="Runbook directory (repeatable); then ./runbooks, then the "
+        "--runbooks", metavar="<dir>",
+        help="Runbook directory (repeatable); then ./runbooks, then the "
         "runbooks shipped with netops.")] = None,
     journal: Annotated[str | None, typer.Option(
-        "--journal", envvar="NETOPS_JOURNAL", help="Run history database.")] = None,
+        "--journal", metavar="<path|url>", envvar="NETOPS_JOURNAL",
+        help="Run history database.")] = None,
     host_keys: Annotated[HostKeyMode, typer.Option(
         "--host-keys", envvar="NETOPS_HOST_KEYS",
         help="strict: refuse unknown hosts; accept-new: record unknown keys in netops' own "
@@ -115,7 +117,8 @@ def main_options(
         "--ssh-config", envvar="NETOPS_SSH_CONFIG",
         help="ssh_config file to use instead of ~/.ssh/config.")] = None,
     connect_timeout: Annotated[float, typer.Option(
-        "--connect-timeout", help="Seconds to wait for a host to answer.")] = 10.0,
+        "--connect-timeout", metavar="<seconds>",
+        help="Seconds to wait for a host to answer.")] = 10.0,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Stream step output.")] = False,
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show tracebacks, and paramiko's own log of each connection.")] = False,
@@ -130,7 +133,7 @@ def main_options(
 
 
 NodesOpt = Annotated[str | None, typer.Option(
-    "--nodes", "-n", help="Hosts, groups or globs, Ansible --limit style: "
+    "--nodes", "-n", metavar="<pattern>", help="Hosts, groups or globs, Ansible --limit style: "
     "'chick1,workers', 'chick1*', 'workers:!chick4', 'all:&etcd'.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -167,10 +170,11 @@ def exec_cmd(
     ctx: typer.Context,
     command: Annotated[list[str], typer.Argument(help="The command (after `--`).")],
     nodes: NodesOpt = None,
-    forks: Annotated[int, typer.Option("--forks", "-f", min=1,
+    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
                                        help="Hosts at a time.")] = 50,
     timeout: Annotated[float, typer.Option(
-        "--timeout", "-t", help="Seconds before the command is killed on the node.")] = 300.0,
+        "--timeout", "-t", metavar="<seconds>",
+        help="Seconds before the command is killed on the node.")] = 300.0,
     become: Annotated[bool, typer.Option("--become", "-b",
                                          help="Run through sudo -n.")] = False,
     as_json: JsonOpt = False,

@@ -28,10 +28,11 @@ def diagnose_cmd(
     ctx: typer.Context,
     nodes: NodesOpt = None,
     only: Annotated[list[str] | None, typer.Option(
-        "--runbook", "-r", help="Only these runbooks (repeatable).")] = None,
+        "--runbook", "-r", metavar="<runbook>", help="Only these runbooks (repeatable).")] = None,
     evidence: Annotated[bool, typer.Option(
         "--evidence", "-e", help="Show why each finding was made.")] = False,
-    forks: Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts at a time.")] = 50,
+    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
+                                       help="Hosts at a time.")] = 50,
     as_json: JsonOpt = False,
 ) -> int:
     """Run every runbook's read-only checks on every selected node: a node x runbook matrix.

@@ -32,11 +32,14 @@ def parse_since(text: str) -> float:
 @app.command("history")
 def history_cmd(
     ctx: typer.Context,
-    node: Annotated[str | None, typer.Option("--node", help="Only runs that touched it.")] = None,
-    runbook: Annotated[str | None, typer.Option("--runbook", help="Only this runbook.")] = None,
+    node: Annotated[str | None, typer.Option("--node", metavar="<host>",
+                                             help="Only runs that touched it.")] = None,
+    runbook: Annotated[str | None, typer.Option("--runbook", metavar="<runbook>",
+                                                help="Only this runbook.")] = None,
     since: Annotated[str | None, typer.Option(
-        "--since", help="Only runs started since: 2h, 3d, or a date.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+        "--since", metavar="<age|iso>", help="Only runs started since: 2h, 3d, or a date.")] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="<n>", min=1,
+                                       help="At most this many.")] = 20,
     as_json: JsonOpt = False,
 ) -> int:
     """What netops did, newest first: "what did netops do to chick11 last night?"
@@ -86,7 +89,8 @@ def _summary(journal: Any, run: dict[str, Any], node: str | None) -> dict[str, A
 def report_cmd(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="A run id (or its first characters).")],
-    fmt: Annotated[str, typer.Option("--format", help="md (an incident timeline) or json.")]
+    fmt: Annotated[str, typer.Option("--format", metavar="<md|json>",
+                                     help="md (an incident timeline) or json.")]
     = "md",
     as_json: JsonOpt = False,
 ) -> int:

@@ -161,29 +161,35 @@ def run_cmd(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Run the read-only checks for real; show what would change.")] = False,
     batch_size: Annotated[str | None, typer.Option(
-        "--batch-size", help="Hosts per batch: 2, 25%, or canaries like 1,25%,100% "
+        "--batch-size", metavar="<sizes>",
+        help="Hosts per batch: 2, 25%, or canaries like 1,25%,100% "
         "(the last repeats).")] = None,
     max_fail: Annotated[str | None, typer.Option(
-        "--max-fail", help="Failed hosts the whole run tolerates (N or P% of all targeted); "
+        "--max-fail", metavar="<n|p%>",
+        help="Failed hosts the whole run tolerates (N or P% of all targeted); "
         "one more halts it before the next batch.")] = None,
     pause: Annotated[str | None, typer.Option(
-        "--pause", help="Between batches: a duration (30s, 2m) or 'ask'.")] = None,
+        "--pause", metavar="<duration|ask>",
+        help="Between batches: a duration (30s, 2m) or 'ask'.")] = None,
     var: Annotated[list[str] | None, typer.Option(
-        "--var", "-e", help="Runbook param NAME=VALUE (repeatable).")] = None,
-    forks: Annotated[int, typer.Option("--forks", "-f", min=1,
+        "--var", "-e", metavar="<name=value>",
+        help="Runbook param NAME=VALUE (repeatable).")] = None,
+    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
                                        help="Hosts at a time within a batch.")] = 50,
     timeout: Annotated[float, typer.Option(
-        "--timeout", help="Default per-step timeout in seconds.")] = 300.0,
+        "--timeout", metavar="<seconds>", help="Default per-step timeout in seconds.")] = 300.0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     resume: Annotated[str | None, typer.Option(
-        "--resume", help="Finish an interrupted, halted or failed run: only its unfinished "
+        "--resume", metavar="<run-id>",
+        help="Finish an interrupted, halted or failed run: only its unfinished "
         "hosts, same runbook version and params; completed changes are not repeated.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Run a disruptive runbook outside the nodes' maintenance window "
         "(netops_maintenance_window); with --resume, also accept a runbook that changed "
         "since the run.")] = False,
     until: Annotated[str | None, typer.Option(
-        "--until", help="End of the maintenance window: HH:MM (next occurrence, local time) "
+        "--until", metavar="<hh:mm|iso>",
+        help="End of the maintenance window: HH:MM (next occurrence, local time) "
         "or an ISO date-time. No batch starts after it; the run halts, resumable.")] = None,
     as_json: JsonOpt = False,
 ) -> int:

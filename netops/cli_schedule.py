@@ -81,8 +81,10 @@ def check_cmd(ctx: typer.Context, schedules: SchedulesOpt = None) -> int:
 def list_cmd(
     ctx: typer.Context,
     schedules: SchedulesOpt = None,
-    count: Annotated[int, typer.Option("--next", min=1, help="Next fire times shown.")] = 3,
-    last: Annotated[int, typer.Option("--last", min=0, help="Past fires shown.")] = 3,
+    count: Annotated[int, typer.Option("--next", metavar="<n>", min=1,
+                                       help="Next fire times shown.")] = 3,
+    last: Annotated[int, typer.Option("--last", metavar="<n>", min=0,
+                                      help="Past fires shown.")] = 3,
     as_json: JsonOpt = False,
 ) -> int:
     """Each schedule with its next fire times and its last fires (from the journal)."""
@@ -198,10 +200,12 @@ def scheduler_cmd(
         "--once", help="Fire whatever is due now, wait for those runs, exit (for cron).")]
     = False,
     grace: Annotated[str, typer.Option(
-        "--grace", help="A fire handled later than this counts as missed (with --once from "
+        "--grace", metavar="<duration>",
+        help="A fire handled later than this counts as missed (with --once from "
         "cron: at least the cron interval).")] = "60s",
     stop_timeout: Annotated[str, typer.Option(
-        "--stop-timeout", help="On SIGTERM: how long runs in flight may take to halt cleanly "
+        "--stop-timeout", metavar="<duration>",
+        help="On SIGTERM: how long runs in flight may take to halt cleanly "
         "before they are interrupted again.")] = "60s",
 ) -> int:
     """Run the schedules in the foreground: fire due runs into the journal.

@@ -51,22 +51,25 @@ def _fail(message: str) -> typer.Exit:
 @lab_app.command()
 def up(
     nodes: Annotated[str, typer.Option(
-        "--nodes", "-n", help="A count (6 -> chick1..chick6) or names (chick11,chick12).")] = "6",
+        "--nodes", "-n", metavar="<pattern>",
+        help="A count (6 -> chick1..chick6) or names (chick11,chick12).")] = "6",
     directory: DirOption = None,
     no_etcd: Annotated[bool, typer.Option("--no-etcd", help="Do not start etcd.")] = False,
     no_kube: Annotated[bool, typer.Option(
         "--no-kube", help="Do not serve the Kubernetes API stand-in (kubectl steps fail; "
         "saves the controller CPU of its sync loop, e.g. for benchmarks).")] = False,
-    prefix: Annotated[str, typer.Option(help="Prefix of the lab's interface names.")] = "nl",
-    subnet: Annotated[str, typer.Option(help="Lab subnet, inside 198.18.0.0/15.")] =
-        "198.18.0.0/16",
+    prefix: Annotated[str, typer.Option(
+        metavar="<prefix>", help="Prefix of the lab's interface names.")] = "nl",
+    subnet: Annotated[str, typer.Option(
+        metavar="<cidr>", help="Lab subnet, inside 198.18.0.0/15.")] = "198.18.0.0/16",
     rebuild: Annotated[bool, typer.Option(
         "--rebuild", help="Tear down a lab that is already up in --dir, then build.")] = False,
     healthy: Annotated[bool, typer.Option(
         "--healthy", help="Make every node a complete healthy Kubernetes node (flannel CNI "
         "config and plugins, cni0 with a pod, docker's drop-in).")] = False,
     faults_spec: Annotated[str | None, typer.Option(
-        "--faults", help="Inject after the build: NAME[@node],... (`netops lab fault list`; "
+        "--faults", metavar="<fault@node,...>",
+        help="Inject after the build: NAME[@node],... (`netops lab fault list`; "
         "no @node: the last node).")] = None,
 ) -> None:
     """Build the lab: nodes, bridge, sshd, etcd; write inventory, ssh_config, known_hosts.
