@@ -241,7 +241,9 @@ def run_cmd(
                       resume=prior.resume if prior else None)
     connector = s.connector()
     preflight(connector, hosts)
-    asks = not (dry_run or yes) and sys.stderr.isatty() and sys.stdin.isatty()
+    from netops.plain import terminal
+
+    asks = not (dry_run or yes) and terminal(sys.stderr) and sys.stdin.isatty()
     if not asks:
         # Every input is checked: open the connections (no command yet) while the console
         # and the engine load; handshakes mostly wait for the nodes.
