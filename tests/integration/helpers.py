@@ -116,7 +116,20 @@ def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 
 # -- the runbook library tests (test_library*.py): chick1 healthy, chick2 broken --------------
-LIBRARY_BAD = "chick2"
+LIBRARY_NODES = ["chick1", "chick2"]
+LIBRARY_GOOD, LIBRARY_BAD = LIBRARY_NODES
+FLAGGED = {LIBRARY_GOOD: "ok", LIBRARY_BAD: "broken"}
+"""What diagnose says of a runbook's fault: on chick2 only."""
+ALL_OK = {LIBRARY_GOOD: "ok", LIBRARY_BAD: "ok"}
+
+
+def healthy_cli(lab: Lab, tmp_path: Path) -> Cli:
+    """A CLI with its own journal; both nodes brought back to the healthy baseline first."""
+    from netops.lab import faults
+
+    for name in LIBRARY_NODES:
+        faults.healthy(lab, name)
+    return Cli(lab, tmp_path)
 
 
 def sh(lab: Lab, node: str, command: str) -> str:

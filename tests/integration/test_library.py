@@ -22,11 +22,22 @@ import pytest
 from netops.errors import UserError
 from netops.lab import Lab
 from netops.lab import faults as F
-from tests.integration.helpers import Cli, Result, evidence, lab_for, sh, snapshot, verdicts
+from tests.integration.helpers import (
+    ALL_OK,
+    FLAGGED,
+    Cli,
+    Result,
+    evidence,
+    healthy_cli,
+    lab_for,
+    sh,
+    snapshot,
+    verdicts,
+)
+from tests.integration.helpers import LIBRARY_NODES as NAMES
 from tests.integration.helpers import run_all as run
 
 pytestmark = pytest.mark.lab
-NAMES = ["chick1", "chick2"]
 GOOD, BAD = NAMES
 
 
@@ -37,10 +48,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture
 def cli(lab: Lab, tmp_path: Path) -> Cli:
-    """A CLI with its own journal; both nodes brought back to the healthy baseline first."""
-    for name in NAMES:
-        F.healthy(lab, name)
-    return Cli(lab, tmp_path)
+    return healthy_cli(lab, tmp_path)
 
 
 def diagnose(cli: Cli, runbook: str) -> Result:
@@ -55,8 +63,6 @@ def finish(proc: subprocess.Popen[str]) -> Result:
     return Result(proc.returncode, out, err)
 
 
-FLAGGED = {GOOD: "ok", BAD: "broken"}
-ALL_OK = {GOOD: "ok", BAD: "ok"}
 
 
 def dry_fix(lab: Lab, cli: Cli, runbook: str, *args: str, why: str = "") -> Result:

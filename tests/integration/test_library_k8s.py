@@ -21,9 +21,12 @@ from netops.lab import Lab
 from netops.lab import faults as F
 from netops.lab import faults_k8s as K
 from tests.integration.helpers import (
+    ALL_OK,
+    FLAGGED,
     Cli,
     Result,
     evidence,
+    healthy_cli,
     kube_snapshot,
     kubectl,
     lab_for,
@@ -31,13 +34,11 @@ from tests.integration.helpers import (
     snapshot,
     verdicts,
 )
+from tests.integration.helpers import LIBRARY_NODES as NAMES
 from tests.integration.helpers import run_all as run
 
 pytestmark = pytest.mark.lab
-NAMES = ["chick1", "chick2"]
 GOOD, BAD = NAMES
-FLAGGED = {GOOD: "ok", BAD: "broken"}
-ALL_OK = {GOOD: "ok", BAD: "ok"}
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture
 def cli(lab: Lab, tmp_path: Path) -> Cli:
-    for name in NAMES:
-        F.healthy(lab, name)
-    return Cli(lab, tmp_path)
+    return healthy_cli(lab, tmp_path)
 
 
 def diagnose(cli: Cli, runbook: str) -> Result:
