@@ -34,7 +34,6 @@ def main() -> None:
 
         cli_main()
     except SystemExit as e:
-        resume()
         exit_now(e.code)
     finally:
         resume()

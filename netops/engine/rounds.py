@@ -21,14 +21,7 @@ from dataclasses import dataclass, field
 
 from netops.engine.readahead import shortest
 from netops.errors import TransportError
-from netops.transport.base import (
-    READ_FILE_TIMEOUT,
-    Command,
-    Completed,
-    Transport,
-    file_content,
-    read_file_command,
-)
+from netops.transport.base import Command, Completed, Transport, read_file
 from netops.transport.kept import Kept
 
 
@@ -112,6 +105,5 @@ class Rounds(Kept):
                 ask.ready.set()
 
     def get(self, path: str) -> bytes:
-        return file_content(self.host, path,
-                            self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT))
+        return read_file(self, path)
 

@@ -75,6 +75,12 @@ def file_content(host: str, path: str, done: Completed) -> bytes:
     return done.stdout.encode()
 
 
+def read_file(t: Transport, path: str) -> bytes:
+    """`get(path)` for a transport that reads files with `read_file_command` through its own
+    `run` (so that the read is gathered, batched or refused like any other command)."""
+    return file_content(t.host, path, t.run(read_file_command(path), timeout=READ_FILE_TIMEOUT))
+
+
 class Transport(Protocol):
     """One connection to one host, opened lazily and reused for every command."""
 

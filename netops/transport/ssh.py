@@ -34,14 +34,7 @@ from netops.errors import (
 )
 from netops.transport import known_hosts
 from netops.transport._paramiko import paramiko
-from netops.transport.base import (
-    READ_FILE_TIMEOUT,
-    Command,
-    Completed,
-    HostKeyMode,
-    file_content,
-    read_file_command,
-)
+from netops.transport.base import Command, Completed, HostKeyMode, read_file
 from netops.transport.channel import run_batch, run_on_channel
 from netops.transport.sshconfig import Resolved, SshConfig, default_files, resolve, split_hop
 
@@ -377,8 +370,7 @@ class SshTransport:
             raise TransportError(self.host, f"writing {path} failed: {done.stderr.strip()}")
 
     def get(self, path: str) -> bytes:
-        return file_content(self.host, path,
-                            self.run(read_file_command(path), timeout=READ_FILE_TIMEOUT))
+        return read_file(self, path)
 
     def close(self) -> None:
         spare, self._spare = self._spare, None

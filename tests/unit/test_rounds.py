@@ -221,3 +221,36 @@ def test_writes_stdin_and_lone_parties_go_straight_through(cmd: Command) -> None
     rounds.expect(2)
     assert rounds.run(cmd, stdin=stdin).stdout == f"alone {cmd.text}"
     assert node.singles == [cmd.text, cmd.text]
+
+
+def test_a_file_read_joins_the_round_and_a_missing_file_fails_only_its_reader(
+        tmp_path: Path) -> None:
+    """`get` goes through the round like any read (one batch for both parties); the party
+    whose file is missing gets its own error, the other its answer."""
+    import threading
+
+    from netops.errors import TransportError
+
+    (tmp_path / "f").write_text("content\n")
+    calls: list[str] = []
+    rounds = Rounds(BatchingLocal("n1", calls))
+    rounds.expect(2)
+    got: dict[str, object] = {}
+
+    def party(name: str, path: Path) -> None:
+        try:
+            got[name] = rounds.get(str(path))
+        except TransportError as e:
+            got[name] = e
+        finally:
+            rounds.leave()
+
+    threads = [threading.Thread(target=party, args=("a", tmp_path / "f")),
+               threading.Thread(target=party, args=("b", tmp_path / "missing"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert calls == ["n1 batch 2"]
+    assert got["a"] == b"content\n"
+    assert isinstance(got["b"], TransportError) and "reading" in str(got["b"])
