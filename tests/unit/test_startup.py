@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,30 @@ def test_the_stand_in_answers_only_for_paramiko() -> None:
     with pytest.raises(LookupError, match="knows only paramiko"):
         stand_in.version("cryptography")
     assert _dist_version("no_such_package_here") is None
+
+
+@pytest.mark.parametrize("shared,closed", [(True, True), (False, False)])
+def test_a_shared_journal_is_closed_with_the_command(monkeypatch: pytest.MonkeyPatch,
+                                                     shared: bool, closed: bool) -> None:
+    """The quick exit skips the interpreter's teardown, so a PostgreSQL journal must be closed
+    when the command's context closes (a clean goodbye to the server); a SQLite one keeps its
+    committed WAL (closing would checkpoint it: an fsync per run)."""
+    import typer
+
+    from netops.cli import Settings, app, open_journal
+    from netops.journal import Journal
+
+    class Fake:
+        def __init__(self) -> None:
+            self.shared, self.closed = shared, False
+
+        def close(self) -> None:
+            self.closed = True
+
+    fake = Fake()
+    monkeypatch.setattr(Journal, "open", classmethod(lambda cls, spec: fake))
+    ctx = typer.Context(typer.main.get_command(app), obj=Settings(Path("inv")))
+    with ctx:
+        assert open_journal(ctx) is fake
+        assert not fake.closed
+    assert fake.closed is closed
