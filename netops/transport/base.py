@@ -33,11 +33,21 @@ class Command:
 
 
 def mask(text: str, secrets: frozenset[str]) -> str:
-    """Replace every secret value in `text` by `***` (longest first, so overlaps mask whole)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
+    """Replace every secret value in `text` by `***`, in every form it may take there: raw,
+    shell-quoted, JSON- or repr-escaped, line by line for a multi-line one
+    (`netops.masking.secret_forms`; longest first, so overlaps mask whole)."""
+    if not secrets or not text:
+        return text
+    from netops.masking import mask_forms
+
+    return mask_forms(text, secrets, MASK)
+
+
+def secret_forms(secrets: frozenset[str]) -> frozenset[str]:
+    """Every string `mask` replaces for these secret values."""
+    from netops.masking import secret_forms as forms
+
+    return forms(secrets)
 
 
 @dataclass(frozen=True, slots=True)
