@@ -62,11 +62,14 @@ def history_cmd(
     table.add_column("runbook", no_wrap=True)
     for col in ("nodes", "status", "hosts", "operator"):
         table.add_column(col)
-    for r in rows:
+    from netops.plain import escape
+
+    for r in rows:  # cells are markup: what came from outside is escaped (the console makes
+        # every cell terminal-safe)
         counts = ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items()))
         table.add_row(r["run_id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
-                      r["runbook"] + (" (dry run)" if r["dry_run"] else ""), r["nodes"],
-                      r["status"], counts, r["operator"])
+                      escape(r["runbook"]) + (" (dry run)" if r["dry_run"] else ""),
+                      escape(r["nodes"] or ""), r["status"], counts, escape(r["operator"] or ""))
     s.console().print(table)
     return ExitCode.OK
 

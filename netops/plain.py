@@ -9,6 +9,13 @@ hands anything that is not text (a table) to a real Rich console, built on first
 `strip` reads markup exactly as Rich does: a tag is `[` + a letter, `#`, `/` or `@` + `]`;
 a backslash before it makes it text; `escape` is Rich's own escaping, so that text from a node
 shows as it is either way.
+
+`safe` neutralises what node output could do to a terminal (or to a log later `cat` on one):
+every control character but newline and tab, C1 controls and bidi overrides become visible
+escapes (`\x1b`, `\r`, `\x9b`, `\u202e`). Both consoles apply it to every string they print
+(`PlainConsole.print`, and `render_str` of the Rich console `stderr_console` builds), and
+the Rich one again to every text segment it writes: an escape sequence from a node reaches the
+terminal as text whatever path it took.
 """
 
 from __future__ import annotations
@@ -17,14 +24,44 @@ import os
 import re
 import sys
 import threading
+from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.console import Console
+    from rich.segment import Segment
+    from rich.text import Text
 
 _TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
 """Rich's RE_TAGS: a markup tag and the backslashes before it."""
 _ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""What a terminal may act on: C0 controls but \\t and \\n, DEL, C1 controls (\\x9b is CSI on
+its own), and the bidi embeddings/overrides/isolates that reorder what is shown."""
+_NAMED = {"\r": "\\r", "\b": "\\b", "\f": "\\f", "\v": "\\v", "\0": "\\0", "\x07": "\\a"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text: str) -> str:
+    """`text` with every character a terminal could act on shown as an escape (`\\x1b[2J` for
+    ESC [2J, `\\r` for a carriage return, `\\x9b` for a C1 CSI); newlines and tabs stay,
+    and a CRLF line end is a plain newline. Idempotent, and the text unchanged (the same
+    object) when there is nothing to neutralise."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_visible, text.replace("\r\n", "\n"))
 
 
 def terminal(stream: IO[str]) -> bool:
@@ -91,11 +128,34 @@ def stderr_console() -> Out:
     """The console for what a person reads (stderr; stdout is `--json`'s): Rich's on a
     terminal, a `PlainConsole` elsewhere."""
     if terminal(sys.stderr):
-        from rich.console import Console
-
         # emoji=False: node output is shown as it is (":ok:" in a stderr line stays text)
-        return Console(stderr=True, highlight=False, emoji=False)
+        return safe_console(stderr=True, highlight=False, emoji=False)
     return PlainConsole()
+
+
+def safe_console(**options: Any) -> Console:
+    """A Rich `Console(**options)` that passes every string it prints or lays out (a table
+    cell) through `safe`, and every text segment it writes too (a `Text` built elsewhere)."""
+    return _safe_console_class()(**options)
+
+
+@cache
+def _safe_console_class() -> type[Console]:
+    from rich.console import Console
+    from rich.segment import Segment
+
+    class SafeConsole(Console):
+        def render_str(self, text: str, **options: Any) -> Text:
+            return super().render_str(safe(text), **options)
+
+        def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+            # the last net: text segments (not the cursor moves of a live view, which are
+            # `control` segments) before their style's escape codes are put around them
+            return super()._render_buffer(
+                Segment(safe(text), style, control) if not control and _UNSAFE.search(text)
+                else Segment(text, style, control) for text, style, control in buffer)
+
+    return SafeConsole
 
 
 class PlainConsole:
@@ -126,6 +186,7 @@ class PlainConsole:
         text = " ".join(objects)
         if markup is not False:
             text = strip(text)
+        text = safe(text)
         with self._lock:
             self.file.write(text + "\n")
             self.file.flush()
@@ -133,8 +194,6 @@ class PlainConsole:
     def _renderer(self) -> Console:
         """A Rich console for what only Rich can lay out (tables, previews)."""
         if self._rich is None:
-            from rich.console import Console
-
             where: dict[str, Any] = {"file": self._file} if self._file else {"stderr": True}
-            self._rich = Console(**where, highlight=False, emoji=False)
+            self._rich = safe_console(**where, highlight=False, emoji=False)
         return self._rich

@@ -2,6 +2,13 @@
 
 Human output goes to stderr (stdout belongs to `--json`). On a terminal a Rich live table shows
 each host's current step and elapsed time; elsewhere (CI, cron, pipes) one plain line per event.
+
+Text from a node (output, notes, diffs) is escaped wherever it meets Rich markup (a table cell
+is markup too), and reaches the terminal through `netops.plain.safe` (the consoles apply it to
+what they print; `Text` built here and `write_plain` apply it themselves). Secrets are masked
+at the source, in the step kinds (`netops.steps.command`, `netops.steps.file`); the optional
+`secrets` of these functions mask again whatever a caller may pass that did not go through a
+kind (an engine note).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from netops.engine.events import (
     StepStarted,
 )
 from netops.engine.result import HostResult, RunResult, Status, StepResult
-from netops.plain import Out, escape
+from netops.plain import Out, escape, safe
+from netops.transport.base import mask
 
 if TYPE_CHECKING:
     # Rich is imported where a terminal shows what it lays out: a run logged to a file needs
@@ -54,9 +62,11 @@ class LiveView:
     """Observer: a live host table on a terminal, plain progress lines otherwise."""
 
     def __init__(self, console: Out, *, verbose: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 secrets: frozenset[str] = frozenset()) -> None:
         self.console = console
         self.verbose = verbose
+        self.secrets = secrets
         self.clock = clock
         self._lock = threading.Lock()
         self._rows: dict[str, tuple[str, float, Status | None]] = {}
@@ -94,12 +104,12 @@ class LiveView:
             case HostFinished(result=r):
                 self._rows[r.host] = ("done", self._rows.get(r.host, ("", 0.0, None))[1], r.status)
                 if not self.verbose:
-                    why = _detail(r.steps)
+                    why = _detail(r.steps, self.secrets)
                     self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]"
                                 + (f" — {escape(why)}" if why else ""))
             case Notice(text=text, level=level):
                 style = {"warning": "yellow", "error": "bold red"}.get(level, "bold")
-                self._plain(f"[{style}]{text}[/]")
+                self._plain(f"[{style}]{escape(mask(text, self.secrets))}[/]")
             case RunFinished():
                 if self._live is not None:
                     self._live.stop()
@@ -108,10 +118,11 @@ class LiveView:
     def _step_line(self, host: str, r: StepResult) -> None:
         if not self.verbose:
             return
-        self._plain(f"{host}: {r.name} -> [{STYLE.get(r.status, '')}]{r.status}[/]"
-                    + (f" ({r.note})" if r.note else ""))
+        note = mask(r.note, self.secrets)
+        self._plain(f"{host}: {escape(r.name)} -> [{STYLE.get(r.status, '')}]{r.status}[/]"
+                    + (f" ({escape(note)})" if note else ""))
         for text in (r.stdout, r.stderr):
-            for line in text.rstrip().splitlines()[:50]:
+            for line in mask(text, self.secrets).rstrip().splitlines()[:50]:
                 self.console.print(f"    {line}", markup=False, highlight=False)
 
     def _plain(self, markup: str) -> None:
@@ -130,7 +141,7 @@ class LiveView:
             table.add_column(col)
         now = self.clock()
         for host, (step, since, status) in sorted(self._rows.items()):
-            table.add_row(host, step, styled(status) if status else Text("running", "blue"),
+            table.add_row(host, escape(step), styled(status) if status else Text("running", "blue"),
                           f"{now - since:5.1f}s")
         return Group(Text(self._batch, style="bold"), table)
 
@@ -138,7 +149,7 @@ class LiveView:
 SUMMARY_COLUMNS = ("host", "batch", "status", "changed", "detail")
 
 
-def show_summary(console: Out, run: RunResult) -> None:
+def show_summary(console: Out, run: RunResult, secrets: frozenset[str] = frozenset()) -> None:
     """Host x outcome, with changed counts and the first line of each failure: a Rich table on
     a terminal; elsewhere (CI logs, cron mail, pipes) plain aligned columns (`write_plain`)."""
     if console.is_terminal:
@@ -149,11 +160,12 @@ def show_summary(console: Out, run: RunResult) -> None:
             table.add_column(col)
         for name, host in run.hosts.items():
             table.add_row(name, str(host.batch), styled(host.status), str(_changed(host)),
-                          _detail(host.steps))
+                          escape(_detail(host.steps, secrets)))
         console.print(table)
         return
     rows = [SUMMARY_COLUMNS] + [
-        (name, str(host.batch), str(host.status), str(_changed(host)), _detail(host.steps))
+        (name, str(host.batch), str(host.status), str(_changed(host)),
+         _detail(host.steps, secrets))
         for name, host in run.hosts.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS) - 1)]
     write_plain(console, [_summary_title(run)] + [
@@ -163,8 +175,8 @@ def show_summary(console: Out, run: RunResult) -> None:
 
 def write_plain(console: Out, lines: list[str]) -> None:
     """`lines` as they are, past Rich's layout (which costs ~0.4 ms of CPU per table row): for
-    a log, cron mail or a pipe, where there is nothing to style."""
-    console.file.write("".join(line.rstrip() + "\n" for line in lines))
+    a log, cron mail or a pipe, where there is nothing to style (node text made `safe`)."""
+    console.file.write(safe("".join(line.rstrip() + "\n" for line in lines)))
     console.file.flush()
 
 
@@ -176,15 +188,17 @@ def _changed(host: HostResult) -> int:
     return sum(1 for s in host.steps if s.status in (Status.CHANGED, Status.WOULD_CHANGE))
 
 
-def _detail(steps: tuple[StepResult, ...]) -> str:
+def _detail(steps: tuple[StepResult, ...], secrets: frozenset[str] = frozenset()) -> str:
     for s in steps:
         if s.status in (Status.FAILED, Status.UNREACHABLE):
-            why = first_line(s.stderr) or s.note or first_line(s.stdout)
+            # masked before the first line is cut: a cut never shows part of a secret
+            why = (first_line(mask(s.stderr, secrets)) or mask(s.note, secrets)
+                   or first_line(mask(s.stdout, secrets)))
             return f"{s.name}: {why}" + (f" (rc {s.rc})" if s.rc not in (None, 0) else "")
     return ""
 
 
-def exec_table(run: RunResult) -> Table:
+def exec_table(run: RunResult, secrets: frozenset[str] = frozenset()) -> Table:
     """`netops exec` result: host, status, rc, first output line."""
     from rich.table import Table
 
@@ -194,13 +208,15 @@ def exec_table(run: RunResult) -> Table:
     for name, host in run.hosts.items():
         step = host.steps[0]
         failed = host.status in (Status.FAILED, Status.UNREACHABLE) and step.rc is None
-        out = (first_line(step.note, 120) if failed and step.note else
-               first_line(step.stdout) or first_line(step.stderr) or step.note)
-        table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc), out)
+        note, stdout, stderr = (mask(t, secrets) for t in (step.note, step.stdout, step.stderr))
+        out = (first_line(note, 120) if failed and note else
+               first_line(stdout) or first_line(stderr) or note)
+        table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc),
+                      escape(out))
     return table
 
 
-def plan_preview(run: RunResult) -> RenderableType:
+def plan_preview(run: RunResult, secrets: frozenset[str] = frozenset()) -> RenderableType:
     """The dry run's answer to "what exactly would change where": per host, each step that
     would change, with its exact command, the predicted change and a diff where known."""
     from rich.console import Group
@@ -215,12 +231,15 @@ def plan_preview(run: RunResult) -> RenderableType:
                                        else ""))
             continue
         parts.append(Text.assemble((name, "bold"), f": {len(changes)} change(s)"))
+        def shown(text: str) -> str:
+            return safe(mask(text, secrets))
+
         for s in changes:
             parts.append(Text.assemble("  ", styled(s.status), f" {s.name}",
-                                       (f" — {s.note}" if s.note else "", "cyan")))
-            for line in (s.command or "").splitlines():
+                                       (f" — {shown(s.note)}" if s.note else "", "cyan")))
+            for line in shown(s.command or "").splitlines():
                 parts.append(Text(f"      $ {line}", style="dim"))
-            for line in s.diff.splitlines():
+            for line in shown(s.diff).splitlines():
                 style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
                 parts.append(Text(f"      {line}", style=style))
     return Group(*parts)

@@ -2,6 +2,9 @@
 
 Written the way seed 000 tells its story: what was found, what was done where and in what
 order, and how each node ended up.
+
+The journal holds what nodes printed as they printed it (secrets already masked when it was
+written); the Markdown is made terminal-`safe` as a whole, since it is often read with `cat`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from netops.plain import safe
 
 FINDING_STATUSES = ("failed", "would-change", "unreachable")
 
@@ -76,4 +81,4 @@ def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
             if (s["stderr"] or "").strip():
                 out += ["", "```", s["stderr"].strip()[-2000:], "```"]
             out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return safe("\n".join(out).rstrip() + "\n")

@@ -1,18 +1,46 @@
-"""Command-based kinds: `check` (read-only), `shell`/`kubectl`/`local` (guarded), `wait`."""
+"""Command-based kinds: `check` (read-only), `shell`/`kubectl`/`local` (guarded), `wait`.
+
+What a node printed is judged as it is (an expectation sees the real output), then every secret
+is masked in what the kind reports (`stdout`, `stderr`, the note quoting them): from here on,
+the live view, `--json`, the journal and registered results never hold a secret value.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from netops.engine.result import Status
 from netops.steps.base import Expect, Outcome, StepContext, from_completed, may_change
+from netops.transport.base import Completed, mask
+
+HIDDEN = "the output held a secret (masked)"
+"""The note of an expectation that failed on output which, masked, would have passed."""
+
+
+def _shown(ctx: StepContext, done: Completed) -> Completed:
+    """`done` as it may be shown: secrets masked in its output."""
+    if not ctx.secrets:
+        return done
+    return replace(done, stdout=mask(done.stdout, ctx.secrets),
+                   stderr=mask(done.stderr, ctx.secrets))
+
+
+def _mismatch(ctx: StepContext, expect: Expect, done: Completed, shown: Completed) -> str:
+    """Why `done` failed `expect`, told from the masked output (a note may quote the output,
+    cut short: cut after masking, never through a secret); empty when it held."""
+    if not expect.mismatch(done):
+        return ""
+    return mask(expect.mismatch(shown), ctx.secrets) or HIDDEN
 
 
 def check(ctx: StepContext, *, command: str, expect: Expect, fail: bool) -> Outcome:
     """Run a read-only command; a failed expectation is a finding, or a failure with `fail`."""
     cmd = ctx.command(command, readonly=True)
     done = ctx.transport.run(cmd, timeout=ctx.timeout)
-    why = expect.mismatch(done)
+    shown = _shown(ctx, done)
+    why = _mismatch(ctx, expect, done, shown)
     status = Status.FAILED if (why and fail) else Status.OK
-    outcome = from_completed(done, cmd, status, note=why)
+    outcome = from_completed(shown, cmd, status, note=why)
     return Outcome(outcome.status, outcome.command, outcome.rc, outcome.stdout, outcome.stderr,
                    outcome.note, finding=bool(why))
 
@@ -23,7 +51,7 @@ def shell(ctx: StepContext, *, command: str, unless: str | None, creates: str | 
     if not mutates:
         cmd = ctx.command(command, readonly=True)
         done = ctx.transport.run(cmd, timeout=ctx.timeout)
-        return from_completed(done, cmd, Status.OK if done.ok else Status.FAILED)
+        return from_completed(_shown(ctx, done), cmd, Status.OK if done.ok else Status.FAILED)
     converged = _guard(ctx, unless, creates)
     cmd = ctx.command(command, readonly=False)
     if converged:
@@ -32,7 +60,7 @@ def shell(ctx: StepContext, *, command: str, unless: str | None, creates: str | 
         why = "guard says a change is needed" if (unless or creates) else "no guard: always runs"
         return Outcome(Status.WOULD_CHANGE, command=cmd.display, note=may_change(ctx, why))
     done = ctx.transport.run(cmd, timeout=ctx.timeout)
-    return from_completed(done, cmd, Status.CHANGED if done.ok else Status.FAILED)
+    return from_completed(_shown(ctx, done), cmd, Status.CHANGED if done.ok else Status.FAILED)
 
 
 def _guard(ctx: StepContext, unless: str | None, creates: str | None) -> str:
@@ -57,7 +85,9 @@ def wait(ctx: StepContext, *, command: str, expect: Expect, timeout: float,
     while True:
         attempts += 1
         done = ctx.transport.run(cmd, timeout=ctx.timeout)
-        why = expect.mismatch(done)
+        shown = _shown(ctx, done)
+        why = _mismatch(ctx, expect, done, shown)
+        done = shown
         if not why:
             return from_completed(done, cmd, Status.OK, note=f"passed after {attempts} try(s)")
         if ctx.dry_run:

@@ -1,4 +1,9 @@
-"""`file`: a file's content (whole, or lines that must be present) and mode, with a diff."""
+"""`file`: a file's content (whole, or lines that must be present) and mode, with a diff.
+
+The diff shows content, and content may hold a secret (a password in a config file): it is
+masked line by line (`netops.transport.base.mask` knows a multi-line secret's lines) before
+the outcome leaves the kind; the file written to the node keeps the real content.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass
 
 from netops.engine.result import Status
 from netops.steps.base import Outcome, StepContext, may_change
+from netops.transport.base import mask
 
 ABSENT = "netops:absent"
 
@@ -58,26 +64,30 @@ def run(ctx: StepContext, *, path: str, content: str | None, lines: list[str] | 
     if now.mode is not None and now.mode != want_mode:
         notes.append(f"mode {now.mode} -> {want_mode}")
     if not notes:
-        return Outcome(Status.OK, note=f"{path} as desired")
-    summary = f"{path}: " + ", ".join(notes)
+        return Outcome(Status.OK, note=mask(f"{path} as desired", ctx.secrets))
+    diff = mask(diff, ctx.secrets)
+    summary = mask(f"{path}: " + ", ".join(notes), ctx.secrets)
+    shown = mask(path, ctx.secrets)
     if ctx.dry_run:
-        return Outcome(Status.WOULD_CHANGE, command=f"write {path}", diff=diff,
+        return Outcome(Status.WOULD_CHANGE, command=f"write {shown}", diff=diff,
                        note=may_change(ctx, summary))
     q = shlex.quote(path)
     if backup and now.content is not None:
         ctx.write(f"cp -p {q} {q}.netops.bak")
     ctx.write(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0] or '/')}")
     ctx.transport.put(want.encode(), path, mode=int(want_mode, 8))
-    return Outcome(Status.CHANGED, command=f"write {path}", diff=diff, note=summary)
+    return Outcome(Status.CHANGED, command=f"write {shown}", diff=diff, note=summary)
 
 
 def _absent(ctx: StepContext, path: str, now: FileState, backup: bool) -> Outcome:
     if now.content is None:
-        return Outcome(Status.OK, note=f"{path} absent")
+        return Outcome(Status.OK, note=mask(f"{path} absent", ctx.secrets))
     q = shlex.quote(path)
     text = f"mv -f {q} {q}.netops.bak" if backup else f"rm -f {q}"
+    shown, note = mask(text, ctx.secrets), mask(f"remove {path}", ctx.secrets)
     if ctx.dry_run:
-        return Outcome(Status.WOULD_CHANGE, command=text, note=may_change(ctx, f"remove {path}"))
+        return Outcome(Status.WOULD_CHANGE, command=shown, note=may_change(ctx, note))
     done = ctx.write(text)
-    return Outcome(Status.CHANGED if done.ok else Status.FAILED, command=text, rc=done.rc,
-                   stderr=done.stderr, note=f"removed {path}")
+    return Outcome(Status.CHANGED if done.ok else Status.FAILED, command=shown, rc=done.rc,
+                   stderr=mask(done.stderr, ctx.secrets), note=mask(f"removed {path}",
+                                                                       ctx.secrets))
