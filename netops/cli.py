@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 import typer
 
 from netops.engine.result import ExitCode, RunResult, RunStatus
-from netops.errors import UserError
+from netops.errors import JournalError, UserError
 from netops.transport.base import HostKeyMode
 
 if TYPE_CHECKING:
@@ -361,6 +361,12 @@ def main(argv: list[str] | None = None) -> None:
     except NodeLocked as e:
         _err(f"error: {e}")
         code = ExitCode.LOCKED
+    except JournalError as e:  # at start: nothing was touched
+        if debug:
+            raise
+        _err(f"error: {e}\n  hint: check the journal (--journal, NETOPS_JOURNAL): its disk, "
+             "its permissions, a process holding it")
+        code = ExitCode.BAD_INPUT
     except UserError as e:
         if debug:
             raise

@@ -3,10 +3,8 @@
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,15 +22,13 @@ from netops.engine.result import ExitCode
 from netops.errors import UserError
 
 if TYPE_CHECKING:
-    from netops.engine.events import Observer
-    from netops.engine.plan import Plan
-    from netops.engine.prepare import Resume
-    from netops.inventory.model import Host
-    from netops.journal import Journal, RunRecord
+    from netops.engine.prepare import Overrides, Resume
+    from netops.inventory.model import Host, Inventory
+    from netops.journal import Journal
     from netops.plain import Out
+    from netops.resume import ResumeState
     from netops.runbook.model import Runbook
-    from netops.transport.base import Transport
-    from netops.transport.ssh import SshConnector
+    from netops.session import RunSession
 
 
 def runbook_dirs(s: Settings) -> list[Path]:
@@ -174,15 +170,25 @@ def run_cmd(
     var: Annotated[list[str] | None, typer.Option(
         "--var", "-e", metavar="<name=value>",
         help="Runbook param NAME=VALUE (repeatable).")] = None,
-    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
-                                       help="Hosts at a time within a batch.")] = 50,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", metavar="<seconds>", help="Default per-step timeout in seconds.")] = 300.0,
+    forks: Annotated[int | None, typer.Option(
+        "--forks", "-f", metavar="<n>", min=1,
+        help="Hosts at a time within a batch (default 50).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", metavar="<seconds>",
+        help="Default per-step timeout in seconds (default 300).")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     resume: Annotated[str | None, typer.Option(
         "--resume", metavar="<run-id>",
-        help="Finish an interrupted, halted or failed run: only its unfinished "
-        "hosts, same runbook version and params; completed changes are not repeated.")] = None,
+        help="Finish an interrupted, halted, failed or crashed run (or the chain of runs "
+        "that resumed it): every unfinished host, the same runbook version, params and "
+        "rollout (--batch-size, --max-fail, --pause, --forks, --timeout override it, and "
+        "say so); completed changes never run twice.")] = None,
+    unknown: Annotated[str | None, typer.Option(
+        "--unknown", metavar="<stop|retry|skip>",
+        help="With --resume: what to do with a mutating step that was in flight when the "
+        "run stopped and has no guard (sysctl, file and guarded shell steps re-check "
+        "themselves): stop (default: fail its host before it), retry (run it again), "
+        "skip (count it done).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Run a disruptive runbook outside the nodes' maintenance window "
         "(netops_maintenance_window); with --resume, also accept a runbook that changed "
@@ -218,49 +224,112 @@ def run_cmd(
 
         deadline = parse_until(until, time.time())
     journal = open_journal(ctx)
-    prior = _resume_from(journal, resume, force) if resume else None
+    prior = _prior(journal, resume, force, unknown)
     if prior is not None:
-        runbook, nodes, var, dry_run = prior.path, prior.nodes, prior.vars(var or []), False
+        runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False
     if runbook is None:
         raise UserError("which runbook? give its name, or --resume RUN_ID",
                         hint="`netops list` shows the library")
     rb = find(s, runbook)
     inventory = s.load_inventory()
-    hosts = inventory.select(nodes)
     if prior is not None:
-        hosts = tuple(h for h in hosts if h.name in prior.unfinished)
+        from netops.resume import resume_vars
+
+        var = resume_vars(prior, rb, var or [])
+        hosts = _resumed_hosts(inventory, prior)
+    else:
+        hosts = inventory.select(nodes)
     if not hosts:
-        raise UserError(f"--nodes {nodes!r} selects no host" if prior is None
-                        else f"run {prior.run_id} has no unfinished host")
+        raise UserError(f"--nodes {nodes!r} selects no host")
     if rb.disruptive and not dry_run:
         deadline = _maintenance_window(s.console(), rb, hosts, deadline, force)
     from netops.engine.prepare import Overrides, build_plan, describe
 
     over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
-                      resume=prior.resume if prior else None)
+                      resume=_resume_of(prior, unknown) if prior else None)
     connector = s.connector()
     preflight(connector, hosts)
-    from netops.plain import terminal
-
-    asks = not (dry_run or yes) and terminal(sys.stderr) and sys.stdin.isatty()
+    asks = _asks(dry_run or yes)
     if not asks:
         # Every input is checked: open the connections (no command yet) while the console
         # and the engine load; handshakes mostly wait for the nodes.
-        connector.warm(hosts, forks)
+        connector.warm(hosts, plan.forks)
     console = s.console()
     for line in describe(plan):
         console.print(line, markup=False)
+    if prior is not None:
+        for line in _resume_notes(prior, over):
+            console.print(line, markup=False)
     if asks and not typer.confirm("Proceed?", default=False, err=True):
         return ExitCode.INTERRUPTED
-    # A dry run writes nothing on a node, not even a lock; a read-only runbook needs none.
-    if plan.dry_run or not any(step.mutates for step in rb.all_steps()):
-        from netops.engine.readahead import predict, wrap_all
+    from netops.session import RunSession, run_record
 
-        journal.start_run(_record(s, plan, nodes))
-        return _execute(s, console, plan, wrap_all(connector.transport, predict(plan)),
-                        journal, as_json)
-    return _locked_run(s, console, plan, connector, journal, nodes, as_json)
+    session = RunSession(plan, connector, journal,
+                         run_record(plan, s.inventory, nodes, batch_size),
+                         takeover=frozenset(prior.chain) if prior else frozenset())
+    return _execute(s, console, session, as_json)
+
+
+def _prior(journal: "Journal", run_id: str | None, force: bool,
+           unknown: str | None) -> "ResumeState | None":
+    """The chain `--resume` names (None without it), its options checked."""
+    from netops.resume import resume_state
+
+    if unknown not in (None, "stop", "retry", "skip"):
+        raise UserError(f"--unknown {unknown!r}: expected stop, retry or skip")
+    if run_id is None:
+        if unknown is not None:
+            raise UserError("--unknown applies to --resume only")
+        return None
+    return resume_state(journal, run_id, force=force)
+
+
+def _asks(no_question: bool) -> bool:
+    """Whether to ask before running: a terminal on both ends and no --yes or dry run."""
+    from netops.plain import terminal
+
+    return not no_question and terminal(sys.stderr) and sys.stdin.isatty()
+
+
+def _resumed_hosts(inventory: "Inventory", prior: "ResumeState") -> "tuple[Host, ...]":
+    """The unfinished hosts of the original plan, by name (not by re-reading --nodes, which
+    may select other hosts today)."""
+    from netops.errors import UnknownTarget
+
+    if not prior.unfinished:
+        raise UserError(f"run {prior.named} has no unfinished host")
+    try:
+        return tuple(inventory.host(name) for name in prior.unfinished)
+    except (UnknownTarget, KeyError) as e:
+        raise UserError(f"a host of run {prior.named} is no longer in the inventory: {e}",
+                        hint="restore it, or start a new run") from None
+
+
+def _resume_of(prior: "ResumeState", unknown: str | None) -> "Resume":
+    from netops.engine.prepare import Resume
+
+    return Resume(prior.latest, prior.done, prior.unknown, unknown or "stop",
+                  prior.batches, prior.rollout)
+
+
+def _resume_notes(prior: "ResumeState", over: "Overrides") -> list[str]:
+    """What the resume keeps, overrides and finds left in flight, said before it runs."""
+    lines = [f"resuming run {prior.named}" + (f" (last resumed by {prior.latest})"
+                                              if prior.latest != prior.named else "")
+             + f": {len(prior.unfinished)} unfinished host(s), the original rollout"]
+    kept = prior.rollout
+    for option, given, was in (("--batch-size", over.batch_size, kept.get("batch_size")),
+                               ("--max-fail", over.max_fail, kept.get("tolerance")),
+                               ("--pause", over.pause, kept.get("pause")),
+                               ("--forks", over.forks, kept.get("forks")),
+                               ("--timeout", over.timeout, kept.get("timeout"))):
+        if given is not None:
+            lines.append(f"  {option} {given} overrides the original run's {was}")
+    for host, steps in sorted(prior.unknown.items()):
+        lines.append(f"  {host}: outcome unknown (in flight when a run stopped): "
+                     f"{', '.join(sorted(steps))}")
+    return lines
 
 
 def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]",
@@ -288,83 +357,29 @@ def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]"
     return deadline
 
 
-def _locked_run(s: Settings, console: "Out", plan: "Plan", connector: "SshConnector",
-                journal: "Journal", nodes: str | None, as_json: bool) -> int:
-    """Lock every target node (all or nothing), run, release the locks."""
-    from netops import locks
-    from netops.engine.readahead import predict, wrap_all
-    from netops.transport.kept import Kept
-
-    record = _record(s, plan, nodes)
-    hosts = {h.name: h for b in plan.batches for h in b}
-    kept = {name: Kept(connector.transport(h)) for name, h in hosts.items()}
-    holder = locks.new_holder(plan.run_id, record.operator, record.controller, record.pid)
-    stale = locks.stale_check(lambda run_id: (journal.run(run_id) or {}).get("status"))
-    locked, held, _ = locks.lock_all(list(hosts), kept.__getitem__, holder, stale, plan.forks)
-    try:
-        if held:
-            raise locks.NodeLocked(held)
-        journal.start_run(record)
-        keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
-        connect = wrap_all(lambda h: kept[h.name], predict(plan))
-        return _execute(s, console, plan, connect, journal, as_json, keeper)
-    finally:
-        locks.release_all(locked, kept.__getitem__, plan.run_id, plan.forks)
-        for t in kept.values():
-            t.inner.close()
-
-
-def _record(s: Settings, plan: "Plan", nodes: str | None) -> "RunRecord":
-    import hashlib
-
-    from netops.journal import RunRecord
-    from netops.transport.base import mask
-
-    rb = plan.runbook
-    params = {k: ("***" if rb.params[k].secret else v) for k, v in plan.params.items()}
-    inv = s.inventory
-    return RunRecord(
-        run_id=plan.run_id, runbook=rb.name, runbook_path=str(rb.source.resolve()),
-        runbook_sha256=hashlib.sha256(rb.source.read_bytes()).hexdigest(),
-        inventory=str(inv.resolve()),
-        inventory_sha256=hashlib.sha256(inv.read_bytes()).hexdigest() if inv.is_file() else "",
-        nodes=nodes or "all", params=params, dry_run=plan.dry_run,
-        batches=[[h.name for h in b] for b in plan.batches],
-        argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from)
-
-
-def _execute(s: Settings, console: "Out", plan: "Plan", connect: "Callable[[Host], Transport]",
-             journal: "Journal", as_json: bool, *extra: "Observer") -> int:
+def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool) -> int:
     import signal
 
-    from netops.engine.events import FanOut
-    from netops.engine.execute import World, execute
     from netops.report import LiveView, plan_preview, show_summary
-    from netops.transport.local import LocalTransport
 
+    plan = session.plan
     interactive = console.is_terminal and sys.stdin.isatty()
-    world = World(
-        connect=connect, controller=LocalTransport,
-        observer=FanOut([journal.observer(plan.run_id, plan.secrets),
-                         LiveView(console, verbose=s.verbose), *extra]),
-        ask=(lambda q: typer.confirm(q, default=True, err=True)) if interactive else None,
-    )
+    ask = (lambda q: typer.confirm(q, default=True, err=True)) if interactive else None
 
     def interrupt(signum: int, frame: object) -> None:
-        if world.stop.is_set():  # second Ctrl-C: abandon the steps in flight
-            journal.finish_run(plan.run_id, "interrupted",
-                               "abandoned: a second interrupt left steps in flight")
+        if session.stop.is_set():  # second Ctrl-C: abandon the steps in flight
+            session.abandon()
             console.print(f"abandoned; steps in flight may still complete on the nodes. "
                           f"Resume with: netops run --resume {plan.run_id}")
             sys.stderr.flush()
             os._exit(ExitCode.INTERRUPTED)
-        world.stop.set()
+        session.stop.set()
         console.print("[bold yellow]interrupted: finishing the steps in flight, marking the "
                       "rest not-run (Ctrl-C again to abandon them)[/]")
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        run = execute(plan, world)
+        run = session.run([LiveView(console, verbose=s.verbose)], ask)
     finally:
         signal.signal(signal.SIGINT, previous)
     if plan.dry_run:
@@ -372,7 +387,12 @@ def _execute(s: Settings, console: "Out", plan: "Plan", connect: "Callable[[Host
     show_summary(console, run)
     if run.reason:
         console.print(f"[bold red]{run.reason}[/]")
-    if run.status in ("interrupted", "halted", "failed") and not plan.dry_run:
+    if session.journal_failed is not None:
+        console.print(f"{session.journal_failed}: the run stopped between steps; what the "
+                      "journal could not record is shown above, and a resume re-checks the "
+                      f"steps left in flight. Resume with: netops run --resume {plan.run_id}",
+                      markup=False)
+    elif run.status in ("interrupted", "halted", "failed") and not plan.dry_run:
         console.print(f"run {plan.run_id}: {run.status}. Finish it with: "
                       f"netops run --resume {plan.run_id}", markup=False)
     else:
@@ -380,72 +400,6 @@ def _execute(s: Settings, console: "Out", plan: "Plan", connect: "Callable[[Host
                       markup=False)
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
+    if session.journal_failed is not None:
+        return ExitCode.FAILED
     return exit_code_for(run)
-
-
-@dataclass(frozen=True)
-class _Prior:
-    """An earlier run to finish."""
-
-    run_id: str
-    path: str
-    nodes: str
-    params: dict[str, Any]
-    secret_names: frozenset[str]
-    unfinished: frozenset[str]
-    resume: "Resume"
-
-    def vars(self, given: list[str]) -> list[str]:
-        names = {g.partition("=")[0] for g in given}
-        missing = sorted(self.secret_names - names)
-        if missing:
-            raise UserError(f"run {self.run_id} had secret params that the journal does not "
-                            f"keep: give them again with --var {missing[0]}=...")
-        return [f"{k}={_as_var(v)}" for k, v in self.params.items()
-                if k not in self.secret_names and k not in names and v is not None] + given
-
-
-def _as_var(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-FINISHED = ("ok", "changed", "skipped")
-
-
-def _resume_from(journal: "Journal", run_id: str, force: bool) -> _Prior:
-    import hashlib
-
-    from netops.engine.host import ONCE
-    from netops.engine.prepare import Resume
-    from netops.runbook.load import load_runbook
-
-    run = journal.run(run_id)
-    if run is None:
-        raise UserError(f"no run {run_id!r} in the journal {journal.path}",
-                        hint="`netops history` lists runs")
-    if run["dry_run"]:
-        raise UserError(f"run {run['run_id']} was a dry run: nothing to resume")
-    if run["status"] == "ok":
-        raise UserError(f"run {run['run_id']} finished ok: nothing to resume")
-    path = Path(run["runbook_path"])
-    if not path.is_file():
-        raise UserError(f"the runbook of run {run['run_id']} is gone: {path}")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != run["runbook_sha256"] and not force:
-        raise UserError(f"{path} changed since run {run['run_id']}",
-                        hint="resuming would mix two versions; use --force to accept that")
-    hosts = journal.hosts(run["run_id"])
-    unfinished = frozenset(h["host"] for h in hosts if h["status"] not in FINISHED)
-    rb = load_runbook(path)
-    once_ids = {st.id for st in (*rb.before, *rb.after)}
-    done: dict[str, set[str]] = {}
-    for st in journal.steps(run["run_id"]):
-        if st["status"] in ("ok", "changed"):
-            key = ONCE if st["step_id"] in once_ids else st["host"]
-            done.setdefault(key, set()).add(st["step_id"])
-    secrets = frozenset(k for k, p in rb.params.items() if p.secret)
-    return _Prior(run["run_id"], str(path), run["nodes"], run["params"], secrets, unfinished,
-                  Resume(run["run_id"], {k: frozenset(v) for k, v in done.items()}))

@@ -98,3 +98,11 @@ class TimedOut(TransportError):
     """A command ran longer than its timeout and was killed."""
 
     reason = "timed out"
+
+
+class JournalError(NetopsError):
+    """The journal could not be read or written (full disk, locked, corrupt, server gone)."""
+
+    def __init__(self, where: str, action: str, cause: BaseException) -> None:
+        super().__init__(f"journal {where}: {action} failed: {cause}")
+        self.where = where

@@ -8,6 +8,7 @@ anything reaches the database.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -15,7 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from netops.engine.events import (
     StepStarted,
 )
 from netops.engine.result import StepResult
-from netops.errors import UserError
+from netops.errors import JournalError, UserError
 from netops.transport.base import mask
 
 OUTPUT_LIMIT = 64 * 1024
@@ -63,7 +64,7 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE INDEX IF NOT EXISTS hosts_host ON hosts (host, run_id);
 """
 
-ADDED_COLUMNS = (("steps", "finding", "INTEGER"),)
+ADDED_COLUMNS = (("steps", "finding", "INTEGER"), ("runs", "rollout", "TEXT"))
 """Columns added after a table first shipped: older journals get them when opened."""
 
 
@@ -88,6 +89,9 @@ class RunRecord:
     batches: Sequence[Sequence[str]] = ()
     argv: Sequence[str] = ()
     resumed_from: str | None = None
+    rollout: Mapping[str, Any] = field(default_factory=dict)
+    """The rollout as planned (batch sizes, tolerance, pause, forks, timeout): a resume
+    keeps it unless an option overrides it."""
     operator: str = field(default_factory=lambda: _user())
     controller: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
@@ -203,40 +207,62 @@ class Journal:
             self._db.close()
 
     @contextmanager
-    def _write(self) -> Iterator[_Sqlite | _Postgres]:
-        with self._lock:
+    def _failing_as(self, action: str) -> Iterator[None]:
+        """Database errors (a full disk, a lock held past the busy timeout, garbage pages, a
+        server gone) become one `JournalError` naming the journal: never a traceback."""
+        try:
+            yield
+        except JournalError:
+            raise
+        except Exception as e:  # sqlite3.Error, OSError, psycopg.Error
+            if isinstance(e, (UserError, ValueError)):
+                raise
+            raise JournalError(_redact(str(self.path)), action, e) from e
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Sqlite | _Postgres]:
+        with self._lock, self._failing_as("writing"):
             self._db.begin()
             try:
                 yield self._db
             except BaseException:
-                self._db.end(False)
+                with contextlib.suppress(Exception):
+                    self._db.end(False)
                 raise
             self._db.end(True)
 
-    def _write_one(self, sql: str, args: Sequence[Any] = ()) -> None:
+    def write(self, sql: str, args: Sequence[Any] = ()) -> None:
         """One statement, its own transaction (autocommit): a third of the calls of
         BEGIN/statement/COMMIT, for the per-step events of a run."""
-        with self._lock:
+        with self._lock, self._failing_as("writing"):
             self._db.execute(sql, args)
+
+    def check(self) -> None:
+        """Fail now (JournalError) if the journal cannot take a write: locked by another
+        writer past the busy timeout, read-only, corrupt. Run before any host is touched."""
+        with self.transaction() as db:
+            db.execute("SELECT COUNT(*) AS n FROM runs")
 
     # -- writing ----------------------------------------------------------------------------
     def start_run(self, rec: RunRecord) -> None:
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (run_id, runbook, runbook_path, runbook_sha256, inventory, "
                 "inventory_sha256, nodes, params, dry_run, status, operator, controller, pid, "
-                "argv, batches, resumed_from, started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "argv, batches, resumed_from, started, rollout) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.run_id, rec.runbook, rec.runbook_path, rec.runbook_sha256, rec.inventory,
                  rec.inventory_sha256, rec.nodes, json.dumps(dict(rec.params), default=str),
                  int(rec.dry_run), "running", rec.operator, rec.controller, rec.pid,
                  json.dumps(list(rec.argv)), json.dumps([list(b) for b in rec.batches]),
-                 rec.resumed_from, rec.started))
+                 rec.resumed_from, rec.started, json.dumps(dict(rec.rollout))))
 
-    def observer(self, run_id: str, secrets: frozenset[str] = frozenset()) -> JournalObserver:
-        return JournalObserver(self, run_id, secrets)
+    def observer(self, run_id: str, secrets: frozenset[str] = frozenset(),
+                 on_failure: Callable[[JournalError], None] | None = None) -> JournalObserver:
+        return JournalObserver(self, run_id, secrets, on_failure)
 
     def finish_run(self, run_id: str, status: str, reason: str = "") -> None:
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute("UPDATE runs SET status=?, reason=?, finished=? WHERE run_id=?",
                        (status, reason, time.time(), run_id))
 
@@ -265,6 +291,23 @@ class Journal:
         rows = self._query(sql + " ORDER BY started DESC LIMIT ?", (*args, limit))
         return [_run_row(r) for r in rows]
 
+    def resumed_by(self, run_id: str) -> list[dict[str, Any]]:
+        """The runs that resumed `run_id`, oldest first."""
+        rows = self._query("SELECT * FROM runs WHERE resumed_from=? ORDER BY started",
+                           (run_id,))
+        return [_run_row(r) for r in rows]
+
+    def settle_unknown(self, run_id: str) -> int:
+        """Mark the steps a finished or dead run left `running` as `unknown`: they were in
+        flight when it stopped, and nobody knows what they did. Returns how many."""
+        with self.transaction() as db:
+            n = db.execute("SELECT COUNT(*) AS n FROM steps WHERE run_id=? AND status=?",
+                           (run_id, "running"))[0]["n"]
+            db.execute("UPDATE steps SET status=?, note=? WHERE run_id=? AND status=?",
+                       ("unknown", "in flight when the run stopped: its outcome on the node "
+                        "is unknown", run_id, "running"))
+        return int(n)
+
     def hosts(self, run_id: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM hosts WHERE run_id=? ORDER BY batch, started, host",
                            (run_id,))
@@ -283,7 +326,7 @@ class Journal:
         One row per (schedule, fire time), taken in one transaction: of two schedulers (or a
         scheduler and its restarted self) only one gets True, and only that one acts on it.
         """
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute("INSERT INTO fires (schedule, fire_time, status, window_end, claimed_by, "
                        "controller, note, recorded) VALUES (?,?,?,?,?,?,?,?) "
                        "ON CONFLICT (schedule, fire_time) DO NOTHING",
@@ -302,7 +345,7 @@ class Journal:
         if unknown:
             raise ValueError(f"no fire column {sorted(unknown)[0]!r}")
         names = sorted(values)  # only allow-listed column names reach the SQL text
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute(f"UPDATE fires SET {', '.join(f'{n}=?' for n in names)} "
                        "WHERE schedule=? AND fire_time=?",
                        (*(values[n] for n in names), schedule, fire_time))
@@ -334,7 +377,7 @@ class Journal:
         return str(rows[0]["run_id"]) if rows else None
 
     def _query(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, self._failing_as("reading"):
             return self._db.execute(sql, args)
 
 
@@ -350,6 +393,7 @@ def _run_row(row: dict[str, Any]) -> dict[str, Any]:
     out["params"] = json.loads(out["params"] or "{}")
     out["batches"] = json.loads(out["batches"] or "[]")
     out["argv"] = json.loads(out["argv"] or "[]")
+    out["rollout"] = json.loads(out.get("rollout") or "{}")
     out["dry_run"] = bool(out["dry_run"])
     if out["status"] == "running" and not _alive(out["pid"], out["controller"]):
         out["status"] = "crashed"
@@ -383,8 +427,13 @@ def _bounded(text: str, secrets: frozenset[str]) -> str:
 class JournalObserver:
     """Writes each event of one run as it happens."""
 
-    def __init__(self, journal: Journal, run_id: str, secrets: frozenset[str]) -> None:
+    def __init__(self, journal: Journal, run_id: str, secrets: frozenset[str],
+                 on_failure: Callable[[JournalError], None] | None = None) -> None:
         self.journal, self.run_id, self.secrets = journal, run_id, secrets
+        self.on_failure = on_failure
+        self.failed: JournalError | None = None
+        """The first write that failed: from then on nothing more is written, and the run
+        stops between steps (`on_failure`)."""
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
         """Per host: the last step row number used."""
@@ -400,10 +449,26 @@ class JournalObserver:
             return seq
 
     def on_event(self, event: Event) -> None:
+        """Record `event`. A failed write stops the run (`on_failure`); for a step that is
+        about to start it raises JournalError, so that nothing runs unrecorded."""
+        if self.failed is not None:
+            if isinstance(event, StepStarted):
+                raise self.failed
+            return
+        try:
+            self._record(event)
+        except JournalError as e:
+            self.failed = e
+            if self.on_failure is not None:
+                self.on_failure(e)
+            if isinstance(event, StepStarted):
+                raise
+
+    def _record(self, event: Event) -> None:
         match event:
             case BatchStarted(index=i, hosts=hosts):
                 now = time.time()
-                with self.journal._write() as db:
+                with self.journal.transaction() as db:
                     for h in hosts:
                         db.execute("INSERT INTO hosts (run_id, host, batch, status, started) "
                                    "VALUES (?,?,?,?,?) ON CONFLICT (run_id, host) DO UPDATE SET "
@@ -412,14 +477,14 @@ class JournalObserver:
                                    (self.run_id, h, i, "running", now))
             case StepStarted(host=h, step_id=sid, name=name):
                 seq = self._open[(h, sid)] = self._next(h, sid)
-                self.journal._write_one(
+                self.journal.write(
                     "INSERT INTO steps (run_id, host, seq, step_id, name, status, started) "
                     "VALUES (?,?,?,?,?,?,?)", (self.run_id, h, seq, sid, name, "running",
                                                time.time()))
             case StepFinished(host=h, result=r):
                 self._finish_step(h, r)
             case HostFinished(result=r):
-                self.journal._write_one(
+                self.journal.write(
                     "UPDATE hosts SET status=?, finished=? WHERE run_id=? AND host=?",
                     (str(r.status), time.time(), self.run_id, r.host))
                 written = self._written.get(r.host, set())
@@ -427,7 +492,7 @@ class JournalObserver:
                     if step.id not in written:
                         self._finish_step(r.host, step)
             case RunFinished(result=run):
-                with self.journal._write() as db:
+                with self.journal.transaction() as db:
                     for name, hr in run.hosts.items():
                         db.execute("INSERT INTO hosts (run_id, host, batch, status) VALUES "
                                    "(?,?,?,?) ON CONFLICT (run_id, host) DO UPDATE SET "
@@ -447,12 +512,12 @@ class JournalObserver:
         with self._lock:
             seq = self._open.pop((host, r.id), None)
         if seq is not None:
-            self.journal._write_one(
+            self.journal.write(
                 "UPDATE steps SET status=?, changed=?, finding=?, rc=?, command=?, stdout=?, "
                 "stderr=?, note=?, diff=?, duration_s=? WHERE run_id=? AND host=? AND seq=?",
                 (*values, self.run_id, host, seq))
             return
-        self.journal._write_one(
+        self.journal.write(
             "INSERT INTO steps (run_id, host, seq, step_id, name, status, changed, finding, rc, "
             "command, stdout, stderr, note, diff, duration_s, started) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",

@@ -142,10 +142,12 @@ def release(t: Transport, run_id: str) -> None:
 
 
 def stale_check(journal_status: Callable[[str], str | None],
-                now: Callable[[], float] = time.time) -> Callable[[Holder], bool]:
-    """A holder is stale when its lease expired or the journal shows its run ended."""
+                now: Callable[[], float] = time.time,
+                takeover: frozenset[str] = frozenset()) -> Callable[[Holder], bool]:
+    """A holder is stale when its lease expired, the journal shows its run ended, or it is a
+    run this one takes over (the chain a resume finishes)."""
     def is_stale(h: Holder) -> bool:
-        if h.lease_until < now():
+        if h.lease_until < now() or h.run_id in takeover:
             return True
         status = journal_status(h.run_id)
         return status is not None and status not in ("running",)
@@ -154,17 +156,20 @@ def stale_check(journal_status: Callable[[str], str | None],
 
 def lock_all(hosts: Sequence[str], connect: Callable[[str], Transport], holder: Holder,
              is_stale: Callable[[Holder], bool],
-             forks: int) -> tuple[list[str], dict[str, Holder], dict[str, str]]:
-    """Lock every host in parallel: (locked, held by others, unreachable with the reason)."""
-    def one(name: str) -> tuple[str, Holder | None, str]:
+             forks: int) -> tuple[list[str], dict[str, Holder], dict[str, TransportError]]:
+    """Lock every host in parallel: (locked, held by others, failed with the error: the
+    host was unreachable or the lock command failed, e.g. no sudo for /var/lib/netops)."""
+    def one(name: str) -> tuple[str, Holder | None, TransportError | None]:
         try:
-            return name, acquire(connect(name), holder, is_stale), ""
+            return name, acquire(connect(name), holder, is_stale), None
         except TransportError as e:
-            return name, None, str(e)
+            return name, None, e
 
-    locked, held, unreachable = [], {}, {}
+    locked: list[str] = []
+    held: dict[str, Holder] = {}
+    unreachable: dict[str, TransportError] = {}
     for name, other, error in each(hosts, one, forks):
-        if error:
+        if error is not None:
             unreachable[name] = error
         elif other is not None:
             held[name] = other

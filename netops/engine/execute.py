@@ -33,6 +33,7 @@ from netops.engine.result import (
     Status,
     StepResult,
 )
+from netops.errors import TransportError
 from netops.transport.base import Transport
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class World:
     """Asks the operator a yes/no question (for `--pause ask`); None without a terminal."""
     stop: threading.Event = field(default_factory=threading.Event)
     """Set on Ctrl-C: no new host or step starts."""
+    blocked: Mapping[str, TransportError] = field(default_factory=dict)
+    """Hosts whose node lock could not be taken, with the reason: they fail (or are
+    unreachable) before their first step, never run unlocked."""
 
 
 def execute(plan: Plan, world: World) -> RunResult:

@@ -10,7 +10,7 @@ from netops.engine.events import StepFinished, StepStarted
 from netops.engine.outcome import step_failure
 from netops.engine.registered import Registered
 from netops.engine.result import FAILING, HostResult, Status, StepResult, host_status
-from netops.errors import NetopsError, TransportError
+from netops.errors import JournalError, NetopsError, TimedOut, TransportError
 from netops.runbook.render import evaluate_when, render_command, render_text
 from netops.steps.base import Outcome, StepContext
 from netops.transport.base import Transport
@@ -52,17 +52,19 @@ class StepRunner:
         return ReadOnlyTransport(inner) if self.plan.dry_run else inner
 
     def run(self, step: Step, *, gate: bool = False) -> StepResult:
-        self.world.observer.on_event(StepStarted(self.label, step.id, step.name))
+        try:
+            self.world.observer.on_event(StepStarted(self.label, step.id, step.name))
+        except JournalError as e:  # never run a step the journal cannot record
+            self.world.stop.set()
+            return StepResult(step.id, step.name, Status.NOT_RUN,
+                              note=f"not run: {e}")
         started = self.world.clock()
         variables = context_vars(self.plan.params, self.host, self.registered, self.plan.run_id,
                                  dry_run=self.plan.dry_run)
         try:
-            done = self.plan.done
-            if step.mutates and (step.id in done.get(self.label, ())
-                                 or step.id in done.get(ONCE, ())):
-                result = StepResult(step.id, step.name, Status.SKIPPED,
-                                    note=f"done by run {self.plan.resumed_from}; not run twice")
-                outcome = None
+            held = self._held_back(step)
+            if held is not None:
+                result, outcome = held, None
             elif step.when and not evaluate_when(step.when, variables):
                 result = StepResult(step.id, step.name, Status.SKIPPED,
                                     note=f"when: {step.when} is false")
@@ -70,6 +72,12 @@ class StepRunner:
             else:
                 outcome = self._attempts(step, variables, gate)
                 result = _result(step, outcome, self.world.clock() - started)
+        except TimedOut as e:
+            outcome = None
+            result = step_failure(step.id, step.name, None, e, mutating=step.mutates)
+            if step.ignore_errors:
+                result = StepResult(step.id, step.name, Status.OK,
+                                    note=f"timed out, ignored (ignore_errors): {e}")
         except TransportError as e:
             outcome = None
             result = step_failure(step.id, step.name, None, e, mutating=step.mutates)
@@ -83,6 +91,30 @@ class StepRunner:
         self.changed |= result.status in (Status.CHANGED, Status.WOULD_CHANGE)
         self.world.observer.on_event(StepFinished(self.label, result))
         return result
+
+    def _held_back(self, step: Step) -> StepResult | None:
+        """On a resume: the result of a mutating step that must not simply run again (done
+        by an earlier run of the chain, or left in flight with no guard); None to run it."""
+        if not step.mutates:
+            return None
+        plan, keys = self.plan, (self.label, ONCE)
+        if any(step.id in plan.done.get(k, ()) for k in keys):
+            return StepResult(step.id, step.name, Status.SKIPPED,
+                              note=f"done by run {plan.resumed_from} (or the run it resumed); "
+                              "not run twice")
+        if not any(step.id in plan.unknown.get(k, ()) for k in keys):
+            return None
+        if plan.on_unknown == "skip":
+            return StepResult(step.id, step.name, Status.SKIPPED,
+                              note="outcome unknown in an earlier run; counted done "
+                              "(--unknown skip)")
+        if plan.on_unknown == "retry" or guarded(step):
+            return None  # its guard (or the operator) decides again
+        return StepResult(
+            step.id, step.name, Status.UNKNOWN,
+            note=f"in flight when run {plan.resumed_from} stopped: its outcome on the node is "
+            "unknown and it has no guard to re-check. Check the node, then resume with "
+            "--unknown retry (run it again) or --unknown skip (count it done)")
 
     def _attempts(self, step: Step, variables: dict[str, Any], gate: bool) -> Outcome:
         ctx = StepContext(
@@ -107,6 +139,16 @@ class StepRunner:
             self.world.sleep(step.delay_s)
 
 
+def guarded(step: Step) -> bool:
+    """Whether running `step` again converges instead of repeating its change: the
+    declarative kinds read the node first, a shell step may carry `unless`/`creates`."""
+    if step.kind in ("sysctl", "file"):
+        return True
+    if step.kind == "systemd":
+        return getattr(step.args, "state", None) not in ("restarted", "reloaded")
+    return bool(getattr(step.args, "unless", None) or getattr(step.args, "creates", None))
+
+
 def _result(step: Step, o: Outcome, duration: float) -> StepResult:
     status = o.status
     note = o.note
@@ -127,6 +169,9 @@ class HostRunner:
         """Results registered by the `before:` once-steps, visible to every host's steps."""
 
     def run(self) -> HostResult:
+        lock_error = self.world.blocked.get(self.host.name)
+        if lock_error is not None:
+            return self._unlocked(lock_error)
         node = self.world.connect(self.host)
         runner = StepRunner(self.plan, self.world, self.host.name, self.host, node)
         runner.registered.update(self.before)
@@ -145,6 +190,16 @@ class HostRunner:
             if runner.controller is not None:
                 runner.controller.close()
         steps = tuple(results)
+        return HostResult(self.host.name, self.batch, host_status(steps), steps)
+
+    def _unlocked(self, error: TransportError) -> HostResult:
+        """A host whose lock could not be taken: failed before its first step."""
+        lock = step_failure("lock", "take the node lock", None, error)
+        lock = StepResult(lock.id, lock.name, lock.status,
+                          note=f"not run: the node lock could not be taken: {error}")
+        rest = [_skipped(s, "not run: no node lock")
+                for s in (*self.plan.runbook.steps, *self.plan.runbook.verify)]
+        steps = (lock, *rest)
         return HostResult(self.host.name, self.batch, host_status(steps), steps)
 
     def _steps(self, runner: StepRunner, steps: tuple[Step, ...], results: list[StepResult],

@@ -115,6 +115,12 @@ class Plan:
     """For `on: once` steps: the candidate hosts of each group, in inventory order."""
     done: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """When resuming: per host, the mutating steps an earlier run already completed."""
+    unknown: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """When resuming: per host, the mutating steps an earlier run left in flight (their
+    outcome unknown). Without a guard they are not run again unless `on_unknown` says so."""
+    on_unknown: str = "stop"
+    """What a resume does with an unknown, unguarded step: stop (fail the host before it),
+    retry (run it again) or skip (count it done)."""
     resumed_from: str | None = None
     deadline: float | None = None
     """Unix time (the end of a maintenance window) after which no further batch starts: the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netops.engine.plan import (
@@ -29,18 +29,32 @@ class Overrides:
     batch_size: str | None = None
     max_fail: str | None = None
     pause: str | None = None
-    forks: int = 50
-    timeout: float | None = 300.0
+    forks: int | None = None
+    """None: 50, or a resumed run's own."""
+    timeout: float | None = None
+    """None: 300 s, or a resumed run's own."""
     deadline: float | None = None
     """`--until`: Unix time after which no further batch starts."""
 
 
+DEFAULT_FORKS = 50
+DEFAULT_TIMEOUT = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """What an earlier run left to do: its id and, per host, the mutating steps it finished."""
+    """What an earlier run (and the runs that resumed it) left to do."""
 
     run_id: str
     done: Mapping[str, frozenset[str]]
+    """Per host (or ONCE): the mutating steps the chain completed; never run twice."""
+    unknown: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per host: mutating steps left in flight, their outcome unknown."""
+    on_unknown: str = "stop"
+    batches: tuple[tuple[str, ...], ...] = ()
+    """The original rollout's batches, by host name (empty: batch anew)."""
+    rollout: Mapping[str, Any] = field(default_factory=dict)
+    """The original run's tolerance, pause, forks and timeout."""
 
 
 def parse_vars(runbook: Runbook, pairs: Sequence[str]) -> tuple[dict[str, Any], frozenset[str]]:
@@ -94,14 +108,39 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
     spec = parse_tolerance(over.max_fail) if over.max_fail is not None else rollout.max_fail
     groups = {s.group or "all" for s in (*runbook.before, *runbook.after) if s.on == "once"}
     once_hosts = {g: _group_hosts(inventory, g) for g in groups}
+    kept = resume.rollout if resume else {}
+    layout = batches(list(hosts), sizes)
+    if resume and resume.batches and not over.batch_size:
+        layout = _kept_batches(resume.batches, hosts)
+    limit = tolerance(spec, len(hosts))
+    if over.max_fail is None and "tolerance" in kept:
+        limit = int(kept["tolerance"])
+    pause = _pause(over.pause, kept.get("pause", rollout.pause))
+    forks = over.forks or int(kept.get("forks") or DEFAULT_FORKS)
+    timeout = over.timeout or kept.get("timeout") or DEFAULT_TIMEOUT
     return Plan(
-        run_id=uuid.uuid4().hex[:12], runbook=runbook, batches=batches(list(hosts), sizes),
-        params=params, secrets=secrets, dry_run=dry_run,
-        tolerance=tolerance(spec, len(hosts)), pause=_pause(over.pause, rollout.pause),
-        forks=over.forks, timeout=over.timeout, once_hosts=once_hosts,
-        done=resume.done if resume else {}, resumed_from=resume.run_id if resume else None,
-        deadline=over.deadline,
+        run_id=uuid.uuid4().hex[:12], runbook=runbook, batches=layout,
+        params=params, secrets=secrets, dry_run=dry_run, tolerance=limit, pause=pause,
+        forks=forks, timeout=float(timeout), once_hosts=once_hosts,
+        done=resume.done if resume else {}, unknown=resume.unknown if resume else {},
+        on_unknown=resume.on_unknown if resume else "stop",
+        resumed_from=resume.run_id if resume else None, deadline=over.deadline,
     )
+
+
+def _kept_batches(original: tuple[tuple[str, ...], ...],
+                  hosts: Sequence[Host]) -> tuple[tuple[Host, ...], ...]:
+    """The original batches, each cut down to the hosts still to run (empty ones dropped)."""
+    by_name = {h.name: h for h in hosts}
+    kept = (tuple(by_name[n] for n in batch if n in by_name) for batch in original)
+    return tuple(b for b in kept if b)
+
+
+def rollout_record(plan: Plan, batch_size: str | None) -> dict[str, Any]:
+    """What the journal keeps of a plan's rollout, for a resume to reuse."""
+    sizes = batch_size or ",".join(str(s) for s in plan.runbook.rollout.batch_size)
+    return {"batch_size": sizes, "tolerance": plan.tolerance, "pause": plan.pause,
+            "forks": plan.forks, "timeout": plan.timeout}
 
 
 def _group_hosts(inventory: Inventory, group: str) -> tuple[Host, ...]:

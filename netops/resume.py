@@ -1,0 +1,173 @@
+"""What a resume has left to do, read from the journal: the chain of runs, exactly once.
+
+A run that dies (kill -9, a second Ctrl-C, a lost controller) or halts is finished by
+`netops run --resume ID`; that resume may itself stop and be resumed, and an operator may give
+the first id again. Every answer is computed over the whole chain (the original run and every
+run that resumed it, in order), so that:
+
+- every host of the original plan that did not finish is covered, including hosts whose batch
+  never started (the plan's batches are in the journal from the start);
+- a mutating step completed by any run of the chain never runs again;
+- a step left `running` by a run that is gone is `unknown`: it may or may not have applied its
+  change, and the resume decides what to do with it (`netops.engine.host`);
+- a chain that finished is not run again (exit 2, naming the run that finished it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from netops.errors import UserError
+
+if TYPE_CHECKING:
+    from netops.journal import Journal
+    from netops.runbook.model import Runbook
+
+FINISHED = frozenset({"ok", "changed", "skipped"})
+"""Host statuses of a host that needs nothing more."""
+DONE = frozenset({"ok", "changed"})
+"""Step statuses of a step that must not run again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeState:
+    """A chain of runs and what it has left to do."""
+
+    named: str
+    """The run the operator named."""
+    latest: str
+    """The last run of the chain: the one this resume continues."""
+    chain: tuple[str, ...]
+    runbook_path: Path
+    nodes: str
+    params: dict[str, Any]
+    rollout: dict[str, Any]
+    batches: tuple[tuple[str, ...], ...]
+    unfinished: tuple[str, ...]
+    """Hosts of the original plan still to run, in plan order."""
+    done: dict[str, frozenset[str]]
+    unknown: dict[str, frozenset[str]]
+
+
+def resume_state(journal: Journal, run_id: str, *, force: bool = False) -> ResumeState:
+    """The chain that `run_id` belongs to, checked for a resume (UserError when it cannot)."""
+    named = journal.run(run_id)
+    if named is None:
+        raise UserError(f"no run {run_id!r} in the journal {journal.path}",
+                        hint="`netops history` lists runs")
+    if named["dry_run"]:
+        raise UserError(f"run {named['run_id']} was a dry run: nothing to resume")
+    runs = _chain(journal, named)
+    root, latest = runs[0], runs[-1]
+    for run in runs:
+        if run["status"] == "running" and not force:
+            raise UserError(f"run {run['run_id']} is still running (pid {run['pid']} on "
+                            f"{run['controller']})",
+                            hint="wait for it, or give --force if that process is gone")
+    if latest["status"] == "ok":
+        by = "" if latest is named else f" (finished by run {latest['run_id']})"
+        raise UserError(f"run {named['run_id']} finished ok{by}: nothing to resume")
+    path = Path(root["runbook_path"])
+    if not path.is_file():
+        raise UserError(f"the runbook of run {root['run_id']} is gone: {path}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != root["runbook_sha256"] and not force:
+        raise UserError(f"{path} changed since run {root['run_id']}",
+                        hint="resuming would mix two versions; use --force to accept that")
+    for run in runs:
+        journal.settle_unknown(run["run_id"])  # what a dead run left in flight
+    batches = tuple(tuple(b) for b in root["batches"])
+    status = _host_status(journal, runs)
+    unfinished = tuple(h for b in batches for h in b if status.get(h) not in FINISHED)
+    from netops.runbook.load import load_runbook
+
+    rb = load_runbook(path)
+    done, unknown = _steps(journal, runs, {st.id for st in (*rb.before, *rb.after)})
+    return ResumeState(named["run_id"], latest["run_id"], tuple(r["run_id"] for r in runs),
+                       path, root["nodes"], dict(root["params"]), dict(root["rollout"]),
+                       batches, unfinished, done, unknown)
+
+
+def _chain(journal: Journal, named: dict[str, Any]) -> list[dict[str, Any]]:
+    """The original run and every run that resumed it (transitively), oldest first."""
+    root = named
+    seen = {root["run_id"]}
+    while root.get("resumed_from"):
+        parent = journal.run(root["resumed_from"])
+        if parent is None or parent["run_id"] in seen:
+            break
+        seen.add(parent["run_id"])
+        root = parent
+    runs, todo = [root], [root["run_id"]]
+    while todo:
+        for child in journal.resumed_by(todo.pop()):
+            if child["run_id"] not in seen:
+                seen.add(child["run_id"])
+                runs.append(child)
+                todo.append(child["run_id"])
+    return sorted(runs, key=lambda r: r["started"])
+
+
+def _host_status(journal: Journal, runs: list[dict[str, Any]]) -> dict[str, str]:
+    """Per host: its status in the latest run of the chain that ran it."""
+    status: dict[str, str] = {}
+    for run in runs:
+        for row in journal.hosts(run["run_id"]):
+            if row["status"] != "not-run" or row["host"] not in status:
+                status[row["host"]] = row["status"]
+    return status
+
+
+def _steps(journal: Journal, runs: list[dict[str, Any]], once_ids: set[str]
+           ) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Per host (or ONCE): the steps the chain completed, and those of unknown outcome."""
+    from netops.engine.host import ONCE
+
+    done: dict[str, set[str]] = {}
+    unknown: dict[str, set[str]] = {}
+    for run in runs:
+        for row in journal.steps(run["run_id"]):
+            key = ONCE if row["step_id"] in once_ids else row["host"]
+            if row["status"] in DONE:
+                done.setdefault(key, set()).add(row["step_id"])
+                unknown.get(key, set()).discard(row["step_id"])
+            elif row["status"] == "unknown" and row["step_id"] not in done.get(key, set()):
+                unknown.setdefault(key, set()).add(row["step_id"])
+    return ({k: frozenset(v) for k, v in done.items()},
+            {k: frozenset(v) for k, v in unknown.items() if v})
+
+
+def resume_vars(state: ResumeState, rb: Runbook, given: list[str]) -> list[str]:
+    """The `--var` pairs of the resumed run: the original params, the secrets given again.
+
+    A changed non-secret value is refused: a resume finishes the same change."""
+    secrets = {k for k, p in rb.params.items() if p.secret}
+    named = {}
+    for pair in given:
+        key, _, value = pair.partition("=")
+        named[key] = value
+        param = rb.params.get(key)
+        if param is None or key in secrets:
+            continue
+        was = state.params.get(key)
+        if was is None or param.coerce(value) != param.coerce(as_var(was)):
+            raise UserError(f"--var {key}={value!r}: run {state.named} ran with "
+                            f"{key}={as_var(was)!r}; a resume finishes the same change",
+                            hint="start a new run to change a param")
+    missing = sorted(secrets - set(named))
+    if missing:
+        raise UserError(f"run {state.named} had secret params that the journal does not "
+                        f"keep: give them again with --var {missing[0]}=...")
+    return [f"{k}={as_var(v)}" for k, v in state.params.items()
+            if k not in secrets and k not in named and v is not None] + given
+
+
+def as_var(value: Any) -> str:
+    """A param value as `--var` text (lists comma-separated, booleans lower case)."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,147 @@
+"""A run session: between the CLI (or the scheduler, or a test) and the engine.
+
+It owns what makes a run trustworthy rather than what it does on a node: the journal record
+(checked writable before any host is touched), the node locks (all taken before the first step;
+a host whose lock cannot be taken is failed, never run unlocked; a resumed chain's locks are
+taken over), the transport stack (read-ahead over kept connections), and the journal failing
+mid-run (the run stops between steps, exit 1). The CLI parses options, calls `RunSession.run`,
+and renders the `RunResult`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from netops.errors import JournalError, TransportError
+
+if TYPE_CHECKING:
+    from netops.engine.events import Observer
+    from netops.engine.plan import Plan
+    from netops.engine.result import RunResult
+    from netops.inventory.model import Host
+    from netops.journal import Journal, RunRecord
+    from netops.locks import Holder
+    from netops.transport.base import Transport
+    from netops.transport.ssh import SshConnector
+
+
+def run_record(plan: Plan, inventory: Path, nodes: str | None,
+               batch_size: str | None) -> RunRecord:
+    """The journal's record of `plan` before it starts (secret params masked)."""
+    from netops.engine.prepare import rollout_record
+    from netops.journal import RunRecord
+    from netops.transport.base import mask
+
+    rb = plan.runbook
+    params = {k: ("***" if rb.params[k].secret else v) for k, v in plan.params.items()}
+    return RunRecord(
+        run_id=plan.run_id, runbook=rb.name, runbook_path=str(rb.source.resolve()),
+        runbook_sha256=hashlib.sha256(rb.source.read_bytes()).hexdigest(),
+        inventory=str(inventory.resolve()),
+        inventory_sha256=hashlib.sha256(inventory.read_bytes()).hexdigest()
+        if inventory.is_file() else "",
+        nodes=nodes or "all", params=params, dry_run=plan.dry_run,
+        batches=[[h.name for h in b] for b in plan.batches],
+        argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from,
+        rollout=rollout_record(plan, batch_size))
+
+
+@dataclass
+class RunSession:
+    """One run of a plan: record, locks, execution, release."""
+
+    plan: Plan
+    connector: SshConnector
+    journal: Journal
+    record: RunRecord
+    takeover: frozenset[str] = frozenset()
+    """Run ids whose node locks this run takes over (the resumed chain's)."""
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set to stop starting steps (Ctrl-C, or the journal failing)."""
+    journal_failed: JournalError | None = None
+
+    @property
+    def needs_locks(self) -> bool:
+        """A dry run writes nothing on a node, not even a lock; a read-only runbook needs
+        none."""
+        return not self.plan.dry_run and any(s.mutates for s in self.plan.runbook.all_steps())
+
+    def run(self, observers: Sequence[Observer],
+            ask: Callable[[str], bool] | None = None) -> RunResult:
+        """Execute the plan; raises NodeLocked (before any step) when another run holds a
+        node, JournalError when the journal cannot take the run's record."""
+        from netops.engine.readahead import predict, wrap_all
+
+        self.journal.check()
+        if not self.needs_locks:
+            self.journal.start_run(self.record)
+            connect = wrap_all(self.connector.transport, predict(self.plan))
+            return self._execute(connect, observers, ask, {})
+        return self._locked(observers, ask)
+
+    def _locked(self, observers: Sequence[Observer],
+                ask: Callable[[str], bool] | None) -> RunResult:
+        from netops import locks
+        from netops.engine.readahead import predict, wrap_all
+        from netops.transport.kept import Kept
+
+        hosts = {h.name: h for b in self.plan.batches for h in b}
+        kept = {name: Kept(self.connector.transport(h)) for name, h in hosts.items()}
+        holder = self._holder()
+        stale = locks.stale_check(self._run_status, takeover=self.takeover)
+        locked, held, failed = locks.lock_all(list(hosts), kept.__getitem__, holder, stale,
+                                              self.plan.forks)
+        try:
+            if held:
+                raise locks.NodeLocked(held)
+            self.journal.start_run(self.record)
+            keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
+            connect = wrap_all(lambda h: kept[h.name], predict(self.plan))
+            return self._execute(connect, [*observers, keeper], ask, failed)
+        finally:
+            locks.release_all(locked, kept.__getitem__, self.plan.run_id, self.plan.forks)
+            for t in kept.values():
+                t.inner.close()
+
+    def _holder(self) -> Holder:
+        from netops import locks
+
+        r = self.record
+        return locks.new_holder(self.plan.run_id, r.operator, r.controller, r.pid)
+
+    def _run_status(self, run_id: str) -> str | None:
+        run = self.journal.run(run_id)
+        return run["status"] if run else None
+
+    def _execute(self, connect: Callable[[Host], Transport], observers: Sequence[Observer],
+                 ask: Callable[[str], bool] | None,
+                 blocked: dict[str, TransportError]) -> RunResult:
+        from netops.engine.events import FanOut
+        from netops.engine.execute import World, execute
+        from netops.transport.local import LocalTransport
+
+        journal = self.journal.observer(self.plan.run_id, self.plan.secrets, self._failed)
+        world = World(connect=connect, controller=LocalTransport,
+                      observer=FanOut([journal, *observers]), ask=ask, stop=self.stop,
+                      blocked=blocked)
+        return execute(self.plan, world)
+
+    def _failed(self, error: JournalError) -> None:
+        self.journal_failed = error
+        self.stop.set()
+
+    def abandon(self) -> None:
+        """A second Ctrl-C: record the run as interrupted, its steps in flight as unknown
+        (best effort: the process is about to exit)."""
+        try:
+            self.journal.finish_run(self.plan.run_id, "interrupted",
+                                    "abandoned: a second interrupt left steps in flight")
+            self.journal.settle_unknown(self.plan.run_id)
+        except JournalError:
+            pass
