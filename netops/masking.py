@@ -28,6 +28,7 @@ MIN_SECRET = 4
 """A secret shorter than this is still masked everywhere, but `short` flags it for a warning."""
 
 _SHELL_DQ = re.compile(r'([\\$`"])')
+_HTML_SAFE = re.compile("[<>&']")
 
 
 def short(value: str) -> bool:
@@ -43,6 +44,8 @@ def encodings(value: str) -> set[str]:
              value.replace("'", "'\\''"),     # bash's (`set -x`, `printf %q`-like) quoting
              _SHELL_DQ.sub(r"\\\1", value),   # inside "..." in a shell command
              json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms.add(_HTML_SAFE.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                             json.dumps(value)[1:-1]))  # Jinja's `tojson`
     r = repr(value)
     forms.add(r[1:-1])
     if r[0] == '"':  # `it's` alone reprs as "it's"; inside a string holding `"` too, as 'it\'s'
