@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sqlite3
 import textwrap
 from collections.abc import Iterator
@@ -75,11 +76,21 @@ def write(path: Path, body: str) -> Path:
     return path
 
 
+def shapes(value: str) -> set[str]:
+    """`value` as printed raw, shell-quoted, JSON-escaped (plain and Jinja's `tojson`) and
+    repr'd (told here on their own, not by `netops.masking`, which is what is tested)."""
+    tojson = json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")\
+        .replace("&", "\\u0026").replace("'", "\\u0027")
+    return {value, shlex.quote(value), json.dumps(value)[1:-1], tojson[1:-1], repr(value)[1:-1],
+            value.replace("'", "'\"'\"'")}
+
+
 def forms() -> set[str]:
-    """Every shape of SECRET (and of each of its lines) that must appear nowhere."""
-    pieces = {SECRET} | {ln.strip() for ln in SECRET.splitlines()
-                         if len(ln.strip()) >= MIN_FRAGMENT}
-    return set(secret_forms(frozenset({SECRET}))) | pieces
+    """Every shape of SECRET and of each of its lines that must appear nowhere (and what
+    `mask` itself knows of, for good measure)."""
+    lines = {ln.strip() for ln in SECRET.splitlines() if len(ln.strip()) >= MIN_FRAGMENT}
+    found = shapes(SECRET).union(*(shapes(ln) for ln in lines))
+    return found | set(secret_forms(frozenset({SECRET})))
 
 
 def assert_no_secret(where: str, text: str) -> None:
