@@ -376,4 +376,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    from netops.plain import safe  # a lock holder's fields are read from the node
+
+    sys.stderr.write(safe(text) + "\n")
