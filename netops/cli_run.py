@@ -267,7 +267,8 @@ def run_cmd(
 
     session = RunSession(plan, connector, journal,
                          run_record(plan, s.inventory, nodes, batch_size),
-                         takeover=frozenset(prior.chain) if prior else frozenset())
+                         takeover=frozenset(prior.chain) if prior else frozenset(),
+                         finished=_finished_hosts(inventory, prior))
     return _execute(s, console, session, as_json)
 
 
@@ -304,6 +305,14 @@ def _resumed_hosts(inventory: "Inventory", prior: "ResumeState") -> "tuple[Host,
     except (UnknownTarget, KeyError) as e:
         raise UserError(f"a host of run {prior.named} is no longer in the inventory: {e}",
                         hint="restore it, or start a new run") from None
+
+
+def _finished_hosts(inventory: "Inventory", prior: "ResumeState | None") -> "tuple[Host, ...]":
+    """The hosts of a resumed chain that need no more steps (still in the inventory)."""
+    if prior is None:
+        return ()
+    names = [h for b in prior.batches for h in b if h not in prior.unfinished]
+    return tuple(h for h in inventory.select(None) if h.name in names)
 
 
 def _resume_of(prior: "ResumeState", unknown: str | None) -> "Resume":
@@ -360,7 +369,9 @@ def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]"
 def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool) -> int:
     import signal
 
+    from netops.plain import escape
     from netops.report import LiveView, plan_preview, show_summary
+    from netops.transport.base import mask
 
     plan = session.plan
     interactive = console.is_terminal and sys.stdin.isatty()
@@ -379,14 +390,14 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool) 
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
-        run = session.run([LiveView(console, verbose=s.verbose)], ask)
+        run = session.run([LiveView(console, verbose=s.verbose, secrets=plan.secrets)], ask)
     finally:
         signal.signal(signal.SIGINT, previous)
     if plan.dry_run:
-        console.print(plan_preview(run))
-    show_summary(console, run)
+        console.print(plan_preview(run, plan.secrets))
+    show_summary(console, run, plan.secrets)
     if run.reason:
-        console.print(f"[bold red]{run.reason}[/]")
+        console.print(f"[bold red]{escape(mask(run.reason, plan.secrets))}[/]")
     if session.journal_failed is not None:
         console.print(f"{session.journal_failed}: the run stopped between steps; what the "
                       "journal could not record is shown above, and a resume re-checks the "

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 STYLE = {
     Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "dim",
     Status.FAILED: "bold red", Status.UNREACHABLE: "bold magenta",
-    Status.WOULD_CHANGE: "cyan", Status.NOT_RUN: "dim",
+    Status.WOULD_CHANGE: "cyan", Status.NOT_RUN: "dim", Status.UNKNOWN: "bold yellow",
 }
 
 

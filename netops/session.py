@@ -62,6 +62,8 @@ class RunSession:
     record: RunRecord
     takeover: frozenset[str] = frozenset()
     """Run ids whose node locks this run takes over (the resumed chain's)."""
+    finished: tuple[Host, ...] = ()
+    """Hosts the resumed chain finished: a dead run may have left its lock there."""
     stop: threading.Event = field(default_factory=threading.Event)
     """Set to stop starting steps (Ctrl-C, or the journal failing)."""
     journal_failed: JournalError | None = None
@@ -108,6 +110,26 @@ class RunSession:
             locks.release_all(locked, kept.__getitem__, self.plan.run_id, self.plan.forks)
             for t in kept.values():
                 t.inner.close()
+            self._release_chain()
+
+    def _release_chain(self) -> None:
+        """Remove the locks a dead run of the resumed chain left on hosts it finished."""
+        import contextlib
+
+        from netops import locks
+        from netops.engine.parallel import each
+
+        def one(host: Host) -> None:
+            t = self.connector.transport(host)
+            try:
+                for run_id in sorted(self.takeover):
+                    with contextlib.suppress(TransportError):
+                        locks.release(t, run_id)
+            finally:
+                t.close()
+
+        if self.finished and self.takeover:
+            each(list(self.finished), one, self.plan.forks)
 
     def _holder(self) -> Holder:
         from netops import locks

@@ -13,7 +13,7 @@ from netops.engine.result import FAILING, HostResult, Status, StepResult, host_s
 from netops.errors import JournalError, NetopsError, TimedOut, TransportError
 from netops.runbook.render import evaluate_when, render_command, render_text
 from netops.steps.base import Outcome, StepContext
-from netops.transport.base import Transport
+from netops.transport.base import Transport, mask
 from netops.transport.env import EnvTransport, controller_env
 from netops.transport.readonly import ReadOnlyTransport
 
@@ -84,6 +84,7 @@ class StepRunner:
         except NetopsError as e:  # a template that failed to render for this host
             outcome = None
             result = StepResult(step.id, step.name, Status.FAILED, note=str(e))
+        result = _masked(result, self.plan.secrets)
         registered = Registered.of(result, fields=outcome.fields if outcome else None)
         self.registered[step.id] = registered
         if step.register:
@@ -139,6 +140,18 @@ class StepRunner:
             self.world.sleep(step.delay_s)
 
 
+def _masked(r: StepResult, secrets: frozenset[str]) -> StepResult:
+    """`r` with every secret form masked, whatever kind built it (the engine's own notes
+    included): what leaves the engine (events, --json, the terminal) never holds one."""
+    if not secrets:
+        return r
+    from dataclasses import replace
+
+    return replace(r, command=mask(r.command, secrets) if r.command else r.command,
+                   stdout=mask(r.stdout, secrets), stderr=mask(r.stderr, secrets),
+                   note=mask(r.note, secrets), diff=mask(r.diff, secrets))
+
+
 def guarded(step: Step) -> bool:
     """Whether running `step` again converges instead of repeating its change: the
     declarative kinds read the node first, a shell step may carry `unless`/`creates`."""
@@ -156,7 +169,7 @@ def _result(step: Step, o: Outcome, duration: float) -> StepResult:
         status, note = Status.OK, f"failed, ignored (ignore_errors): {note}"
     return StepResult(step.id, step.name, status, changed=status is Status.CHANGED, rc=o.rc,
                       command=o.command, stdout=o.stdout, stderr=o.stderr, duration_s=duration,
-                      note=note, diff=o.diff, finding=o.finding)
+                      note=note, diff=o.diff, finding=o.finding, truncated=o.truncated)
 
 
 class HostRunner:

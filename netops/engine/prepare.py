@@ -76,6 +76,10 @@ def parse_vars(runbook: Runbook, pairs: Sequence[str]) -> tuple[dict[str, Any], 
             try:
                 values[name] = param.coerce(given[name])
             except (ValueError, UserError) as e:
+                if param.secret:  # the message quotes the value
+                    raise UserError(f"--var {name}: not a valid {param.type}"
+                                    + (" (not one of its choices)" if param.choices else ""))\
+                        from None
                 raise UserError(f"--var {name}: {e}") from e
         elif param.required:
             raise UserError(f"runbook {runbook.name!r} needs --var {name}=...",

@@ -321,9 +321,11 @@ def test_sshd_killed_mid_step_fails_the_step_never_ok(lab: Lab, cli: Cli, tmp_pa
     finally:
         lab.start_sshd("chick1")
     assert r.rc == 1
-    assert r.step_status("chick1", "dies") == "failed"
+    # a mutating step whose connection dropped: it may or may not have applied its change
+    assert r.step_status("chick1", "dies") == "unknown"
+    assert r.statuses()["chick1"] == "failed"
     journal = _journal_steps(cli, r.json["run_id"], "chick1")
-    assert journal["dies"]["status"] == "failed"
+    assert journal["dies"]["status"] == "unknown"
     assert "connection" in str(journal["dies"]["note"]).lower()
     run = cli("history", "--json").json["runs"][0]
     assert run["status"] == "failed"
