@@ -57,4 +57,5 @@ def _exec(transport: Transport, cmd: Command, timeout: float | None) -> StepResu
         return step_failure("exec", cmd.display, cmd.display, e)
     status = Status.OK if done.ok else Status.FAILED
     return StepResult("exec", cmd.display, status, rc=done.rc, command=cmd.display,
-                      stdout=done.stdout, stderr=done.stderr, duration_s=done.duration_s)
+                      stdout=done.stdout, stderr=done.stderr, duration_s=done.duration_s,
+                      truncated=bool(done.truncated))

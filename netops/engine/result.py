@@ -62,6 +62,8 @@ class StepResult:
     """A unified diff of a predicted or applied file change."""
     finding: bool = False
     """A check whose expectation did not hold: what the node was found to be."""
+    truncated: bool = False
+    """Output was cut in the middle (each stream keeps its head and tail)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class StepResult:
             "finding": self.finding,
             "note": self.note,
             "diff": self.diff,
+            "truncated": self.truncated,
         }
 
 

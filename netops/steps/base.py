@@ -60,6 +60,8 @@ class Outcome:
     """For checks: the expectation did not hold (registered as `.failed`)."""
     fields: Mapping[str, Any] = field(default_factory=dict)
     """Parsed values a later `when:` may read (`result.fields.x`)."""
+    truncated: bool = False
+    """The command's output was cut in the middle (`Completed.truncated`)."""
 
     @property
     def changed(self) -> bool:
@@ -68,7 +70,7 @@ class Outcome:
 
 def from_completed(done: Completed, cmd: Command, status: Status, note: str = "") -> Outcome:
     return Outcome(status, command=cmd.display, rc=done.rc, stdout=done.stdout,
-                   stderr=done.stderr, note=note)
+                   stderr=done.stderr, note=note, truncated=bool(done.truncated))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,15 @@ Proof is a changed `/proc/sys/kernel/random/boot_id`; uptime can lie on containe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from netops.engine.result import Status
 from netops.errors import TransportError
 from netops.steps.base import Outcome, StepContext
 
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
-# Detached and delayed, so the command returns before the connection drops.
+# Detached and delayed, so the command returns before the connection drops; and run as a
+# detached Command, so that the transport does not kill it when that connection drops anyway.
 REBOOT = "nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 &"
 
 
@@ -19,7 +22,8 @@ def run(ctx: StepContext, *, timeout: float, interval: float = 1.0) -> Outcome:
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command=REBOOT,
                        note=f"would reboot (boot id {before[:8]}) and wait up to {timeout:g}s")
-    ctx.write(REBOOT)
+    ctx.transport.run(replace(ctx.command(REBOOT, readonly=False), detached=True),
+                      timeout=ctx.timeout)
     started = ctx.clock()
     reset = getattr(ctx.transport, "reset", None)
     last_error = ""

@@ -25,6 +25,8 @@ class Command:
     """Run through `sudo -n` (non-interactive) when the login user is not root."""
     readonly: bool = False
     """True for probes and checks: the only commands a dry run lets through."""
+    detached: bool = False
+    """Meant to outlive its session (a reboot): not killed when the connection goes away."""
 
     @property
     def display(self) -> str:
@@ -59,6 +61,9 @@ class Completed:
     stdout: str
     stderr: str
     duration_s: float
+    truncated: int = 0
+    """Bytes of output cut from the middle of stdout and stderr (each keeps its head and
+    tail, with a `[... N bytes cut ...]` line between)."""
 
     @property
     def ok(self) -> bool:

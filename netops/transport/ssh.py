@@ -8,13 +8,15 @@ host cost about 6 ms of CPU, and importing Fabric and Invoke about 0.1 s):
 - known_hosts files are parsed once and indexed; each client gets only its own host's keys
   (`known_hosts`), strict by default;
 - the socket is netops' own, with TCP_NODELAY (paramiko leaves Nagle on, which cost ~45 ms per
-  handshake and per command); a ProxyJump hop is one shared connection per jump host, each
-  target a `direct-tcpip` channel on it;
+  handshake and per command) and TCP keepalives from ServerAliveInterval/CountMax (a node that
+  vanishes is found in under a minute, see `channel._Watchdog`); a ProxyJump hop is one shared
+  connection per jump host, each target a `direct-tcpip` channel on it;
 - private keys are parsed once per run; commands run on raw session channels (`channel`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import socket
 import threading
@@ -35,7 +37,7 @@ from netops.errors import (
 from netops.transport import known_hosts
 from netops.transport._paramiko import paramiko
 from netops.transport.base import Command, Completed, HostKeyMode, read_file
-from netops.transport.channel import run_batch, run_on_channel
+from netops.transport.channel import Keepalive, run_batch, run_on_channel
 from netops.transport.sshconfig import Resolved, SshConfig, default_files, resolve, split_hop
 
 if TYPE_CHECKING:
@@ -216,6 +218,7 @@ class SshTransport:
         """Why a background (warm-up) connection failed; raised by the first command."""
         self._lock = threading.Lock()
         self.user = host.user or "root"
+        self._keepalive: Keepalive | None = Keepalive()
 
     # -- connection ---------------------------------------------------------------------
     def connection(self) -> paramiko.Transport:
@@ -263,6 +266,7 @@ class SshTransport:
     def _open(self) -> paramiko.Transport:
         opts, target = self._connector.options, self._connector.resolve(self._spec)
         self.user = target.user
+        self._keepalive = keepalive_of(target)
         keys = [k for k in (self._connector.private_key(f) for f in target.key_files)
                 if k is not None]
         client = paramiko.SSHClient()
@@ -313,7 +317,8 @@ class SshTransport:
             except (paramiko.SSHException, OSError) as e:
                 raise Unreachable(self.host, f"ProxyCommand {target.proxy_command!r}: {e}") \
                     from e
-        return _tcp_socket(self.host, target.address, target.port, timeout)
+        return _tcp_socket(self.host, target.address, target.port, timeout,
+                           keepalive_of(target))
 
     def _error(self, e: BaseException, target: Resolved) -> BaseException:
         where = f"{target.address}:{target.port}"
@@ -346,14 +351,16 @@ class SshTransport:
         transport = self.connection()
         sudo = cmd.become and self.user != "root"
         return run_on_channel(transport, self.host, cmd, timeout=timeout, sudo=sudo,
-                              stdin=stdin, channel=self._take_spare())
+                              stdin=stdin, channel=self._take_spare(),
+                              keepalive=self._keepalive)
 
     def run_batch(self, cmds: Sequence[Command], *,
                   timeout: float | None = None) -> list[Completed | None]:
         """Read-only `cmds` in one round trip (see `channel.run_batch`)."""
         transport = self.connection()
         return run_batch(transport, self.host, cmds, timeout=timeout,
-                         sudo=self.user != "root", channel=self._take_spare())
+                         sudo=self.user != "root", channel=self._take_spare(),
+                         keepalive=self._keepalive)
 
     def _take_spare(self) -> paramiko.Channel | None:
         spare, self._spare = self._spare, None
@@ -409,10 +416,40 @@ def _with_algorithms(kex: tuple[str, ...], ciphers: tuple[str, ...]) -> type[_Tr
     return type("_ConfiguredTransport", (_Transport,), attrs)
 
 
-def _tcp_socket(name: str, address: str, port: int, timeout: float) -> socket.socket:
+def keepalive_of(target: Resolved) -> Keepalive | None:
+    """The dead-peer settings of `target` (None: ServerAliveInterval 0, no probes)."""
+    if target.server_alive_interval <= 0:
+        return None
+    return Keepalive(target.server_alive_interval, target.server_alive_count_max)
+
+
+def _tcp_socket(name: str, address: str, port: int, timeout: float,
+                keepalive: Keepalive | None = None) -> socket.socket:
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except OSError as e:
         raise Unreachable(name, f"{address}:{port}: {e.strerror or e}") from e
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if keepalive is not None:
+        _tcp_keepalive(sock, keepalive)
     return sock
+
+
+def _tcp_keepalive(sock: socket.socket, keepalive: Keepalive) -> None:
+    """Let the kernel find a dead peer too, on the same schedule as the SSH-level probes: TCP
+    keepalives after `interval` idle seconds, `count_max` of them `interval` apart, and
+    TCP_USER_TIMEOUT so that data left unacknowledged (a probe, a window update) for as long
+    aborts the connection as well. This also covers a connection idle between commands, when
+    no `_Watchdog` runs; paramiko's transport thread then sees the error and closes. Options
+    the platform lacks are skipped (the SSH-level watchdog still applies)."""
+    interval = max(1, round(keepalive.interval))
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", interval), ("TCP_KEEPINTVL", interval),
+                        ("TCP_KEEPCNT", keepalive.count_max),
+                        ("TCP_USER_TIMEOUT", round(keepalive.dead_after * 1000))):
+        opt = getattr(socket, name, None)
+        if opt is not None:
+            options.append((socket.IPPROTO_TCP, opt, value))
+    for level, opt, value in options:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(level, opt, value)

@@ -20,6 +20,12 @@ from typing import Any
 
 from netops.transport._paramiko import enable_match_exec, paramiko
 
+DEFAULT_ALIVE_INTERVAL = 10.0
+DEFAULT_ALIVE_COUNT_MAX = 3
+"""netops' defaults for ServerAliveInterval / ServerAliveCountMax (OpenSSH's are 0, off, and
+3): a node that vanishes mid-step is declared dead after 10 x (3 + 1) = 40 s of silence, well
+inside the default step timeout (300 s)."""
+
 _WILD = re.compile(r"[*?!\[]")
 _MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
 
@@ -92,6 +98,10 @@ class Resolved:
     known_hosts_files: tuple[Path, ...]
     kex: tuple[str, ...]
     ciphers: tuple[str, ...]
+    server_alive_interval: float = DEFAULT_ALIVE_INTERVAL
+    """Seconds of silence before the peer is probed; 0 turns the probes off (as in OpenSSH)."""
+    server_alive_count_max: int = DEFAULT_ALIVE_COUNT_MAX
+    """Probes left unanswered before the connection is declared dead."""
 
 
 def resolve(config: SshConfig, name: str, address: str, port: int | None, user: str | None,
@@ -117,6 +127,9 @@ def resolve(config: SshConfig, name: str, address: str, port: int | None, user: 
                                 + _as_list(conf.get("globalknownhostsfile"))),
         kex=_algorithms(conf.get("kexalgorithms")),
         ciphers=_algorithms(conf.get("ciphers")),
+        server_alive_interval=_number(conf.get("serveraliveinterval"), DEFAULT_ALIVE_INTERVAL),
+        server_alive_count_max=max(1, int(_number(conf.get("serveralivecountmax"),
+                                                  DEFAULT_ALIVE_COUNT_MAX))),
     )
 
 
@@ -139,6 +152,16 @@ def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return value.split()
     return [p for item in value for p in str(item).split()]
+
+
+def _number(value: Any, default: float) -> float:
+    """A non-negative number from ssh_config (the first value wins, as paramiko reads it);
+    `default` when absent or unreadable."""
+    try:
+        found = float(str(value).split()[0]) if value not in (None, "") else default
+    except (ValueError, IndexError):
+        return default
+    return found if found >= 0 else default
 
 
 def _algorithms(value: Any) -> tuple[str, ...]:
