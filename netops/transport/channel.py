@@ -73,6 +73,11 @@ def wrap(cmd: Command, *, timeout: float | None, sudo: bool) -> str:
     text = cmd.text
     if timeout is not None:
         text = f"timeout -k {KILL_GRACE_S:g} {timeout:g} sh -c {shlex.quote(text)}"
+    if sudo and embeds_secret(cmd):
+        # not on sudo's argv: the script goes to `sh -s` on stdin, a quoted here-document
+        # (sudo closes other descriptors); the batch itself came through stdin (`launch`)
+        end = f"NETOPS_SUDO_{secrets.token_hex(8)}"
+        return f"sudo -n -- sh -s <<'{end}'\n{text}\n{end}"
     if sudo:
         text = f"sudo -n -- sh -c {shlex.quote(text)}"
     return text
