@@ -84,8 +84,9 @@ def wrap(cmd: Command, *, timeout: float | None, sudo: bool) -> str:
 
 
 def embeds_secret(cmd: Command) -> bool:
-    """True when the command's text carries one of its secrets (so it must stay off argv)."""
-    return any(s and s in cmd.text for s in cmd.secrets)
+    """True when the command's text carries one of its secrets, in any form that masking
+    would hide (raw, shell-quoted, escaped...): then it must stay off every argv."""
+    return bool(cmd.secrets) and cmd.display != cmd.text
 
 
 _WATCH = (
