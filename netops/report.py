@@ -28,7 +28,7 @@ from netops.engine.events import (
     StepFinished,
     StepStarted,
 )
-from netops.engine.result import HostResult, RunResult, Status, StepResult
+from netops.engine.result import FAILING, HostResult, RunResult, Status, StepResult
 from netops.plain import Out, escape, safe
 from netops.transport.base import mask
 
@@ -190,7 +190,7 @@ def _changed(host: HostResult) -> int:
 
 def _detail(steps: tuple[StepResult, ...], secrets: frozenset[str] = frozenset()) -> str:
     for s in steps:
-        if s.status in (Status.FAILED, Status.UNREACHABLE):
+        if s.status in FAILING:
             # masked before the first line is cut: a cut never shows part of a secret
             why = (first_line(mask(s.stderr, secrets)) or mask(s.note, secrets)
                    or first_line(mask(s.stdout, secrets)))

@@ -101,6 +101,7 @@ def _chain(journal: Journal, named: dict[str, Any]) -> list[dict[str, Any]]:
         seen.add(parent["run_id"])
         root = parent
     runs, todo = [root], [root["run_id"]]
+    seen = {root["run_id"]}
     while todo:
         for child in journal.resumed_by(todo.pop()):
             if child["run_id"] not in seen:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from netops.engine.result import Status, StepResult
+from netops.engine.result import FAILING, Status, StepResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Registered:
     @classmethod
     def of(cls, result: StepResult, *,
            fields: Mapping[str, Any] | None = None) -> Registered:
-        failed = result.finding or result.status in (Status.FAILED, Status.UNREACHABLE)
+        failed = result.finding or result.status in FAILING
         return cls(str(result.status), result.rc, result.stdout.strip(), result.stderr.strip(),
                    failed, result.changed or result.status is Status.WOULD_CHANGE,
                    result.status is Status.SKIPPED, fields or {})
