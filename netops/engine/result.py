@@ -18,9 +18,12 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"
     WOULD_CHANGE = "would-change"
     NOT_RUN = "not-run"
+    UNKNOWN = "unknown"
+    """A mutating step whose connection dropped while it ran: it may or may not have
+    applied its change. A resume does not run it again blindly."""
 
 
-FAILING = frozenset({Status.FAILED, Status.UNREACHABLE})
+FAILING = frozenset({Status.FAILED, Status.UNREACHABLE, Status.UNKNOWN})
 
 
 class RunStatus(StrEnum):
@@ -134,7 +137,8 @@ def host_status(steps: tuple[StepResult, ...]) -> Status:
     """Fold step outcomes into one host outcome: the worst one wins."""
     order = [Status.UNREACHABLE, Status.FAILED, Status.NOT_RUN, Status.WOULD_CHANGE,
              Status.CHANGED, Status.OK, Status.SKIPPED]
-    present = {s.status for s in steps}
+    # a step of unknown outcome fails its host (the host is not finished)
+    present = {Status.FAILED if s.status is Status.UNKNOWN else s.status for s in steps}
     for status in order:
         if status in present:
             return status if status is not Status.SKIPPED else Status.OK
