@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import contextlib
 
-from netops.cli import main
+from netops.cli.main import main
 from netops.engine import readahead
 from netops.transport.base import Command, Completed
 

@@ -30,7 +30,7 @@ def main() -> None:
         gc.disable()
         _paused = True
     try:
-        from netops.cli import main as cli_main
+        from netops.cli.main import main as cli_main
 
         cli_main()
     except SystemExit as e:

@@ -102,7 +102,7 @@ def test_a_run_off_a_terminal_never_loads_rich(tmp_path: Path, node: list[int]) 
     _write(tmp_path, node[0])
     code = """
 import sys
-from netops.cli import main
+from netops.cli.main import main
 try:
     main(["-i", "inventory.yaml", "--journal", "journal.db", "run", "probe.yaml", "--yes"])
 except SystemExit as e:

@@ -56,7 +56,7 @@ def test_a_fleet_wider_than_the_screen_is_shown_one_line_per_runbook() -> None:
 
     from rich.console import Console
 
-    from netops.cli_diagnose import _show
+    from netops.cli.diagnose import _show
     from netops.diagnose import BROKEN, OK, UNREACHABLE, Diagnosis, Finding
 
     result = Diagnosis(["check-ip-forward", "fix-calico"])
@@ -81,7 +81,7 @@ def test_a_fleet_that_fits_a_terminal_keeps_the_matrix() -> None:
 
     from rich.console import Console
 
-    from netops.cli_diagnose import _show
+    from netops.cli.diagnose import _show
     from netops.diagnose import OK, Diagnosis, Finding
 
     result = Diagnosis(["check-ip-forward"], {"chick1": {"check-ip-forward": Finding(OK)}})

@@ -116,7 +116,7 @@ def test_resume_skips_completed_mutations(tmp_path: Path) -> None:
 
 def test_the_cli_console_shows_node_output_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
     """Rich would turn ":fire:" in a command's output into an emoji; netops' console must not."""
-    from netops.cli import Settings
+    from netops.cli.app import Settings
 
     Settings(inventory=Path("inventory.yaml")).console().print(
         "stderr: :fire: :ok: [bold]x[/]", markup=False)

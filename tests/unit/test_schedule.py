@@ -600,7 +600,7 @@ def test_run_refuses_a_disruptive_runbook_outside_the_window_unless_forced(
 
     from rich.console import Console
 
-    from netops.cli_run import _maintenance_window
+    from netops.cli.run import _maintenance_window
 
     hosts = {h.name: h for h in load_inventory(tmp_path / "inventory.yaml").select(None)}
     out = StringIO()

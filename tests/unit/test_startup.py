@@ -20,8 +20,8 @@ def cli_main():
     seen.append(gc.isenabled())           # while the CLI loads
     each([1, 2], lambda i: i, 2)           # work fans out to hosts
     seen.append(gc.isenabled())
-import netops.cli
-netops.cli.main = cli_main
+import netops.cli.main
+netops.cli.main.main = cli_main
 startup.main()
 print(seen, gc.isenabled(), gc.get_freeze_count() > 0)
 """
@@ -33,10 +33,10 @@ print(seen, gc.isenabled(), gc.get_freeze_count() > 0)
 def test_the_gc_comes_back_even_when_the_command_crashes() -> None:
     code = """
 import gc
-import netops.cli, netops.startup as startup
+import netops.cli.main, netops.startup as startup
 def boom():
     raise RuntimeError("bug")
-netops.cli.main = boom
+netops.cli.main.main = boom
 try:
     startup.main()
 except RuntimeError:
@@ -98,7 +98,7 @@ def test_a_shared_journal_is_closed_with_the_command(monkeypatch: pytest.MonkeyP
     committed WAL (closing would checkpoint it: an fsync per run)."""
     import typer
 
-    from netops.cli import Settings, app, open_journal
+    from netops.cli.app import Settings, app, open_journal
     from netops.journal import Journal
 
     class Fake:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from netops.cli import JsonOpt, app, open_journal, settings
+from netops.cli.app import JsonOpt, app, open_journal, settings
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 

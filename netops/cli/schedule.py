@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from netops.cli import JsonOpt, Settings, app, open_journal, settings
+from netops.cli.app import JsonOpt, Settings, app, open_journal, settings
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -35,23 +35,21 @@ def _path(s: Settings, given: Path | None) -> Path:
 
 def _validated(s: Settings, path: Path) -> "tuple[dict[str, Schedule], list[UserError]]":
     """The schedules, and every problem found against the runbooks and the inventory."""
-    from netops.cli_run import find
     from netops.schedule import load_schedules, validate
 
     schedules = load_schedules(path)
-    return schedules, validate(schedules, lambda name: find(s, name), s.load_inventory())
+    return schedules, validate(schedules, s.find_runbook, s.load_inventory())
 
 
 def _window_warnings(s: Settings, schedules: "dict[str, Schedule]") -> list[str]:
     """Schedules of disruptive runbooks whose next fire is outside the nodes' windows."""
-    from netops.cli_run import find
     from netops.schedule import check_windows, fmt_time
 
     inventory = s.load_inventory()
     out = []
     for sc in schedules.values():
         nxt = sc.next_fire(time.time())
-        if sc.dry_run or not sc.enabled or nxt is None or not find(s, sc.runbook).disruptive:
+        if sc.dry_run or not sc.enabled or nxt is None or not s.find_runbook(sc.runbook).disruptive:
             continue
         outside = check_windows(inventory.select(sc.nodes), nxt + 1).outside
         if outside:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netops.cli import (
+from netops.cli.app import (
     JsonOpt,
     NodesOpt,
     Settings,
@@ -31,31 +31,6 @@ if TYPE_CHECKING:
     from netops.session import RunSession
 
 
-def runbook_dirs(s: Settings) -> list[Path]:
-    """--runbooks dirs, then ./runbooks, then the library shipped beside the package."""
-    shipped = Path(__file__).resolve().parent.parent / "runbooks"
-    dirs = [*s.runbooks, Path("runbooks"), shipped]
-    return [d for i, d in enumerate(dirs) if d.is_dir() and d.resolve() not in
-            {x.resolve() for x in dirs[:i]}]
-
-
-def find(s: Settings, name: str) -> "Runbook":
-    from netops.runbook.load import find_runbooks, load_runbook
-
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return load_runbook(path)
-    found = find_runbooks(runbook_dirs(s))
-    if name not in found:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(found), n=3)
-        raise UserError(f"no runbook named {name!r}",
-                        hint=f"did you mean: {', '.join(close)}?" if close
-                        else "`netops list` shows the library")
-    return load_runbook(found[name])
-
-
 @app.command("list")
 def list_cmd(ctx: typer.Context) -> int:
     """List the runbooks with their one-line descriptions."""
@@ -64,7 +39,7 @@ def list_cmd(ctx: typer.Context) -> int:
     from netops.runbook.load import load_all
 
     s = settings(ctx)
-    books, errors = load_all(runbook_dirs(s))
+    books, errors = load_all(s.runbook_dirs())
     table = Table(title="runbooks")
     for col in ("runbook", "disruptive", "description"):
         table.add_column(col)
@@ -91,7 +66,7 @@ def show_cmd(ctx: typer.Context, runbook: Annotated[str, typer.Argument()]) -> i
     from rich.table import Table
 
     s = settings(ctx)
-    rb = find(s, runbook)
+    rb = s.find_runbook(runbook)
     console = s.console()
     console.print(f"[bold]{rb.name}[/] — {rb.description.strip()}")
     if rb.params:
@@ -131,7 +106,7 @@ def validate_cmd(ctx: typer.Context,
             except UserError as bad:
                 errors.append(bad)
     else:
-        books, errors = load_all(runbook_dirs(s))
+        books, errors = load_all(s.runbook_dirs())
         count = len(books)
     for e in errors:
         sys.stderr.write(f"{e}\n")
@@ -230,7 +205,7 @@ def run_cmd(
     if runbook is None:
         raise UserError("which runbook? give its name, or --resume RUN_ID",
                         hint="`netops list` shows the library")
-    rb = find(s, runbook)
+    rb = s.find_runbook(runbook)
     inventory = s.load_inventory()
     if prior is not None:
         from netops.resume import resume_vars

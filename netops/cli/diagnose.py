@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netops.cli import JsonOpt, NodesOpt, app, preflight, settings
+from netops.cli.app import JsonOpt, NodesOpt, app, preflight, settings
 from netops.engine.result import ExitCode
 from netops.errors import TransportError, UserError
 from netops.transport.base import Command
@@ -42,7 +42,6 @@ def diagnose_cmd(
 
     Example: netops diagnose --nodes workers --evidence
     """
-    from netops.cli_run import runbook_dirs
     from netops.diagnose import applicable, diagnose, plans
     from netops.engine.events import FanOut
     from netops.engine.readahead import ReadAhead, predict
@@ -52,7 +51,7 @@ def diagnose_cmd(
 
     s = settings(ctx)
     console = s.console()
-    books, errors = load_all(runbook_dirs(s), only or None)  # -r: load only those
+    books, errors = load_all(s.runbook_dirs(), only or None)  # -r: load only those
     for e in errors:
         console.print(f"invalid runbook skipped: {e}", markup=False)
     names = only or sorted(n for n, rb in books.items() if applicable(rb))

@@ -1,0 +1,1 @@
+"""The command line: `app` (shared options), one module per command family, `main`."""

@@ -1,0 +1,84 @@
+"""The `netops` command's body: register the commands, run the app, map every outcome to an
+exit code. The only place that exits (through `netops.startup`)."""
+
+import sys
+
+import typer
+
+from netops.cli.app import app
+from netops.engine.result import ExitCode
+from netops.errors import JournalError, UserError
+
+
+def _mount_lab() -> None:
+    try:
+        from netops.lab.cli import lab_app
+    except ImportError:  # the lab is optional at run time (it needs root and iproute2)
+        return
+    app.add_typer(lab_app, name="lab", help="Build and manage a lab of real sshd nodes.")
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class `name`, and typer's own copy of it (typer >= 0.2x vendors click
+    and no longer installs it): whichever are installed, so that a usage error, an exit or an
+    abort from either is handled, never a traceback."""
+    import contextlib
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        with contextlib.suppress(ImportError):
+            cls = getattr(importlib.import_module(module), name, None)
+            if cls is not None:
+                found.append(cls)
+    return tuple(found)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: the only place that exits."""
+    import netops.cli.diagnose  # registers diagnose
+    import netops.cli.fleet  # registers inventory and exec
+    import netops.cli.journal  # registers history and report
+    import netops.cli.run  # registers the runbook commands
+    import netops.cli.schedule  # noqa: F401  (registers schedule and scheduler)
+    from netops.cli.coerce import plain_params
+    from netops.locks import NodeLocked
+
+    _mount_lab()
+    plain_params()
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    exits: tuple[type[BaseException], ...] = (*_click_errors("Exit"), typer.Exit)
+    aborts: tuple[type[BaseException], ...] = (*_click_errors("Abort"), typer.Abort)
+    usage = _click_errors("ClickException")
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="netops")
+    except exits as e:
+        code = e.exit_code  # type: ignore[attr-defined]
+    except usage as e:
+        e.show()  # type: ignore[attr-defined]
+        code = ExitCode.BAD_INPUT
+    except aborts:
+        code = ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        code = ExitCode.INTERRUPTED
+    except NodeLocked as e:
+        _err(f"error: {e}")
+        code = ExitCode.LOCKED
+    except JournalError as e:  # at start: nothing was touched
+        if debug:
+            raise
+        _err(f"error: {e}\n  hint: check the journal (--journal, NETOPS_JOURNAL): its disk, "
+             "its permissions, a process holding it")
+        code = ExitCode.BAD_INPUT
+    except UserError as e:
+        if debug:
+            raise
+        _err(f"error: {e}")
+        code = ExitCode.BAD_INPUT
+    sys.exit(int(code or 0))
+
+
+def _err(text: str) -> None:
+    from netops.plain import safe  # a lock holder's fields are read from the node
+
+    sys.stderr.write(safe(text) + "\n")
