@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from netops.errors import LoadError, SourceSpan, UserError
 from netops.runbook.load import _NAME, _Located, _Validator
 from netops.runbook.model import ROLLOUT_FIELDS, Field, parse_duration
+from netops.yamlfile import read_text
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host, Inventory
@@ -243,6 +244,8 @@ def parse_window(value: Any, where: str) -> tuple[Window, ...]:
         except CronError as e:
             raise UserError(f"{where}: {WINDOW_VAR} cron {item['cron']!r}: {e}") from None
         try:
+            if not isinstance(item["duration"], str | int | float):
+                raise UserError(f"{item['duration']!r} is not a duration like 30s, 5m or 4h")
             length = parse_duration(item["duration"])
         except UserError as e:
             raise UserError(f"{where}: {WINDOW_VAR} duration: {e.message}") from None
@@ -338,12 +341,8 @@ def default_path(inventory: Path) -> Path:
 
 def load_schedules(path: Path) -> dict[str, Schedule]:
     """Parse and validate schedules.yaml (LoadError with file:line:col)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read schedules {path}: {e.strerror}",
-                        hint="schedules.yaml lives beside the inventory (or give --schedules)") \
-            from None
+    text = read_text(path, "schedules", hint="schedules.yaml lives beside the inventory (or "
+                     "give --schedules)")
     doc = _Located(path, text)
     if doc.data is None:
         return {}

@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netops.errors import LoadError, SourceSpan
-from netops.inventory.parse_common import SECTIONS, GraphError, json_key, plain_value, quote_line
-from netops.inventory.patterns import RangeError, expand_hosts
+from netops.inventory.parse_common import (
+    SECTIONS,
+    GraphError,
+    expand_hosts,
+    json_key,
+    plain_value,
+    quote_line,
+)
+from netops.inventory.patterns import RangeError
 
 if TYPE_CHECKING:
     from netops.inventory.load import InventoryBuilder

@@ -31,7 +31,7 @@ from netops.errors import LoadError, SourceSpan, UserError
 from netops.inventory.model import Group, Host, Inventory
 from netops.inventory.parse_common import GraphError, plain_value
 from netops.inventory.yaml_inventory import YamlDocument, YamlInventory
-from netops.yamlnodes import compose
+from netops.yamlfile import MAX_DEPTH, compose, read_text
 
 YAML_EXTENSIONS = (".yaml", ".yml", ".json")
 # Ansible's INTERNAL_STATIC_VARS that can come from an inventory: never shown in hostvars.
@@ -60,7 +60,7 @@ def load_inventory(path: Path | str) -> Inventory:
         what = "is a directory, not an inventory file" if path.is_dir() else "does not exist"
         raise UserError(f"inventory {path} {what}",
                         hint="pass one with -i/--inventory PATH or set NETOPS_INVENTORY")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "inventory")
     build = InventoryBuilder(path)
     if _is_yaml(path, text):
         YamlInventory(build, path, text).parse()
@@ -212,6 +212,28 @@ class InventoryBuilder:
         return Inventory(self.source, MappingProxyType(hosts), MappingProxyType(groups))
 
 
+def _expand_user(path: str) -> str:
+    """`~/x` and `~user/x` expanded; kept as written when there is no such user (connecting
+    then fails on the missing key file, naming it)."""
+    try:
+        return str(Path(path).expanduser())
+    except RuntimeError:
+        return path
+
+
+def _shallow(value: Any) -> bool:
+    """Whether JSON data nests at most MAX_DEPTH levels (YAML is held to it by YamlFile)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return False
+            todo.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return True
+
+
 def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) -> Host:
     """Connection settings from a host's merged variables (the ssh plugin's names)."""
 
@@ -222,7 +244,7 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
     if port is not None:
         try:
             port = int(port)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise LoadError(f"{source}: host {name!r}: ansible_port must be a number, got "
                             f"{port!r}", hint="set it where the host or its groups are "
                             "defined, or in host_vars/ or group_vars/") from None
@@ -234,7 +256,7 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
     return Host(
         name=name, address=str(first("ansible_host", "ansible_ssh_host") or name), port=port,
         user=None if user is None else str(user),
-        key_file=None if key is None else str(Path(str(key)).expanduser()),
+        key_file=None if key is None else _expand_user(str(key)),
         become=become in (True, 1),
         groups=groups, vars=MappingProxyType(hv))
 
@@ -254,7 +276,11 @@ class _VarsFiles:
         merged: dict[str, Any] = {}
         for ext in ("", *YAML_EXTENSIONS):
             candidate = folder / (name + ext)
-            if candidate.exists():
+            try:
+                found = candidate.exists()
+            except OSError:  # e.g. a name too long to be a file's: there is no such file
+                found = False
+            if found:
                 files = self._dir(candidate) if candidate.is_dir() else [candidate]
                 for file in files:
                     merged |= self._read(file)
@@ -273,15 +299,20 @@ class _VarsFiles:
         return found
 
     def _read(self, file: Path) -> dict[str, Any]:
-        text = file.read_text(encoding="utf-8")
+        text = read_text(file, "variables file")
         if text.startswith("$ANSIBLE_VAULT"):
             raise LoadError("vault-encrypted files are not supported", SourceSpan(file, 1, 1),
                             "decrypt it, or keep secrets out of the inventory")
+        deep = False
         try:
             data = json.loads(text)  # Ansible's loader tries JSON first, then YAML
-        except ValueError:
+        except ValueError:  # not JSON (or a number JSON will not read): YAML, with positions
             doc = YamlDocument(file, text)
             data = None if doc.root is None else doc.value(doc.root)
+        except RecursionError:  # JSON nested ~1000 deep
+            data, deep = None, True
+        if deep or not _shallow(data):  # YamlFile holds YAML to MAX_DEPTH; JSON the same
+            raise LoadError(f"nested deeper than {MAX_DEPTH} levels", SourceSpan(file, 1, 1))
         if not data:
             return {}
         if not isinstance(data, dict):

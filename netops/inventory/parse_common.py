@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
+from netops.inventory import patterns
+from netops.inventory.patterns import RangeError
+from netops.yamlfile import quote
+
 SECTIONS = ("hosts", "children", "vars")
+MAX_HOSTS = 100_000  # the most hosts one host key (`node[1:100000]`) may stand for
+_BRACKETS = re.compile(r"\[([^\]]*)\]")
 
 
 class GraphError(ValueError):
@@ -23,8 +30,30 @@ class GraphError(ValueError):
 
 
 def quote_line(lines: list[str], line: int) -> str:
-    """`\\n  NNNN | text` of 1-based `line`, to append to an error message."""
-    return f"\n  {line:>4} | {lines[line - 1]}"
+    """`\\n  NNNN | text` of 1-based `line` (clipped when long), to append to an error message."""
+    return quote(lines, line)
+
+
+def expand_hosts(pattern: str) -> tuple[list[str], int | None]:
+    """`patterns.expand_hosts`, refusing (RangeError) a key that stands for more than
+    MAX_HOSTS names before building them, and any other ValueError as a RangeError."""
+    total = 1
+    for inner in _BRACKETS.findall(pattern):
+        parts = inner.split(":")
+        if len(parts) in (2, 3) and parts[1] and all(p.isascii() and p.isdigit()
+                                                     for p in parts if p):
+            try:
+                begin, end = int(parts[0] or 0), int(parts[1])
+                step = int(parts[2]) if len(parts) == 3 and parts[2] else 1
+            except ValueError:  # thousands of digits
+                raise RangeError(f"range [{inner[:40]}]: the numbers are too large") from None
+            total *= max(1, (end - begin) // max(step, 1) + 1)
+            if total > MAX_HOSTS:
+                raise RangeError(f"it stands for more than {MAX_HOSTS} hosts")
+    try:
+        return patterns.expand_hosts(pattern)
+    except ValueError as e:
+        raise e if isinstance(e, RangeError) else RangeError(str(e)) from None
 
 
 def plain_value(value: Any) -> Any:

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from netops.errors import LoadError, SourceSpan
 from netops.inventory.model import Unsafe
-from netops.inventory.parse_common import SECTIONS, GraphError, plain_value, quote_line
-from netops.inventory.patterns import RangeError, expand_hosts
-from netops.yamlnodes import compose
+from netops.inventory.parse_common import SECTIONS, GraphError, expand_hosts, plain_value
+from netops.inventory.patterns import RangeError
+from netops.yamlfile import YamlFile, constructor_tags
 
 if TYPE_CHECKING:
     from netops.inventory.load import InventoryBuilder
@@ -33,7 +32,9 @@ class _Loader(yaml.SafeLoader):
     """Safe YAML plus Ansible's `!unsafe`; `!vault` is refused (netops has no vault)."""
 
     def unsafe(self, node: yaml.Node) -> Unsafe:
-        assert isinstance(node, yaml.ScalarNode)
+        if not isinstance(node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "!unsafe marks a string, not a list or a mapping", node.start_mark)
         return Unsafe(self.construct_scalar(node))
 
     def vault(self, node: yaml.Node) -> Any:
@@ -43,33 +44,18 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("!unsafe", _Loader.unsafe)
 _Loader.add_constructor("!vault", _Loader.vault)
+_TAGS = constructor_tags(_Loader)
 
 
-class YamlDocument:
-    """One YAML file: its node tree (positions kept) and errors that point into it."""
+class YamlDocument(YamlFile):
+    """One YAML file: its node tree (positions kept, checked by `YamlFile`) and errors that
+    point into it."""
 
     def __init__(self, path: Path, text: str) -> None:
-        self.path, self.lines = path, text.splitlines()
+        super().__init__(path, text, _TAGS)
         self.constructor = _Loader("")  # only its constructor is used, on composed nodes
-        try:
-            self.root = compose(text)
-        except yaml.MarkedYAMLError as e:
-            problem = " ".join(x for x in (e.context, e.problem) if x)
-            raise self.error(e.problem_mark, f"invalid YAML: {problem}",
-                             "check the indentation and quoting near this position") from None
-        except yaml.YAMLError as e:
-            raise self.error(None, f"invalid YAML: {e}") from None
         if self.root is not None:
             self._check_duplicates(self.root, set())
-
-    def error(self, mark: yaml.Mark | None, message: str, hint: str = "") -> LoadError:
-        if mark is None:
-            return LoadError(message, SourceSpan(self.path, 1, 1), hint)
-        line, col = mark.line + 1, mark.column + 1
-        caret = ""
-        if 0 < line <= len(self.lines):
-            caret = quote_line(self.lines, line) + f"\n       | {' ' * (col - 1)}^"
-        return LoadError(message + caret, SourceSpan(self.path, line, col), hint)
 
     def _check_duplicates(self, node: yaml.Node, seen: set[int]) -> None:
         """PyYAML lets a later key silently replace an earlier one; netops refuses."""
@@ -95,6 +81,31 @@ class YamlDocument:
             return plain_value(self.constructor.construct_document(node))
         except yaml.MarkedYAMLError as e:
             raise self.error(e.problem_mark, str(e.problem)) from None
+        except (ValueError, OverflowError):  # 2024-13-45, a 5000-digit number: find which
+            self.constructor = _Loader("")
+            bad, error = self._bad_scalar(node)
+            raise self.error(bad.start_mark, f"bad value {str(bad.value)[:40]!r}: {error}",
+                             "quote it to keep it a string") from None
+
+    def _bad_scalar(self, node: yaml.Node) -> tuple[yaml.Node, Exception]:
+        """The first scalar under `node` that does not construct, and why (`node` itself and
+        the exception's text when none is found alone)."""
+        todo, seen = [node], set()
+        while todo:
+            item = todo.pop()
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, yaml.ScalarNode):
+                try:
+                    _Loader("").construct_object(item)
+                except (ValueError, OverflowError, yaml.YAMLError) as e:
+                    return item, e
+            elif isinstance(item, yaml.MappingNode):
+                todo.extend(n for pair in reversed(item.value) for n in reversed(pair))
+            elif isinstance(item, yaml.SequenceNode):
+                todo.extend(reversed(item.value))
+        return node, ValueError("cannot be read")
 
     def pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """The key/value nodes of a mapping, with `<<` merge keys applied."""
@@ -211,5 +222,8 @@ class YamlInventory:
                                  f"write `{pattern}:` alone, or `{pattern}: "
                                  "{ansible_host: 10.0.0.1}`")
         variables = {} if _is_null(node) else self.doc.value(node)
+        if not isinstance(variables, dict):  # e.g. a !!set
+            raise self.doc.error(node.start_mark, f"host {pattern!r} in group {group!r}: its "
+                                 f"variables must be a mapping, got a {node.tag.rsplit(':')[-1]}")
         for name in names:
             self.build.add_host(name, group, port).update(variables)

@@ -9,6 +9,7 @@ touches a host until all of this passed.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,7 +34,7 @@ from netops.runbook.model import (
     Step,
 )
 from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
-from netops.yamlnodes import compose
+from netops.yamlfile import YamlFile, read_text
 
 Path_ = tuple[str | int, ...]
 BUILTINS = frozenset({"host", "vars", "params", "run"}) | JINJA_GLOBALS
@@ -48,17 +49,12 @@ class _Located:
     """Plain values from a YAML document, plus the position of every key and value."""
 
     def __init__(self, path: Path, text: str) -> None:
-        self.path, self.lines = path, text.splitlines()
+        self.file = YamlFile(path, text)  # refuses bombs, loops, unknown tags, deep nesting
+        self.path, self.lines = path, self.file.lines
         self.values: dict[Path_, yaml.Mark] = {}
         self.keys: dict[Path_, yaml.Mark] = {}
         self._scalars = yaml.constructor.SafeConstructor()
-        try:
-            node = compose(text)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            what = " ".join(x for x in (e.context, e.problem) if x)
-            raise self._error(mark, f"invalid YAML: {what}",
-                              "check the indentation and quoting near this position") from None
+        node = self.file.root
         self.data = None if node is None else self._convert(node, ())
 
     def _convert(self, node: yaml.Node, at: Path_) -> Any:
@@ -83,7 +79,13 @@ class _Located:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._convert(item, (*at, i)) for i, item in enumerate(node.value)]
-        return self._scalars.construct_object(node)
+        try:
+            return self._scalars.construct_object(node)
+        except yaml.MarkedYAMLError as e:  # e.g. !!binary that is not base64
+            raise self._error(node.start_mark, f"bad value: {e.problem}", "") from None
+        except (ValueError, OverflowError) as e:  # 2024-13-45, a 5000-digit number
+            raise self._error(node.start_mark, f"bad value {str(node.value)[:40]!r}: {e}",
+                              "quote it to keep it a string") from None
 
     def span(self, at: Path_, *, key: bool = False) -> SourceSpan:
         mark = (self.keys.get(at) if key else None) or self.values.get(at) \
@@ -94,19 +96,10 @@ class _Located:
 
     def error(self, at: Path_, message: str, hint: str = "", *, key: bool = False) -> LoadError:
         span = self.span(at, key=key)
-        return LoadError(message + self._caret(span.line, span.col), span, hint)
+        return self.file.at(span.line, span.col, message, hint)
 
     def _error(self, mark: yaml.Mark | None, message: str, hint: str) -> LoadError:
-        if mark is None:
-            return LoadError(message, SourceSpan(self.path, 1, 1), hint)
-        return LoadError(message + self._caret(mark.line + 1, mark.column + 1),
-                         SourceSpan(self.path, mark.line + 1, mark.column + 1), hint)
-
-    def _caret(self, line: int, col: int) -> str:
-        if not 0 < line <= len(self.lines):
-            return ""
-        text = self.lines[line - 1]
-        return f"\n  {line:>4} | {text}\n       | {' ' * (col - 1)}^"
+        return self.file.error(mark, message, hint)
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -164,7 +157,9 @@ class _Validator:
             ok, out = value in t, value
         elif t == "duration":
             try:
-                ok, out = True, model.parse_duration(value)
+                out = model.parse_duration(value) if isinstance(value, str | int | float) \
+                    else None
+                ok = out is not None and math.isfinite(out)
             except UserError:
                 ok, out = False, None
         else:
@@ -279,7 +274,14 @@ class _RunbookLoader(_Validator):
             choices = tuple(v["choices"] or ())
             param = Param(name, v["type"], None, v["help"] or "", v["secret"], v["required"],
                           choices)
-            if v["default"] is not None:
+            default = v["default"]
+            listed = v["type"] == "list" and isinstance(default, list) \
+                and all(isinstance(x, str | int | float) for x in default)
+            if default is not None and not (isinstance(default, str | int | float) or listed):
+                raise self.fail((*at, "default"), f"param {name!r}: default must be "
+                                f"{'a list of values' if v['type'] == 'list' else 'a value'}, "
+                                f"got {_kind(default)}")
+            if default is not None:
                 try:
                     param = Param(name, v["type"], param.coerce(v["default"]), param.help,
                                   param.secret, param.required, choices)
@@ -465,6 +467,8 @@ class _RunbookLoader(_Validator):
             refs = references(text, expression=expression)
         except TemplateSyntax as e:
             raise self.fail(at, f"{label}: template syntax error: {e}") from None
+        except RecursionError:  # Jinja's parser recurses: {{ ((((...)))) }}
+            raise self.fail(at, f"{label}: template nested too deeply") from None
         for ref in refs:
             if ref.name in self.params or ref.name in BUILTINS:
                 continue
@@ -488,11 +492,7 @@ class _RunbookLoader(_Validator):
 # -- public API ------------------------------------------------------------------------------
 def load_runbook(path: Path) -> Runbook:
     """Parse and validate one runbook file (raises LoadError with file:line:col)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"cannot read runbook {path}: {e.strerror}") from None
-    doc = _Located(path, text)
+    doc = _Located(path, read_text(path, "runbook"))
     if doc.data is None:
         raise LoadError("the runbook file is empty", SourceSpan(path, 1, 1),
                         "a runbook needs name, description and steps")
@@ -501,7 +501,7 @@ def load_runbook(path: Path) -> Runbook:
 
 def read_document(path: Path) -> Any:
     """A runbook file as plain data, keys read as written (for schema checks and tools)."""
-    return _Located(path, path.read_text(encoding="utf-8")).data
+    return _Located(path, read_text(path, "runbook")).data
 
 
 def find_runbooks(dirs: Iterable[Path]) -> dict[str, Path]:

@@ -267,3 +267,75 @@ def test_vars_file_errors(tmp_path: Path) -> None:
 def test_toml_is_refused(tmp_path: Path) -> None:
     e = load_error(tmp_path, "inv.toml", "[all]\n")
     assert "TOML" in e.message
+
+
+# -- hostile files: a LoadError at the place, never a traceback -----------------------------------
+BOMB_VARS = "".join(f"    {k}: &{k} [{','.join([f'*{p}' if p else '1'] * 9)}]\n"
+                    for k, p in zip("abcdefghi", ["", *"abcdefgh"], strict=True))
+
+
+@pytest.mark.parametrize(("name", "text", "where", "words"), [
+    ("inv.yaml", "all:\n  vars:\n" + BOMB_VARS, (8, 8), "alias bomb"),
+    ("inv.yaml", "all: &a\n  children:\n    x: *a\n", (1, 6), "would contain itself"),
+    ("inv.yaml", "all:\n  vars:\n    x: !!python/name:os.system\n", (3, 8), "unknown tag"),
+    ("inv.yaml", "all:\n  vars:\n    x: !unsafe [1]\n", (3, 8), "!unsafe marks a string"),
+    ("inv.yaml", "all:\n  vars:\n    when: !!timestamp soon\n", (3, 11),
+     "'soon' is not a valid !!timestamp"),
+    ("inv.yaml", "all:\n  hosts:\n    h:\n      d: [1, 2024-13-45]\n", (4, 14),
+     "bad value '2024-13-45'"),
+    ("inv.yaml", "all:\n  hosts:\n    h[1:99999999999]:\n", (3, 5), "more than 100000 hosts"),
+    ("hosts.ini", "h[1:1000][1:1000]\n", (1, 1), "more than 100000 hosts"),
+    ("inv.yaml", "all:\n  vars:\n    x: " + "[" * 120 + "]" * 120 + "\n", (3, 105),
+     "nested deeper than 100"),
+    ("hosts.ini", "[all]\nh1 a=\x07\n", (2, 6), "control character U+0007"),
+])
+def test_hostile_inventories_fail_at_the_place(tmp_path: Path, name: str, text: str,
+                                               where: tuple[int, int], words: str) -> None:
+    e = load_error(tmp_path, name, text)
+    assert e.span is not None and (e.span.line, e.span.col) == where, str(e)
+    assert words in str(e)
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"all:\n  hosts:\n    caf\xe9:\n", "not valid UTF-8: byte 0xe9 at byte offset 21"),
+    ("all:\n".encode("utf-16"), "UTF-16 encoded"),
+    ("all:\n".encode("utf-16-le"), "UTF-16 encoded without a byte order mark"),
+    (b"all:\n\x00", "NUL byte at byte offset 5"),
+    (b"\xef\xbb\xbfall:\n  hosts:\n    h1:\n", None),  # a UTF-8 byte order mark is fine
+])
+def test_encodings(tmp_path: Path, data: bytes, words: str | None) -> None:
+    for name in ("inv.yaml", "hosts"):
+        (tmp_path / name).write_bytes(data)
+        if words is None:
+            assert list(load_inventory(tmp_path / name).hosts) == ["h1"]
+            continue
+        with pytest.raises(LoadError, match=words):
+            load_inventory(tmp_path / name)
+
+
+def test_hostile_vars_files(tmp_path: Path) -> None:
+    inv = write(tmp_path, {"inv.yaml": "all:\n  hosts:\n    h:\n",
+                           "host_vars/h.json": "[" * 5000 + "]" * 5000})
+    with pytest.raises(LoadError, match="nested deeper than 100 levels"):
+        load_inventory(inv)
+    (tmp_path / "host_vars/h.json").write_bytes(b"a: \xff\n")
+    with pytest.raises(LoadError, match="byte offset 3") as e:
+        load_inventory(inv)
+    assert e.value.span is not None and e.value.span.path == tmp_path / "host_vars/h.json"
+
+
+def test_odd_connection_values_do_not_crash(tmp_path: Path) -> None:
+    e = load_error(tmp_path, "inv.yaml", "all:\n  hosts:\n    h: {ansible_port: .inf}\n")
+    assert "ansible_port must be a number" in e.message
+    inv = load_inventory(write(tmp_path, {"inv.yaml": "all:\n  hosts:\n    h:\n      "
+                                                      "ansible_ssh_private_key_file: ~nobody-"
+                                                      "such/k\n"}))
+    assert inv.hosts["h"].key_file == "~nobody-such/k"
+
+
+def test_odd_host_entries(tmp_path: Path) -> None:
+    e = load_error(tmp_path, "inv.yaml", "all:\n  hosts:\n    h: !!set {a, b}\n")
+    assert "its variables must be a mapping, got a set" in e.message
+    inv = write(tmp_path, {"inv.yaml": f"all:\n  hosts:\n    {'x' * 300}:\n",
+                           "host_vars/other.yml": "a: 1\n"})
+    assert list(load_inventory(inv).hosts) == ["x" * 300]  # no file can have its name

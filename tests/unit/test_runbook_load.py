@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from netops.errors import LoadError
+from netops.errors import LoadError, UserError
 from netops.runbook.load import find_runbooks, load_all, load_runbook, read_document
 from netops.runbook.model import json_schema
 from netops.runbook.render import RenderError, evaluate_when, render_command, render_text
@@ -128,16 +128,62 @@ CASES = {
                           "steps:\n  - check: 'true'\n", 4, 27, "is not an integer"),
     "bad template syntax": ("name: x\ndescription: y\nsteps:\n  - check: 'echo {{ a b }}'\n",
                             4, 12, "template syntax error"),
+    # hostile input: each a clean error where it is written, never a traceback
+    "impossible date": ("name: x\ndescription: 2024-13-45\n", 2, 14, "month must be in 1..12"),
+    "python tag": ("name: !!python/name:os.system x\n", 1, 7,
+                   "unknown tag '!!python/name:os.system'"),
+    "tag on the wrong node": ("name: !!map x\n", 1, 7, "does not fit a scalar"),
+    "ill-typed tag": ("name: x\ndescription: !!int many\n", 2, 14, "is not a valid !!int"),
+    "recursive anchor": ("name: x\ndescription: y\nsteps: &s\n  - *s\n", 3, 8,
+                         "the value would contain itself"),
+    "alias bomb": ("name: x\n" + "".join(
+        f"{k}: &{k} [{','.join([f'*{p}' if p else '1'] * 9)}]\n"
+        for k, p in zip("abcdefghi", ["", *"abcdefgh"], strict=True)), 7, 4, "alias bomb"),
+    "deep nesting": ("name: x\ndescription: " + "[" * 150 + "]" * 150 + "\n", 2, 113,
+                     "nested deeper than 100 levels"),
+    "nested template": ("name: x\ndescription: y\nsteps:\n  - check: '{{ " + "(" * 500 + "1"
+                        + ")" * 500 + " }}'\n", 4, 12, "nested too deeply"),
+    "mapping as a default": ("name: x\ndescription: y\nparams:\n  n: {type: duration, "
+                             "default: {a: 1}}\nsteps:\n  - check: 'true'\n", 4, 32,
+                             "default must be a value, got a mapping"),
+    "infinite duration": ("name: x\ndescription: y\nsteps:\n  - check: 'true'\n"
+                          "    timeout: .inf\n", 5, 14, "must be a duration"),
+    "bad utf-8": (b"name: x\ndescription: caf\xe9\n", 2, 17, "byte 0xe9 at byte offset 24"),
+    "utf-16": ("name: x\n".encode("utf-16"), 1, 1, "UTF-16 encoded"),
+    "nul byte": (b"name: x\x00\n", 1, 8, "NUL byte at byte offset 7"),
+    "control character": ("name: x\x1b[31m\n", 1, 8, "control character U+001B"),
 }
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_bad_runbooks_name_file_line_and_column(tmp_path: Path, case: str) -> None:
     text, line, col, words = CASES[case]
-    e = error_of(tmp_path, text)
+    if isinstance(text, bytes):
+        (tmp_path / "demo.yaml").write_bytes(text)
+        with pytest.raises(LoadError) as raised:
+            load_runbook(tmp_path / "demo.yaml")
+        e = raised.value
+    else:
+        e = error_of(tmp_path, text)
     assert (e.span.line, e.span.col) == (line, col), str(e) if e.span else e
     assert words in e.message
     assert str(e).startswith(f"{tmp_path / 'demo.yaml'}:{line}:{col}: ")
+
+
+def test_unreadable_runbooks_are_user_errors(tmp_path: Path) -> None:
+    for path in (tmp_path, tmp_path / "missing.yaml"):
+        with pytest.raises(UserError, match="cannot read runbook"):
+            load_runbook(path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"description: '" + b"x" * (11 * 2**20) + b"'\n")
+    with pytest.raises(LoadError, match="larger than 10 MiB"):
+        load_runbook(big)
+
+
+def test_a_long_line_is_quoted_around_the_column(tmp_path: Path) -> None:
+    e = error_of(tmp_path, "name: x\ndescription: '" + "y" * 5000 + "'\nsteps: 1\n"
+                 "bad: [" + "z, " * 3000 + "]\n")
+    assert "unknown field 'bad'" in e.message and len(str(e)) < 1000
 
 
 def test_suggestions_and_caret(tmp_path: Path) -> None:
