@@ -2,7 +2,7 @@
 
 In: the cyclic GC is paused while the CLI's modules load. Loading them allocates a few hundred
 thousand objects, none of them garbage, and the collector walks them again and again (~15 ms of
-a ~0.4 s 10-host run). `main` pauses it; `resume`, called where work first fans out to hosts
+a ~0.4 s 10-host run). `main` pauses it; `gcpause.resume`, called where work first fans out to hosts
 (and at exit), freezes what was loaded so that later passes skip it, and turns the collector
 back on: long runs and the scheduler collect as usual.
 
@@ -15,20 +15,15 @@ for first, as the interpreter would; a crash still ends the ordinary way, with i
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import sys
 import threading
 from typing import NoReturn
 
-_paused = False
-
+from netops import gcpause
 
 def main() -> None:
-    global _paused
-    if gc.isenabled():
-        gc.disable()
-        _paused = True
+    gcpause.pause()
     try:
         from netops.cli.main import main as cli_main
 
@@ -36,16 +31,7 @@ def main() -> None:
     except SystemExit as e:
         exit_now(e.code)
     finally:
-        resume()
-
-
-def resume() -> None:
-    """Turn the collector back on if `main` paused it (idempotent, cheap)."""
-    global _paused
-    if _paused:
-        _paused = False
-        gc.freeze()
-        gc.enable()
+        gcpause.resume()
 
 
 def exit_now(code: object) -> NoReturn:

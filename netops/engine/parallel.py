@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from netops.startup import resume
+from netops.gcpause import resume
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,7 +23,7 @@ def each(items: Sequence[T], fn: Callable[[T], R], forks: int) -> list[R]:
     """
     if not items:
         return []
-    resume()  # the CLI's start-up is over once work fans out (netops.startup)
+    resume()  # the CLI's start-up is over once work fans out (netops.gcpause)
     if len(items) == 1 or forks <= 1:
         return [fn(item) for item in items]
     results: list[R | None] = [None] * len(items)
