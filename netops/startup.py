@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from netops import gcpause
 
+
 def main() -> None:
     gcpause.pause()
     try:
