@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netops.errors import UserError
+from netops.runbook.model import as_var
 
 if TYPE_CHECKING:
     from netops.journal import Journal
@@ -163,12 +164,3 @@ def resume_vars(state: ResumeState, rb: Runbook, given: list[str]) -> list[str]:
                         f"keep: give them again with --var {missing[0]}=...")
     return [f"{k}={as_var(v)}" for k, v in state.params.items()
             if k not in secrets and k not in named and v is not None] + given
-
-
-def as_var(value: Any) -> str:
-    """A param value as `--var` text (lists comma-separated, booleans lower case)."""
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

@@ -1,18 +1,18 @@
 """Schedules and maintenance windows: cron maths, windows, and `schedules.yaml` (all pure).
 
 A cron expression is a moment; a maintenance window is a moment plus a length (kured#891). Times
-are Unix seconds; each expression is read in its own IANA time zone. Daylight-saving rules,
-chosen so that a daily job still fires exactly once on the days clocks change:
+are Unix seconds; each expression is read in its own IANA time zone. The cron maths is cronsim's
+(Debian cron's semantics), so that a daily job still fires exactly once on the days clocks
+change:
 
-* a local time skipped when clocks go forward fires as far after the jump as it was after the
-  start of the gap (02:30 becomes 03:30), as `zoneinfo` maps it;
+* a local time skipped when clocks go forward fires at the jump (02:30 fires at 03:00), as
+  Debian's cron runs such jobs right after the change;
 * a local time repeated when clocks go back fires once, at its first occurrence.
 
-Cron syntax is Vixie cron's: five fields (minute hour day-of-month month day-of-week) with
-`*`, lists, ranges, steps (`*/15`, `1-10/2`, `5/10`), names (JAN-DEC, SUN-SAT, 7 is Sunday too)
-and the aliases @yearly @annually @monthly @weekly @daily @midnight @hourly. When both day
-fields are restricted a day matches either of them; a field that starts with `*` (even `*/2`)
-does not count as restricted, as in Vixie cron.
+Five fields (minute hour day-of-month month day-of-week) with `*`, lists, ranges, steps, names
+(JAN-DEC, SUN-SAT, 7 is Sunday too) and the aliases @yearly @annually @monthly @weekly @daily
+@midnight @hourly. When both day fields are restricted a day matches either of them; a field
+that starts with `*` (even `*/2`) does not count as restricted, as in Vixie cron.
 """
 
 from __future__ import annotations
@@ -20,27 +20,25 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from netops.errors import LoadError, SourceSpan, UserError
 from netops.runbook.load import _NAME, _Located, _Validator
-from netops.runbook.model import ROLLOUT_FIELDS, Field, parse_duration
+from netops.runbook.model import ROLLOUT_FIELDS, Field, as_var, parse_duration
 from netops.yamlfile import read_text
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host, Inventory
     from netops.runbook.model import Runbook
 
+_FIELDS = {"minute": (0, "0-59"), "hour": (1, "0-23"), "day-of-month": (2, "1-31"),
+           "month": (3, "1-12 or JAN-DEC"), "day-of-week": (4, "0-7 or SUN-SAT")}
 ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
            "@hourly": "0 * * * *"}
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day of month", 1, 31, ()),
-           ("month", 1, 12, _MONTHS), ("day of week", 0, 7, _DAYS))
 HORIZON_DAYS = 366 * 8
 """How far ahead a fire time is looked for (Feb 29 on a given weekday fits in 8 years)."""
 WINDOW_VAR = "netops_maintenance_window"
@@ -53,21 +51,17 @@ class CronError(ValueError):
 # -- cron -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Cron:
-    """A parsed five-field cron expression."""
+    """A five-field cron expression, computed by cronsim (Debian cron's semantics)."""
 
     text: str
-    minutes: tuple[int, ...]
-    hours: tuple[int, ...]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]
-    """0 is Sunday."""
-    day_or: bool
-    """Both day fields are restricted: a day matches either (Vixie cron's rule)."""
+    spec: str
+    """`text` with an alias (@daily...) spelled out in five fields."""
 
     @classmethod
     def parse(cls, text: str) -> Cron:
         """Raises CronError naming the bad field."""
+        from cronsim import CronSim, CronSimError
+
         spec = ALIASES.get(text.strip().lower(), text) if text.strip().startswith("@") else text
         if spec.strip().startswith("@"):
             raise CronError(f"unknown alias {text.strip()!r} (known: {', '.join(ALIASES)})")
@@ -75,111 +69,67 @@ class Cron:
         if len(parts) != 5:
             raise CronError(f"expected 5 fields (minute hour day-of-month month day-of-week) "
                             f"or an alias like @daily, got {len(parts)}")
-        values = [_field(p, *f) for p, f in zip(parts, _FIELDS, strict=True)]
-        weekdays = frozenset(0 if d == 7 else d for d in values[4])
-        cron = cls(text.strip(), tuple(sorted(values[0])), tuple(sorted(values[1])),
-                   frozenset(values[2]), frozenset(values[3]), weekdays,
-                   day_or=not (parts[2].startswith("*") or parts[4].startswith("*")))
+        try:
+            CronSim(spec, datetime(2000, 1, 1, tzinfo=ZoneInfo("UTC")))
+        except CronSimError as e:  # cronsim says "Bad hour": name the field and its text
+            raise CronError(_field_error(str(e), parts)) from None
+        cron = cls(text.strip(), " ".join(parts))
         if cron.next_after(946684800.0, ZoneInfo("UTC")) is None:  # from 2000-01-01
             raise CronError("this expression never fires (no such day in those months)")
         return cron
 
-    def matches_day(self, d: date) -> bool:
-        if d.month not in self.months:
-            return False
-        dom, dow = d.day in self.days, d.isoweekday() % 7 in self.weekdays
-        return (dom or dow) if self.day_or else (dom and dow)
+    def _times(self, after: float, tz: ZoneInfo) -> Iterator[float]:
+        """Fire times strictly after `after`, in order, up to the horizon. cronsim fires a
+        local time skipped by a clock change just after the jump, and a repeated local time
+        once, at its first occurrence: a daily job fires exactly once on those days."""
+        from cronsim import CronSim
 
-    def _walk(self, lo: datetime) -> Iterator[datetime]:
-        """Matching naive local times from `lo` on, in order, up to the horizon."""
-        first = lo.date()
-        for i in range(HORIZON_DAYS):
-            d = first + timedelta(days=i)
-            if not self.matches_day(d):
-                continue
-            for h in self.hours:
-                if i == 0 and datetime(d.year, d.month, d.day, h, 59) < lo:
-                    continue
-                for m in self.minutes:
-                    naive = datetime(d.year, d.month, d.day, h, m)
-                    if naive >= lo:
-                        yield naive
+        start = datetime.fromtimestamp(after, tz)
+        horizon = after + HORIZON_DAYS * 86400.0
+        try:
+            for dt in CronSim(self.spec, start):
+                t = dt.timestamp()
+                if t > horizon:
+                    return
+                if t > after:
+                    yield t
+        except StopIteration:
+            return
 
     def next_after(self, after: float, tz: ZoneInfo) -> float | None:
         """The first fire time strictly after `after`, or None within the horizon."""
-        best: tuple[float, datetime] | None = None
-        for naive in self._walk(_naive(after, tz) - _SHIFT):
-            if best is not None and naive > best[1] + _SHIFT:
-                break
-            t = naive.replace(tzinfo=tz).timestamp()
-            if t > after and (best is None or t < best[0]):
-                best = (t, naive)
-        return best[0] if best else None
+        return next(self._times(after, tz), None)
 
     def between(self, start: float, end: float, tz: ZoneInfo) -> list[float]:
         """Every fire time t with start < t <= end, in order, without duplicates."""
-        last = _naive(end, tz) + _SHIFT
-        out: set[float] = set()
-        for naive in self._walk(_naive(start, tz) - _SHIFT):
-            if naive > last:
+        out: list[float] = []
+        for t in self._times(start, tz):
+            if t > end:
                 break
-            t = naive.replace(tzinfo=tz).timestamp()
-            if start < t <= end:
-                out.add(t)
-        return sorted(out)
+            if not out or t > out[-1]:
+                out.append(t)
+        return out
 
     def upcoming(self, after: float, tz: ZoneInfo, count: int) -> list[float]:
         out: list[float] = []
-        while len(out) < count:
-            t = self.next_after(out[-1] if out else after, tz)
-            if t is None:
+        for t in self._times(after, tz):
+            if len(out) >= count:
                 break
             out.append(t)
         return out
 
 
-_SHIFT = timedelta(hours=3)
-"""More than any daylight-saving shift: how far local and mapped times can disagree."""
-
-
-def _naive(t: float, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(t, tz).replace(tzinfo=None)
-
-
-def _field(text: str, name: str, lo: int, hi: int, names: Sequence[str]) -> set[int]:
-    out: set[int] = set()
-    for part in text.split(","):
-        span, slash, step_text = part.partition("/")
-        step = _number(step_text, name, 1, hi) if slash else 1
-        if span == "*":
-            a, b = lo, hi
-        elif "-" in span:
-            a_text, _, b_text = span.partition("-")
-            a, b = _value(a_text, name, lo, hi, names), _value(b_text, name, lo, hi, names)
-            if a > b:
-                raise CronError(f"{name}: range {span!r} runs backwards")
-        else:
-            a = _value(span, name, lo, hi, names)
-            b = hi if slash else a
-        out.update(range(a, b + 1, step))
-    return out
-
-
-def _value(text: str, name: str, lo: int, hi: int, names: Sequence[str]) -> int:
-    if text.upper() in names:
-        return names.index(text.upper()) + (1 if name == "month" else 0)
-    return _number(text, name, lo, hi)
-
-
-def _number(text: str, name: str, lo: int, hi: int) -> int:
-    if not text.isdigit():
-        raise CronError(f"{name}: {text!r} is not a number" + (" or a name" if name in
-                                                                ("month", "day of week")
-                                                                else ""))
-    value = int(text)
-    if not lo <= value <= hi:
-        raise CronError(f"{name}: {value} is outside {lo}-{hi}")
-    return value
+def _field_error(message: str, parts: list[str]) -> str:
+    """cronsim's "Bad <field>" as `field: 'text' is not valid (range)`."""
+    name = message.removeprefix("Bad ").strip()
+    if name not in _FIELDS:
+        return message
+    index, allowed = _FIELDS[name]
+    text = parts[index]
+    if name == "day-of-month" and text.isdigit() and 1 <= int(text) <= 31:
+        return f"day-of-month {text} never comes in month {parts[3]!r}: it never fires"
+    return (f"{name}: {text!r} is not valid (values {allowed}; lists a,b; ranges a-b "
+            "upwards; steps */n with n >= 1)")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -349,13 +299,6 @@ def load_schedules(path: Path) -> dict[str, Schedule]:
     return _Loader(doc).load()
 
 
-def _as_var(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_as_var(v) for v in value)
-    return str(value)
-
 
 class _Loader(_Validator):
     """schedules.yaml: `timezone:` (the default) and `schedules:` name -> schedule."""
@@ -413,7 +356,7 @@ class _Loader(_Validator):
                                         for x in scalars):
                 raise self.fail((*at, key), f"{what}: var {key!r} must be a value or a list "
                                 "of values")
-            pairs.append(f"{key}={_as_var(value)}")
+            pairs.append(f"{key}={as_var(value)}")
         return tuple(pairs)
 
     def _rollout(self, raw: Any, at: tuple[str, ...], what: str) -> dict[str, str | None]:

@@ -167,6 +167,16 @@ TOP_FIELDS: tuple[Field, ...] = (
 
 
 # -- parsed records ---------------------------------------------------------------------------
+def as_var(value: Any) -> str:
+    """A param value as `--var NAME=TEXT` text: lists comma-separated, booleans lower case
+    (what `coerce` reads back)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(as_var(v) for v in value)
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     name: str
