@@ -97,12 +97,16 @@ class RunSession:
         kept = {name: Kept(self.connector.transport(h)) for name, h in hosts.items()}
         holder = self._holder()
         stale = locks.stale_check(self._run_status, takeover=self.takeover)
+        # recorded first: a journal that cannot take the record fails the run before any
+        # node is touched, even by a lock
+        self.journal.start_run(self.record)
         locked, held, failed = locks.lock_all(list(hosts), kept.__getitem__, holder, stale,
                                               self.plan.forks)
         try:
             if held:
-                raise locks.NodeLocked(held)
-            self.journal.start_run(self.record)
+                refused = locks.NodeLocked(held)
+                self.journal.finish_run(self.plan.run_id, "failed", f"not run: {refused}")
+                raise refused
             keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
             connect = wrap_all(lambda h: kept[h.name], predict(self.plan))
             return self._execute(connect, [*observers, keeper], ask, failed)
