@@ -132,7 +132,7 @@ def tools(lab: Lab, work: Path) -> dict[str, Callable[[], list[str]]]:
                                               diagnose_ssh],
         "netops diagnose": lambda: [str(netops / "netops"), "-i",
                                     str(lab.inventory_path), "--runbooks",
-                                    str(REPO / "runbooks"), "--journal",
+                                    str(REPO / "netops" / "runbooks"), "--journal",
                                     str(work / "journal.db"), "diagnose", *SELECT,
                                     "--forks", str(len(lab.names))],
     }
@@ -151,7 +151,7 @@ def _record_diagnose(lab: Lab, scripts: Path) -> list[str]:
     """Write each node's diagnose commands (as netops runs them, recorded by one untimed run
     of netops diagnose) for the joined-OpenSSH bound; returns no argv of its own."""
     subprocess.run([sys.executable, str(BENCH / "diagnose_commands.py"),
-                    str(lab.inventory_path), str(scripts), "--runbooks", str(REPO / "runbooks"),
+                    str(lab.inventory_path), str(scripts), "--runbooks", str(REPO / "netops" / "runbooks"),
                     "--", *SELECT, "--forks", str(len(lab.names))],
                    cwd=scripts.parent, check=False, stdout=subprocess.DEVNULL,
                    env={**os.environ, "HOME": str(scripts.parent)})

@@ -56,7 +56,7 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 # -- the seed files and how each is loaded ---------------------------------------------------------
 def _seeds() -> list[tuple[str, Path, Path]]:
     """(kind, file to mutate, file to load): inventories' vars files load via their inventory."""
-    seeds = [("runbook", f, f) for f in sorted((ROOT / "runbooks").glob("*.yaml"))]
+    seeds = [("runbook", f, f) for f in sorted((ROOT / "netops" / "runbooks").glob("*.yaml"))]
     seeds += [("inventory", ROOT / "inventory.yaml", ROOT / "inventory.yaml"),
               ("schedules", ROOT / "schedules.yaml", ROOT / "schedules.yaml")]
     for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
@@ -74,7 +74,7 @@ SEEDS = _seeds()
 def _find_runbook(name: str) -> Runbook:
     if name.endswith((".yaml", ".yml")):
         return load_runbook(Path(name))
-    books = find_runbooks([ROOT / "runbooks"])
+    books = find_runbooks([ROOT / "netops" / "runbooks"])
     if name not in books:
         raise UserError(f"no runbook named {name!r}")
     return load_runbook(books[name])

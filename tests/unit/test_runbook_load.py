@@ -13,7 +13,7 @@ from netops.runbook.load import find_runbooks, load_all, load_runbook, read_docu
 from netops.runbook.model import json_schema
 from netops.runbook.render import RenderError, evaluate_when, render_command, render_text
 
-LIBRARY = Path(__file__).resolve().parents[2] / "runbooks"
+LIBRARY = Path(__file__).resolve().parents[2] / "netops" / "runbooks"
 
 GOOD = """\
 name: demo
