@@ -122,18 +122,35 @@ def select(inventory: Inventory, pattern: str | None) -> tuple[Host, ...]:
     written in (as Ansible does); only `!`/`&` items mean "start from all".
     """
     items = split_pattern(pattern or "")
+    commas = "," in (pattern or "")
     regular = [i for i in items if i[0] not in "!&"] or ["all"]
     chosen: set[str] = set()
     for item in regular:
-        chosen |= {item} if item in inventory.hosts else _matches(inventory, item)
+        chosen |= {item} if item in inventory.hosts else _matches(inventory, item, commas)
     for item in (i for i in items if i[0] == "&"):
-        chosen &= _matches(inventory, item[1:])
+        chosen &= _matches(inventory, item[1:], commas)
     for item in (i for i in items if i[0] == "!"):
-        chosen -= _matches(inventory, item[1:])
+        chosen -= _matches(inventory, item[1:], commas)
     return tuple(h for h in inventory.hosts.values() if h.name in chosen)
 
 
-def _matches(inventory: Inventory, item: str) -> set[str]:
+def _unknown_hint(item: str, expr: str, subscript: tuple[int, int | None] | None,
+                  commas: bool) -> str | None:
+    """What to say of an item that matched nothing, when its form explains why."""
+    if subscript is not None:
+        start, end = subscript
+        which = (f"host {start}" if end is None else
+                 f"hosts {start} to {'the last' if end == -1 else end}")
+        return (f"{item!r} is a subscript, as in Ansible: {which} (counted from 0) of the "
+                f"group {expr!r}; to name hosts list them ('{expr}1,{expr}2') or use a "
+                f"regular expression ('~{expr}[12]$')")
+    if commas and ":" in item:
+        return ("in a pattern with ',' a ':' does not separate items (as in Ansible): "
+                "write 'a,b,!c' or 'a:b:!c'")
+    return None
+
+
+def _matches(inventory: Inventory, item: str, commas: bool = False) -> set[str]:
     if not item:
         raise UserError("empty item after '!' or '&' in --nodes")
     expr, subscript = _split_subscript(item)
@@ -146,9 +163,9 @@ def _matches(inventory: Inventory, item: str) -> set[str]:
         hosts += [h for h in inventory.hosts if regex.match(h) and h not in hosts]
     if not hosts and not groups:
         error = UnknownTarget(item, close_matches(inventory, expr.lstrip("~")))
-        if ":" in item:
-            error.hint = ("in a pattern with ',' a ':' does not separate items (as in Ansible): "
-                          "write 'a,b,!c' or 'a:b:!c'")
+        hint = _unknown_hint(item, expr, subscript, commas)
+        if hint is not None:
+            error.hint = hint
         raise error
     return set(_apply_subscript(item, hosts, subscript))
 

@@ -75,6 +75,18 @@ def test_unknown_name_raises_with_close_matches(chicks: Inventory) -> None:
         chicks.host("chick0")
 
 
+def test_a_subscript_of_no_group_is_explained_not_blamed_on_commas(chicks: Inventory) -> None:
+    with pytest.raises(UnknownTarget) as e:  # issue 15: the hint spoke of commas
+        chicks.select("chick[1:2]")
+    assert "," not in e.value.name and "does not separate" not in e.value.hint
+    assert "subscript" in e.value.hint and "of the group 'chick'" in e.value.hint
+    assert "'~chick[12]$'" in e.value.hint
+    assert names(chicks, "~chick[12]$") == ["chick1", "chick2"]  # what it suggests works
+    with pytest.raises(UnknownTarget) as e:  # a host:port address is not a comma mistake
+        chicks.select("chick99:22")
+    assert "does not separate" not in (e.value.hint or "")
+
+
 def test_bad_patterns_are_user_errors(chicks: Inventory) -> None:
     with pytest.raises(UserError, match="out of range"):
         chicks.select("etcd[5]")
