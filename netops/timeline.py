@@ -35,6 +35,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _status(step: Mapping[str, Any]) -> str:
+    """A step's status; an error says its exit code when that tells why (127: the command was
+    not found, 126, a signal), since the command column shows the command, not the note."""
+    status = str(step["status"])
+    rc = step.get("rc")
+    if status in ("failed", "unknown") and isinstance(rc, int) and (rc in (126, 127)
+                                                                     or rc > 128 or rc < 0):
+        from netops.transport.base import unexpected_rc
+
+        return f"{status}: {unexpected_rc(rc) or f'rc {rc}'}"
+    return status
+
+
 def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
              steps: Sequence[Mapping[str, Any]]) -> str:
     took = (run["finished"] - run["started"]) if run.get("finished") else None
@@ -63,7 +76,7 @@ def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
             "| time | host | step | status | command / note |", "|---|---|---|---|---|"]
     for s in steps:
         what = s["command"] or s["note"] or ""
-        out.append(f"| {_hms(s['started'])} | {s['host']} | {s['step_id']} | {s['status']} | "
+        out.append(f"| {_hms(s['started'])} | {s['host']} | {s['step_id']} | {_status(s)} | "
                    f"{_cell(_one_line(what, 80))} |")
     out += ["", "## How each node ended", "", "| host | batch | status | changed steps |",
             "|---|---|---|---|"]

@@ -18,12 +18,19 @@ if TYPE_CHECKING:
 Render = Callable[[str], str]
 
 
-def expect_of(raw: Any) -> Expect:
+def expect_of(raw: Any, text: Render | None = None) -> Expect:
+    """A step's `expect:`, its strings rendered with `text` (templates, like every string
+    that reaches a node or a comparison)."""
     if raw is None:
         return Expect()
-    return Expect(rc=getattr(raw, "rc", 0), stdout=getattr(raw, "stdout", None),
-                  stdout_regex=getattr(raw, "stdout_regex", None),
-                  stdout_contains=getattr(raw, "stdout_contains", None))
+    render = text or (lambda s: s)
+
+    def value(name: str) -> str | None:
+        found = getattr(raw, name, None)
+        return None if found is None else render(str(found))
+
+    return Expect(rc=getattr(raw, "rc", 0), stdout=value("stdout"),
+                  stdout_regex=value("stdout_regex"), stdout_contains=value("stdout_contains"))
 
 
 def run_kind(step: Step, ctx: StepContext, shell: Render, text: Render, *,
@@ -34,7 +41,7 @@ def run_kind(step: Step, ctx: StepContext, shell: Render, text: Render, *,
     opt = _optional(text)
     match step.kind:
         case "check":
-            return command.check(ctx, command=shell(a.command), expect=expect_of(a.expect),
+            return command.check(ctx, command=shell(a.command), expect=expect_of(a.expect, text),
                                  fail=bool(a.fail) or gate)
         case "shell":
             return command.shell(ctx, command=shell(a.command), unless=_opt(shell, a.unless),
@@ -45,7 +52,7 @@ def run_kind(step: Step, ctx: StepContext, shell: Render, text: Render, *,
                                  unless=_opt(shell, getattr(a, "unless", None)),
                                  creates=None, mutates=step.mutates)
         case "wait":
-            return command.wait(ctx, command=shell(a.check), expect=expect_of(a.expect),
+            return command.wait(ctx, command=shell(a.check), expect=expect_of(a.expect, text),
                                 timeout=a.timeout_s, interval=a.interval_s)
         case "sysctl":
             from netops.steps import sysctl

@@ -11,10 +11,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -37,6 +37,7 @@ from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
 from netops.yamlfile import YamlFile, read_text
 
 Path_ = tuple[str | int, ...]
+_T = TypeVar("_T")
 BUILTINS = frozenset({"host", "vars", "params", "run"}) | JINJA_GLOBALS
 RESULT_ATTRS = ("status", "rc", "stdout", "stderr", "failed", "changed", "skipped", "ok",
                 "lines", "fields")
@@ -102,6 +103,40 @@ class _Located:
         return self.file.error(mark, message, hint)
 
 
+class LoadErrors(LoadError):
+    """Every error found in one file (validation keeps going after the first): `errors` in
+    file order; prints as one error per line, like a compiler."""
+
+    def __init__(self, errors: list[LoadError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.span, first.hint)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def _flatten(error: LoadError) -> list[LoadError]:
+    return list(error.errors) if isinstance(error, LoadErrors) else [error]
+
+
+def _raise_all(errors: list[LoadError]) -> None:
+    """Raise the errors found, in file order (none: return)."""
+    if not errors:
+        return
+    unique: dict[str, LoadError] = {}
+    for e in errors:
+        unique.setdefault(str(e), e)
+    ordered = sorted(unique.values(), key=lambda e: (e.span.line, e.span.col) if e.span
+                     else (0, 0))
+    raise ordered[0] if len(ordered) == 1 else LoadErrors(ordered)
+
+
+_TEMPLATE_MARKS = ("{{", "{%")
+_PLAIN_TEXT = frozenset({"name", "description", "help"})
+"""Fields for people only: shown as written, so a `{{` in them is just text."""
+
+
 # -- validation -----------------------------------------------------------------------------------
 def _suggest(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
@@ -120,6 +155,11 @@ def _describe(t: str | tuple[str, ...]) -> str:
 class _Validator:
     def __init__(self, doc: _Located) -> None:
         self.doc = doc
+        self.errors: list[LoadError] = []
+        """Errors found so far; validation goes on after each to report them all."""
+
+    def keep(self, error: LoadError) -> None:
+        self.errors.extend(_flatten(error))
 
     def fail(self, at: Path_, message: str, hint: str = "", *, key: bool = False) -> LoadError:
         return self.doc.error(at, message, hint, key=key)
@@ -133,20 +173,22 @@ class _Validator:
                *, also: Iterable[str] = ()) -> dict[str, Any]:
         """Typed values of `raw` per `spec` (defaults filled); unknown keys are errors."""
         known = {f.name: f for f in spec}
-        for k in raw:
-            if k not in known and k not in also:
-                raise self.fail((*at, k), f"{what}: unknown field {k!r}",
-                                _suggest(k, [*known, *also]) or
-                                f"allowed: {', '.join([*known, *also])}", key=True)
+        found: list[LoadError] = [
+            self.fail((*at, k), f"{what}: unknown field {k!r}", _suggest(k, [*known, *also])
+                      or f"allowed: {', '.join([*known, *also])}", key=True)
+            for k in raw if k not in known and k not in also]
         out: dict[str, Any] = {}
         for f in spec:
+            out[f.attr or f.name] = f.default
             if f.name in raw:
-                out[f.attr or f.name] = self.typed(raw[f.name], f, (*at, f.name), what)
+                try:
+                    out[f.attr or f.name] = self.typed(raw[f.name], f, (*at, f.name), what)
+                except LoadError as e:
+                    found += _flatten(e)
             elif f.required:
-                raise self.fail(at, f"{what}: missing required field {f.name!r} "
-                                f"({_describe(f.type)})", f.help)
-            else:
-                out[f.attr or f.name] = f.default
+                found.append(self.fail(at, f"{what}: missing required field {f.name!r} "
+                                       f"({_describe(f.type)})", f.help))
+        _raise_all(found)
         return out
 
     def typed(self, value: Any, f: Field, at: Path_, what: str) -> Any:
@@ -164,11 +206,24 @@ class _Validator:
                 ok, out = False, None
         else:
             ok, out = _SCALARS[t](value)
+            if ok and t in ("str", "text", "strlist") and not f.template \
+                    and f.name not in _PLAIN_TEXT and f.name != "when":
+                self._untemplated(value, f, at, what)
         if not ok:
             shown = f" {value!r}" if isinstance(value, str | int | float) else ""
             raise self.fail(at, f"{what}: {f.name!r} must be {_describe(t)}, got "
                             f"{_kind(value)}{shown}", f.help)
         return out
+
+    def _untemplated(self, value: Any, f: Field, at: Path_, what: str) -> None:
+        """A template where the value is used as written would silently reach a node or a
+        comparison with its braces: refused."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any(m in text for m in _TEMPLATE_MARKS):
+                raise self.fail(at, f"{what}: {f.name!r} is used as written, not templated, "
+                                f"but holds a template: {text[:60]!r}",
+                                "compute it in a template field (a command, a path), or "
+                                "write the value itself")
 
     def expect(self, value: Any, at: Path_, what: str) -> SimpleNamespace:
         raw = self.mapping(value, at, f"{what}: 'expect'")
@@ -182,7 +237,8 @@ class _Validator:
             if isinstance(v, bool) or not isinstance(v, allowed[k]):
                 raise self.fail((*at, k), f"{what}: expect.{k} must be "
                                 f"{'an integer or null' if k == 'rc' else 'a string'}")
-        if "stdout_regex" in raw:
+        if "stdout_regex" in raw and not any(m in raw["stdout_regex"]
+                                             for m in _TEMPLATE_MARKS):  # else: at run time
             try:
                 re.compile(raw["stdout_regex"])
             except re.error as e:
@@ -218,43 +274,64 @@ class _RunbookLoader(_Validator):
         self.all_ids: set[str] = set()
 
     def load(self) -> Runbook:
+        """The runbook, or every error found in it (`LoadErrors` when more than one)."""
         top = self.mapping(self.doc.data, (), "a runbook")
-        values = self.fields(top, (), TOP_FIELDS, "runbook")
-        name = values["name"]
-        if not _NAME.match(name):
-            raise self.fail(("name",), f"runbook name {name!r} must be lower-case letters, "
-                            "digits and dashes", "e.g. fix-calico")
+        values = self._kept(lambda: self.fields(top, (), TOP_FIELDS, "runbook")) or {}
+        name = values.get("name")
+        if isinstance(name, str) and not _NAME.match(name):
+            self.keep(self.fail(("name",), f"runbook name {name!r} must be lower-case "
+                                "letters, digits and dashes", "e.g. fix-calico"))
         self.params = self._params(top.get("params") or {})
-        rollout = self._rollout(top.get("rollout") or {})
+        rollout = self._kept(lambda: self._rollout(top.get("rollout") or {}))
         self.all_ids = self._collect_ids(top)
         phases: dict[str, tuple[Step, ...]] = {}
         visible: dict[str, set[str]] = {}
         for phase in model.PHASES:
-            raw = top.get(phase) or []
-            if not isinstance(raw, list):
-                raise self.fail((phase,), f"{phase!r} must be a list of steps, got {_kind(raw)}")
-            if phase == "steps" and not raw:
-                raise self.fail((phase,), "'steps' must hold at least one step")
-            seen = {"before": set(), "steps": set(visible.get("before", set())),
-                    "verify": set(visible.get("before", set())) | visible.get("steps", set()),
-                    "after": set(visible.get("before", set()))}[phase]
-            steps = []
-            for i, item in enumerate(raw):
-                step = self._step(item, (phase, i), phase, seen)
-                seen.add(step.id)
-                if step.register:
-                    seen.add(step.register)
-                steps.append(step)
-            visible[phase] = seen
-            phases[phase] = tuple(steps)
+            phases[phase] = self._phase(phase, top.get(phase) or [], visible)
+        _raise_all(self.errors)
+        assert rollout is not None and isinstance(name, str)
         return Runbook(name=name, description=values["description"], source=self.doc.path,
                        disruptive=values["disruptive"], sources=tuple(values["sources"] or ()),
                        params=self.params, rollout=rollout, **phases)
 
+    def _kept(self, work: Callable[..., _T], *args: Any) -> _T | None:
+        """`work(*args)`, or None with its errors kept (validation goes on)."""
+        try:
+            return work(*args)
+        except LoadError as e:
+            self.keep(e)
+            return None
+
+    def _phase(self, phase: str, raw: Any, visible: dict[str, set[str]]) -> tuple[Step, ...]:
+        if not isinstance(raw, list):
+            self.keep(self.fail((phase,), f"{phase!r} must be a list of steps, got "
+                                f"{_kind(raw)}"))
+            return ()
+        if phase == "steps" and not raw:
+            self.keep(self.fail((phase,), "'steps' must hold at least one step"))
+        seen = {"before": set(), "steps": set(visible.get("before", set())),
+                "verify": set(visible.get("before", set())) | visible.get("steps", set()),
+                "after": set(visible.get("before", set()))}[phase]
+        steps = []
+        for i, item in enumerate(raw):
+            step = self._kept(self._step, item, (phase, i), phase, seen)
+            if step is None:  # its names still count: no second error where they are read
+                names = item.items() if isinstance(item, dict) else ()
+                seen.update(v for k, v in names if k in ("id", "register")
+                            and isinstance(v, str))
+                continue
+            seen.add(step.id)
+            if step.register:
+                seen.add(step.register)
+            steps.append(step)
+        visible[phase] = seen
+        return tuple(steps)
+
     def _collect_ids(self, top: Mapping[str, Any]) -> set[str]:
         ids = set()
         for phase in model.PHASES:
-            for item in top.get(phase) or []:
+            items = top.get(phase)
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict):
                     ids |= {v for k, v in item.items() if k in ("id", "register")
                             and isinstance(v, str)}
@@ -264,32 +341,37 @@ class _RunbookLoader(_Validator):
         raw = self.mapping(raw, ("params",), "'params'")
         out: dict[str, Param] = {}
         for name, spec in raw.items():
-            at: Path_ = ("params", name)
-            if not _ID.match(name) or name in model.RESERVED_NAMES:
-                raise self.fail(at, f"param name {name!r} must be an identifier and not one of "
-                                f"{', '.join(sorted(BUILTINS & model.RESERVED_NAMES))}",
-                                key=True)
-            v = self.fields(self.mapping(spec, at, f"param {name!r}"), at, PARAM_FIELDS,
-                            f"param {name!r}")
-            choices = tuple(v["choices"] or ())
-            param = Param(name, v["type"], None, v["help"] or "", v["secret"], v["required"],
-                          choices)
-            default = v["default"]
-            listed = v["type"] == "list" and isinstance(default, list) \
-                and all(isinstance(x, str | int | float) for x in default)
-            if default is not None and not (isinstance(default, str | int | float) or listed):
-                raise self.fail((*at, "default"), f"param {name!r}: default must be "
-                                f"{'a list of values' if v['type'] == 'list' else 'a value'}, "
-                                f"got {_kind(default)}")
-            if default is not None:
-                try:
-                    param = Param(name, v["type"], param.coerce(v["default"]), param.help,
-                                  param.secret, param.required, choices)
-                except UserError as e:
-                    raise self.fail((*at, "default"), f"param {name!r}: default "
-                                    f"{e.message}") from None
-            out[name] = param
+            param = self._kept(self._param, name, spec)
+            if param is not None:
+                out[name] = param
         return out
+
+    def _param(self, name: str, spec: Any) -> Param:
+        at: Path_ = ("params", name)
+        if not _ID.match(name) or name in model.RESERVED_NAMES:
+            raise self.fail(at, f"param name {name!r} must be an identifier and not one of "
+                            f"{', '.join(sorted(BUILTINS & model.RESERVED_NAMES))}",
+                            key=True)
+        v = self.fields(self.mapping(spec, at, f"param {name!r}"), at, PARAM_FIELDS,
+                        f"param {name!r}")
+        choices = tuple(v["choices"] or ())
+        param = Param(name, v["type"], None, v["help"] or "", v["secret"], v["required"],
+                      choices)
+        default = v["default"]
+        listed = v["type"] == "list" and isinstance(default, list) \
+            and all(isinstance(x, str | int | float) for x in default)
+        if default is not None and not (isinstance(default, str | int | float) or listed):
+            raise self.fail((*at, "default"), f"param {name!r}: default must be "
+                            f"{'a list of values' if v['type'] == 'list' else 'a value'}, "
+                            f"got {_kind(default)}")
+        if default is not None:
+            try:
+                param = Param(name, v["type"], param.coerce(v["default"]), param.help,
+                              param.secret, param.required, choices)
+            except UserError as e:
+                raise self.fail((*at, "default"), f"param {name!r}: default "
+                                f"{e.message}") from None
+        return param
 
     def _rollout(self, raw: Any) -> Rollout:
         from netops.engine.plan import parse_sizes, parse_tolerance
@@ -315,21 +397,42 @@ class _RunbookLoader(_Validator):
         return Rollout(sizes, max_fail, pause)
 
     # -- steps ---------------------------------------------------------------------------------
-    def _step(self, item: Any, at: Path_, phase: str, seen: set[str]) -> Step:
+    def _step(self, item: Any, at: Path_, phase: str, seen: set[str]) -> Step | None:
+        """The step, or None when its errors were kept (each part is checked regardless)."""
         raw = self.mapping(item, at, f"{phase} step {int(at[1]) + 1}")
         label = f"step {raw.get('id') or int(at[1]) + 1}"
         kind = self._kind_of(raw, at, label)
         args_raw, arg_at = self._gather(kind, raw, at, label)
         args_at = (*at, kind.name)
         common = {f.name for f in STEP_FIELDS}
-        args = self._args(kind, args_raw, arg_at, args_at, label)
-        c = self.fields({k: v for k, v in raw.items() if k in common}, at, STEP_FIELDS, label)
+        args = self._kept(lambda: self._args(kind, args_raw, arg_at, args_at, label))
+        c = self._kept(lambda: self.fields({k: v for k, v in raw.items() if k in common}, at,
+                                           STEP_FIELDS, label))
+        when = c["when"] if c is not None else raw.get("when")
+        self._templates(kind, args_raw, arg_at, {"when": when if isinstance(when, str)
+                                                 else None}, at, seen, label)
+        if c is None:
+            return None
         step_id = c["id"] or f"{kind.name}_{phase}_{int(at[1]) + 1}"
-        if c["id"] is not None:
-            self._check_id(step_id, (*at, "id"))
-        if c["register"] is not None:
-            self._check_id(c["register"], (*at, "register"))
+        for key in ("id", "register"):
+            if c[key] is not None:
+                self._kept(self._check_id, c[key], (*at, key))
         on = self._where(kind, c, at, phase, label)
+        mutates = self._mutates(kind, c, at, phase, label)
+        if args is None:
+            return None
+        main = args_raw.get(kind.main) if kind.main else None
+        name = c["name"] or (f"{kind.name}: {main}" if isinstance(main, str)
+                             else kind.name)
+        return Step(id=step_id, name=" ".join(name.split())[:80], kind=kind.name,
+                    args=SimpleNamespace(**args), on=on, mutates=mutates,
+                    span=self.doc.span(at), group=c["group"], when=c["when"],
+                    register=c["register"], become=c["become"],
+                    timeout_s=c["timeout_s"], retries=c["retries"], delay_s=c["delay_s"],
+                    ignore_errors=c["ignore_errors"])
+
+    def _mutates(self, kind: KindSpec, c: Mapping[str, Any], at: Path_, phase: str,
+                 label: str) -> bool:
         mutates = kind.mutates
         if c["mutates"] is not None:
             if not kind.mutates_overridable:
@@ -340,16 +443,7 @@ class _RunbookLoader(_Validator):
             raise self.fail(at, f"{label}: verify steps are a read-only health gate, but "
                             f"this {kind.name} step mutates",
                             "use check or wait, or `mutates: false` for a read-only command")
-        self._templates(kind, args_raw, arg_at, c, at, seen, label)
-        main = args_raw.get(kind.main) if kind.main else None
-        name = c["name"] or (f"{kind.name}: {main}" if isinstance(main, str)
-                             else kind.name)
-        return Step(id=step_id, name=" ".join(name.split())[:80], kind=kind.name,
-                    args=SimpleNamespace(**args), on=on, mutates=mutates,
-                    span=self.doc.span(at), group=c["group"], when=c["when"],
-                    register=c["register"], become=c["become"],
-                    timeout_s=c["timeout_s"], retries=c["retries"], delay_s=c["delay_s"],
-                    ignore_errors=c["ignore_errors"])
+        return bool(mutates)
 
     def _kind_of(self, raw: Mapping[str, Any], at: Path_, label: str) -> KindSpec:
         kinds = [k for k in raw if k in KINDS]
@@ -435,31 +529,44 @@ class _RunbookLoader(_Validator):
 
     def _where(self, kind: KindSpec, c: dict[str, Any], at: Path_, phase: str,
                label: str) -> str:
-        on = c["on"]
+        on, key = c["on"], "where"
+        if c["on_"] is not None:  # the old key, read as written (not as YAML 1.1's true)
+            if on is not None:
+                raise self.fail((*at, "on"), f"{label}: 'on' is the old name of 'where'; "
+                                "give only one", key=True)
+            on, key = c["on_"], "on"
         if phase in ("before", "after"):
             on = on or ("controller" if kind.on == "controller" else "once")
             if on == "node":
-                raise self.fail((*at, "on"), f"{label}: {phase} steps run once: use "
-                                "`on: once` (with `group:`) or `on: controller`")
+                raise self.fail((*at, key), f"{label}: {phase} steps run once: use "
+                                "`where: once` (with `group:`) or `where: controller`")
         else:
             on = on or kind.on
             if on == "once":
-                raise self.fail((*at, "on"), f"{label}: `on: once` belongs in before: or "
+                raise self.fail((*at, key), f"{label}: `where: once` belongs in before: or "
                                 "after:, which run once around the rolling part")
         if c["group"] is not None and on != "once":
-            raise self.fail((*at, "group"), f"{label}: 'group' only applies to `on: once`")
+            raise self.fail((*at, "group"), f"{label}: 'group' only applies to `where: once`")
         return str(on)
 
     def _templates(self, kind: KindSpec, args: Mapping[str, Any], arg_at: dict[str, Path_],
                    c: Mapping[str, Any], at: Path_, seen: set[str], label: str) -> None:
-        checks: list[tuple[Any, Path_, bool]] = [
-            (args[f.name], arg_at[f.name], False) for f in kind.fields
-            if f.template and args.get(f.name) is not None]
+        """Check every template of the step (each error kept, the others still checked)."""
+        checks: list[tuple[Any, Path_, bool]] = []
+        for f in kind.fields:
+            value = args.get(f.name)
+            if not f.template or value is None:
+                continue
+            if f.type == "expect" and isinstance(value, dict):
+                checks += [(v, (*arg_at[f.name], k), False) for k, v in value.items()
+                           if isinstance(v, str)]
+            else:
+                checks.append((value, arg_at[f.name], False))
         if c["when"] is not None:
             checks.append((c["when"], (*at, "when"), True))
         for value, where, expression in checks:
             for text in value if isinstance(value, list) else [value]:
-                self._template(str(text), where, expression, seen, label)
+                self._kept(self._template, str(text), where, expression, seen, label)
 
     def _template(self, text: str, at: Path_, expression: bool, seen: set[str],
                   label: str) -> None:

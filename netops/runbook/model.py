@@ -62,7 +62,8 @@ _CMD = Field("command", "str", "the shell command (values are shell-quoted)", re
 _UNLESS = Field("unless", "str", "read-only guard: when it exits 0 the host is converged and "
                 "the command does not run", template=True)
 _EXPECT = Field("expect", "expect", "what the output must be: rc (default 0), stdout (exact, "
-                "stripped), stdout_regex, stdout_contains")
+                "stripped), stdout_regex, stdout_contains (the strings are templates)",
+                template=True)
 
 KINDS: dict[str, KindSpec] = {k.name: k for k in (
     KindSpec("check", "read-only command; runs in dry runs too; a failed `expect` is a "
@@ -129,9 +130,11 @@ STEP_FIELDS: tuple[Field, ...] = (
     Field("retries", "int", "extra attempts when the step fails", default=0),
     Field("delay", "duration", "pause between attempts", default=5.0, attr="delay_s"),
     Field("ignore_errors", "bool", "a failure does not stop the host", default=False),
-    Field("on", WHERE, "node (each host, default), controller (locally, per host), or once "
-          "(first reachable host of `group`; before:/after: only)"),
-    Field("group", "str", "for `on: once`: the inventory group (default all)"),
+    Field("where", WHERE, "node (each host, default), controller (locally, per host), or once "
+          "(first reachable host of `group`; before:/after: only)", attr="on"),
+    Field("on", WHERE, "the old name of `where` (a YAML 1.1 reader such as PyYAML reads a "
+          "bare `on:` key as the boolean true; write `where:`)", attr="on_"),
+    Field("group", "str", "for `where: once`: the inventory group (default all)"),
     Field("mutates", "bool", "override for shell/kubectl/local: false marks a read-only "
           "command that runs in dry runs"),
 )
@@ -159,10 +162,10 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("sources", "strlist", "issues and documents the fix comes from"),
     Field("params", "any", "typed parameters, set with --var NAME=VALUE"),
     Field("rollout", "any", "default batch_size, max_fail, pause"),
-    Field("before", "any", "steps run once before the rolling part (on: once or controller)"),
+    Field("before", "any", "steps run once before the rolling part (where: once or controller)"),
     Field("steps", "any", "steps run on every host, batch by batch", required=True),
     Field("verify", "any", "read-only health gate run on each host after its steps"),
-    Field("after", "any", "steps run once after the rolling part (on: once or controller)"),
+    Field("after", "any", "steps run once after the rolling part (where: once or controller)"),
 )
 
 
@@ -360,6 +363,7 @@ def _step_schema(kind: KindSpec) -> dict[str, Any]:
     else:
         value["anyOf"].append({"type": "null"})
     common = {f.name: _field_schema(f) for f in STEP_FIELDS}
+    common["on"]["deprecated"] = True
     # A kind's other arguments may also sit beside the kind key (`check: CMD` + `expect:`).
     siblings = {f.name: _field_schema(f) for f in kind.fields if f.name != kind.main}
     return {"type": "object", "description": kind.help, "required": [kind.name],

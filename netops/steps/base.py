@@ -91,9 +91,13 @@ class Expect:
             return f"rc {done.rc}, expected {self.rc}" + (f": {detail}" if detail else "")
         if self.stdout is not None and out != self.stdout.strip():
             return f"stdout {_short(out)!r}, expected {self.stdout.strip()!r}"
-        if self.stdout_regex is not None and not re.search(self.stdout_regex, done.stdout,
-                                                           re.MULTILINE):
-            return f"stdout {_short(out)!r} does not match /{self.stdout_regex}/"
+        if self.stdout_regex is not None:
+            try:
+                found = re.search(self.stdout_regex, done.stdout, re.MULTILINE)
+            except re.error as e:  # a templated regex that rendered into a bad one
+                return f"bad stdout_regex /{self.stdout_regex}/: {e}"
+            if not found:
+                return f"stdout {_short(out)!r} does not match /{self.stdout_regex}/"
         if self.stdout_contains is not None and self.stdout_contains not in done.stdout:
             return f"stdout does not contain {self.stdout_contains!r}"
         return ""

@@ -130,3 +130,29 @@ class HostKeyMode(StrEnum):
     """Unknown keys are recorded in netops' own known_hosts file and accepted."""
     OFF = "off"
     """No checking at all: for throw-away labs only; netops warns on every run."""
+
+
+def unexpected_rc(rc: int | None, expected: int | None = 0) -> str:
+    """Why an exit code means the command itself did not run as written (the shell could not
+    find or execute it, or a signal killed it), unless the author expected exactly it; empty
+    for an ordinary exit code. Such a check is an error, never a finding: it says nothing
+    about the node."""
+    if rc is None or rc == expected:
+        return ""
+    if rc == 127:
+        return "command not found (rc 127)"
+    if rc == 126:
+        return "command not executable (rc 126)"
+    if 128 < rc <= 128 + 64:
+        import signal
+
+        try:
+            name = signal.Signals(rc - 128).name
+        except ValueError:
+            name = f"signal {rc - 128}"
+        return f"killed by {name} (rc {rc})"
+    if rc < -1:  # a local command (Python reports a signal as minus its number)
+        return unexpected_rc(128 - rc, expected)
+    if rc < 0:  # over SSH: sshd sent no exit status (a signal ended the session's command)
+        return "no exit status (killed by a signal, or its session ended)"
+    return ""
