@@ -90,11 +90,22 @@ def _evidence(s: StepResult) -> str:
 
 def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host], *,
           forks: int = 50, timeout: float = 60.0) -> list[Plan]:
-    """One dry-run plan per runbook over `hosts` (all in one batch, nothing halts)."""
+    """One dry-run plan per runbook over `hosts` (all in one batch, nothing halts), its
+    once-steps kept to the hosts of `hosts`."""
     from netops.engine.prepare import Overrides, build_plan
 
     over = Overrides(batch_size="100%", max_fail="100%", forks=forks, timeout=timeout)
-    return [build_plan(rb, inventory, hosts, [], over, dry_run=True) for rb in runbooks]
+    selected = {h.name for h in hosts}
+    out = []
+    for rb in runbooks:
+        plan = build_plan(rb, inventory, hosts, [], over, dry_run=True)
+        # diagnose connects only to the selected nodes: a once-step runs on a selected host
+        # of its group, or fails ("no host of group ... to run on") and the runbook's
+        # finding is `unknown`
+        out.append(replace(plan, once_hosts={
+            g: tuple(h for h in members if h.name in selected)
+            for g, members in plan.once_hosts.items()}))
+    return out
 
 
 def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],

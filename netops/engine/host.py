@@ -261,7 +261,8 @@ class OnceRunner:
         if step.on != "once":
             return self.controller.run(step)
         last: StepResult | None = None
-        for host in self.plan.once_hosts.get(step.group or "all", ()):
+        group = step.group or "all"
+        for host in self.plan.once_hosts.get(group, ()):
             node = self.world.connect(host)
             runner = StepRunner(self.plan, self.world, host.name, host, node)
             runner.registered = self.controller.registered
@@ -272,6 +273,7 @@ class OnceRunner:
             if last.status is not Status.UNREACHABLE:
                 return last
         return last or StepResult(step.id, step.name, Status.FAILED,
-                                  note=f"no reachable host in group {step.group!r}")
+                                  note=f"no host of group {group!r} to run on (the group is "
+                                  "empty or missing, or none of its hosts is selected)")
 
 

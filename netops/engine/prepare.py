@@ -111,7 +111,7 @@ def build_plan(runbook: Runbook, inventory: Inventory, hosts: Sequence[Host],
                                     else tuple(rollout.batch_size))
     spec = parse_tolerance(over.max_fail) if over.max_fail is not None else rollout.max_fail
     groups = {s.group or "all" for s in (*runbook.before, *runbook.after) if s.on == "once"}
-    once_hosts = {g: _group_hosts(inventory, g) for g in groups}
+    once_hosts = {g: _group_hosts(inventory, g, hosts) for g in groups}
     kept = resume.rollout if resume else {}
     layout = batches(list(hosts), sizes)
     if resume and resume.batches and not over.batch_size:
@@ -147,14 +147,18 @@ def rollout_record(plan: Plan, batch_size: str | None) -> dict[str, Any]:
             "forks": plan.forks, "timeout": plan.timeout}
 
 
-def _group_hosts(inventory: Inventory, group: str) -> tuple[Host, ...]:
-    """A missing group fails its once-steps ("no reachable host in group"), not the run."""
+def _group_hosts(inventory: Inventory, group: str, selected: Sequence[Host]) -> tuple[Host, ...]:
+    """The candidates for a once-step of `group`: the group's hosts that the run targets
+    first, then the rest of the group (a step that must run on an etcd host of a run on
+    workers), each in inventory order. A missing group fails its once-steps, not the run."""
     from netops.errors import UnknownTarget
 
     try:
-        return inventory.select(group)
+        members = inventory.select(group)
     except UnknownTarget:
         return ()
+    names = {h.name for h in selected}
+    return (*(h for h in members if h.name in names), *(h for h in members if h.name not in names))
 
 
 def describe(plan: Plan) -> list[str]:

@@ -88,3 +88,48 @@ def test_a_fleet_that_fits_a_terminal_keeps_the_matrix() -> None:
     out = io.StringIO()
     _show(Console(file=out, force_terminal=True, width=120, emoji=False), result, False)
     assert "runbook x node" in out.getvalue() and "node(s)" not in out.getvalue()
+
+
+ONCE_BOOKS = {
+    "on-etcd": """\
+name: on-etcd
+description: a once-step on the etcd group
+before:
+  - {id: leader, check: 'echo from-{{ host.name }}', where: once, group: etcd}
+steps:
+  - {id: probe, check: 'true'}
+""",
+    "on-workers": """\
+name: on-workers
+description: a once-step on the workers group
+before:
+  - {id: leader, check: 'echo from-{{ host.name }}', where: once, group: workers}
+steps:
+  - {id: probe, check: 'test {{ leader.stdout }} = from-n3', fail: true}
+""",
+}
+
+
+def test_once_steps_stay_on_the_selected_nodes(tmp_path: Path) -> None:
+    """Issue 15: `diagnose --nodes workers` crashed (KeyError) when a once-step picked an etcd
+    host outside the selection. A once-step now runs on a selected host of its group; with
+    none, the runbook is `unknown`, saying why."""
+    from netops.diagnose import diagnose, plans
+    from netops.engine.events import Recorder
+    from netops.inventory.load import load_inventory
+    from netops.transport.local import LocalTransport
+
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("all:\n  children:\n    etcd:\n      hosts: {n1: {}}\n    workers:\n"
+                   "      hosts: {n2: {}, n3: {}}\n")
+    for name, text in ONCE_BOOKS.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    inventory = load_inventory(inv)
+    hosts = inventory.select("n3")  # n2 comes first in workers
+    connections = {h.name: LocalTransport(h.name) for h in hosts}  # only the selected
+    books = [load_runbook(tmp_path / f"{n}.yaml") for n in ONCE_BOOKS]
+    result = diagnose(plans(books, inventory, hosts), hosts, lambda h: connections[h.name],
+                      LocalTransport, Recorder())
+    assert result.nodes["n3"]["on-workers"].status == "ok"  # leader ran on n3, not n2
+    etcd = result.nodes["n3"]["on-etcd"]
+    assert etcd.status == "unknown" and "no host of group 'etcd'" in etcd.evidence

@@ -144,3 +144,26 @@ def test_the_summary_names_every_host_its_outcome_and_the_first_failure(
     if not terminal:  # plain columns, as written
         assert text.splitlines()[1].split() == ["host", "batch", "status", "changed", "detail"]
         assert rows["n2"].split() == ["n2", "1", "changed", "1"]
+
+
+def test_a_once_step_runs_on_a_selected_host_of_its_group_first(tmp_path: Path) -> None:
+    """Issue 15: a once-step's host is one the run targets when its group has one; else the
+    group's first host (a step that must run on an etcd host of a run on workers)."""
+    book = """\
+        name: leader
+        description: l
+        before:
+          - {id: leader, shell: 'echo {{ host.name }} >> DIR/log', where: once, group: GROUP}
+        steps:
+          - {id: noop, check: 'true'}
+    """
+    for group, expected in (("workers", ["n3"]), ("etcd", ["n1"])):
+        (tmp_path / "log").unlink(missing_ok=True)
+        inventory, rb = setup(tmp_path, book.replace("GROUP", group))
+        hosts = inventory.select("n3")  # type: ignore[attr-defined]
+        plan = build_plan(rb, inventory, hosts, [], Overrides(),  # type: ignore[arg-type]
+                          dry_run=False)
+        world = World(connect=lambda h: LocalTransport(h.name), controller=LocalTransport,
+                      observer=Recorder())
+        assert execute(plan, world).status is RunStatus.OK
+        assert log(tmp_path) == expected
