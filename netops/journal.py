@@ -306,6 +306,8 @@ class Journal:
             db.execute("UPDATE steps SET status=?, note=? WHERE run_id=? AND status=?",
                        ("unknown", "in flight when the run stopped: its outcome on the node "
                         "is unknown", run_id, "running"))
+            db.execute("UPDATE hosts SET status=? WHERE run_id=? AND status=?",
+                       ("unknown", run_id, "running"))
         return int(n)
 
     def hosts(self, run_id: str) -> list[dict[str, Any]]:
