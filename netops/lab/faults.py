@@ -138,7 +138,7 @@ chmod 0755 /opt/cni/bin/*
 
 
 def _base_sysctl(lab: Lab, node: str) -> None:
-    sh(lab, node, _write("/etc/sysctl.d/k8s.conf", K8S_SYSCTL)
+    sh(lab, node, RESTORE_ORIGINALS + _write("/etc/sysctl.d/k8s.conf", K8S_SYSCTL)
        + _write("/etc/modules-load.d/k8s.conf", "overlay\nbr_netfilter\n")
        + "modprobe -a overlay br_netfilter\n"
        + "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 "
@@ -279,6 +279,44 @@ def ip_forward_boot_override(lab: Lab, node: str) -> None:
     sh(lab, node, "sysctl -qw net.ipv4.ip_forward=1\n" + _write(
         "/etc/sysctl.d/zz-cis-hardening.conf",
         "# hardening profile: this host is not a router\nnet.ipv4.ip_forward = 0\n"))
+
+
+ORIG = "/var/lib/netops-lab/orig"
+"""Where a fault keeps the node's original of a file it edits; `healthy` puts it back."""
+
+
+def keep_original(*paths: str) -> str:
+    """Shell that saves each path (a symlink as a symlink) under ORIG once, before a fault
+    edits it; `healthy` restores them."""
+    return "".join(f"[ -e {ORIG}{p} ] || [ -L {ORIG}{p} ] || {{ mkdir -p {ORIG}{p.rsplit('/', 1)[0]}"
+                   f" && {{ cp -a {p} {ORIG}{p} 2>/dev/null || : > {ORIG}{p}.absent; }}; }}\n"
+                   for p in paths)
+
+
+RESTORE_ORIGINALS = f"""\
+# put back what faults edited (kept under {ORIG}), and drop netops' backups of them
+if [ -d {ORIG} ]; then
+  (cd {ORIG} && find . \\( -type f -o -type l \\) -print) | while read -r rel; do
+    p=${{rel#.}}
+    case $p in
+      *.absent) rm -rf "${{p%.absent}}" "${{p%.absent}}.netops.bak" ;;
+      *) rm -rf "$p" "$p.netops.bak" && cp -a "{ORIG}$p" "$p" ;;
+    esac
+  done
+  rm -rf {ORIG}
+fi
+"""
+
+
+def ip_forward_sysctl_conf(lab: Lab, node: str) -> None:
+    # Debian: /etc/sysctl.d/99-sysctl.conf is a symlink to ../sysctl.conf. An old hardening
+    # line in /etc/sysctl.conf switches forwarding off at the next boot (it is applied twice:
+    # through the link, and by procps as /etc/sysctl.conf). Runtime stays 1.
+    sh(lab, node, keep_original("/etc/sysctl.conf", "/etc/sysctl.d/99-sysctl.conf")
+       + "[ -L /etc/sysctl.d/99-sysctl.conf ] || ln -sfn ../sysctl.conf "
+         "/etc/sysctl.d/99-sysctl.conf\n"
+       + "printf '\\n# hardening: this host is not a router\\nnet.ipv4.ip_forward = 0\\n' "
+         ">> /etc/sysctl.conf\nsysctl -qw net.ipv4.ip_forward=1\n")
 
 
 def bridge_nf_off(lab: Lab, node: str) -> None:
@@ -559,6 +597,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           ip_forward_off),
     Fault("ip-forward-boot-override", "ip_forward is 1 now, but a later sysctl.d file sets 0 "
           "at the next boot", "check-ip-forward", ip_forward_boot_override),
+    Fault("ip-forward-sysctl-conf", "ip_forward is 1 now, but /etc/sysctl.conf (also read "
+          "through Debian's 99-sysctl.conf symlink) sets 0 at the next boot",
+          "check-ip-forward", ip_forward_sysctl_conf),
     Fault("bridge-nf-off", "bridge-nf-call-iptables and -ip6tables are 0", "check-bridge-nf",
           bridge_nf_off),
     Fault("forward-drop", "docker restarted with FORWARD DROP and no pod-CIDR accepts, nothing "

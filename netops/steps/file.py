@@ -3,6 +3,10 @@
 The diff shows content, and content may hold a secret (a password in a config file): it is
 masked line by line (`netops.transport.base.mask` knows a multi-line secret's lines) before
 the outcome leaves the kind; the file written to the node keeps the real content.
+
+A path that is a symlink (Debian's /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf) is written
+through: the link's target gets the content and the backup, the link stays a link (an atomic
+write of the link's own path would replace it with a regular copy).
 """
 
 from __future__ import annotations
@@ -23,18 +27,31 @@ class FileState:
     content: str | None
     """None when the file does not exist."""
     mode: str | None
+    real: str = ""
+    """The file `path` resolves to when it is (or lies under) a symlink; empty otherwise."""
+
+
+LINK = "netops:link "
 
 
 def probe_script(path: str) -> str:
+    """The mode (of the file a symlink points to), then the content; a line naming the
+    resolved path first when `path` is not itself the file."""
     q = shlex.quote(path)
-    return f"if [ -f {q} ]; then stat -c %a {q} && cat {q}; else echo {ABSENT}; fi"
+    return (f"r=$(readlink -f {q} 2>/dev/null); [ -z \"$r\" ] || [ \"$r\" = {q} ] || "
+            f"echo \"{LINK}$r\"; "
+            f"if [ -f {q} ]; then stat -L -c %a {q} && cat {q}; else echo {ABSENT}; fi")
 
 
 def parse(out: str) -> FileState:
+    real = ""
+    if out.startswith(LINK):
+        line, _, out = out.partition("\n")
+        real = line[len(LINK):]
     first, _, rest = out.partition("\n")
     if first == ABSENT:
-        return FileState(None, None)
-    return FileState(rest, first.strip().rjust(4, "0"))
+        return FileState(None, None, real)
+    return FileState(rest, first.strip().rjust(4, "0"), real)
 
 
 def desired(current: str | None, content: str | None, lines: list[str] | None) -> str:
@@ -68,14 +85,17 @@ def run(ctx: StepContext, *, path: str, content: str | None, lines: list[str] | 
     diff = mask(diff, ctx.secrets)
     summary = mask(f"{path}: " + ", ".join(notes), ctx.secrets)
     shown = mask(path, ctx.secrets)
+    target = now.real or path  # write through a symlink: the link stays
+    if target != path:
+        shown = mask(f"{path} -> {target}", ctx.secrets)
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command=f"write {shown}", diff=diff,
                        note=may_change(ctx, summary))
-    q = shlex.quote(path)
+    q = shlex.quote(target)
     if backup and now.content is not None:
         ctx.write(f"cp -p {q} {q}.netops.bak")
-    ctx.write(f"mkdir -p {shlex.quote(path.rsplit('/', 1)[0] or '/')}")
-    ctx.transport.put(want.encode(), path, mode=int(want_mode, 8))
+    ctx.write(f"mkdir -p {shlex.quote(target.rsplit('/', 1)[0] or '/')}")
+    ctx.transport.put(want.encode(), target, mode=int(want_mode, 8))
     return Outcome(Status.CHANGED, command=f"write {shown}", diff=diff, note=summary)
 
 
@@ -83,7 +103,9 @@ def _absent(ctx: StepContext, path: str, now: FileState, backup: bool) -> Outcom
     if now.content is None:
         return Outcome(Status.OK, note=mask(f"{path} absent", ctx.secrets))
     q = shlex.quote(path)
-    text = f"mv -f {q} {q}.netops.bak" if backup else f"rm -f {q}"
+    # A symlink's backup keeps the content it showed, not a second link.
+    text = (f"cp -pL {q} {q}.netops.bak && rm -f {q}" if backup and now.real else
+            f"mv -f {q} {q}.netops.bak" if backup else f"rm -f {q}")
     shown, note = mask(text, ctx.secrets), mask(f"remove {path}", ctx.secrets)
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command=shown, note=may_change(ctx, note))

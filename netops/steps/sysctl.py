@@ -1,11 +1,16 @@
-"""`sysctl`: a kernel parameter now (runtime) and at boot (the winning sysctl.d assignment)."""
+"""`sysctl`: a kernel parameter now (runtime) and at boot (the winning sysctl.d assignment).
+
+Files are edited where their content lives: Debian's /etc/sysctl.d/99-sysctl.conf is a symlink
+to ../sysctl.conf, so a conflicting assignment seen through both names is commented out once,
+in /etc/sysctl.conf (the link stays a link, and the `.netops.bak` backup holds the real text).
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netops.engine.result import Status
 from netops.steps.base import Outcome, StepContext, may_change
@@ -21,12 +26,14 @@ MARK = "==> netops-file "
 
 
 def probe_script(key: str) -> str:
-    """One round trip: the runtime value, then every sysctl file that could set it at boot."""
+    """One round trip: the runtime value, then every sysctl file that could set it at boot,
+    each with the path its symlinks resolve to (`MARK path<TAB>real path`)."""
     globs = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
     return (
         f"sysctl -n {shlex.quote(key)} 2>&1; echo \"{MARK}rc $?\"; "
         f"for f in {globs} {SYSCTL_CONF}; do [ -f \"$f\" ] && "
-        f"{{ echo \"{MARK}$f\"; cat \"$f\"; echo; }}; done; true"
+        f"{{ printf '%s%s\\t%s\\n' \"{MARK}\" \"$f\" \"$(readlink -f \"$f\")\"; "
+        f"cat \"$f\"; echo; }}; done; true"
     )
 
 
@@ -36,17 +43,32 @@ class SysctlState:
     """The live value, or None when the key does not exist (module not loaded)."""
     runtime_error: str
     files: dict[str, str]
+    real: dict[str, str] = field(default_factory=dict)
+    """path -> the file it resolves to (itself unless it is, or lies under, a symlink)."""
+
+    def target(self, path: str) -> str:
+        return self.real.get(path, path)
 
 
 def parse(out: str) -> SysctlState:
     head, _, rest = out.partition(f"{MARK}rc ")
     rc_line, _, files_part = rest.partition("\n")
     files: dict[str, str] = {}
+    real: dict[str, str] = {}
     for chunk in files_part.split(MARK)[1:]:
-        path, _, content = chunk.partition("\n")
-        files[path.strip()] = content[:-1] if content.endswith("\n") else content
+        head_line, _, content = chunk.partition("\n")
+        path, _, resolved = head_line.partition("\t")
+        path = path.strip()
+        files[path] = content[:-1] if content.endswith("\n") else content
+        real[path] = resolved.strip() or path
     ok = rc_line.strip() == "0"
-    return SysctlState(head.strip() if ok else None, "" if ok else head.strip(), files)
+    return SysctlState(head.strip() if ok else None, "" if ok else head.strip(), files, real)
+
+
+def shown(state: SysctlState, path: str) -> str:
+    """`path`, or `path -> target` when it is a symlink."""
+    target = state.target(path)
+    return path if target == path else f"{path} -> {target}"
 
 
 def desired_file(current: str | None, key: str, value: str) -> str:
@@ -79,19 +101,29 @@ def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
     new_file: str | None = None
     conflicts: list[str] = []
     winner = boot_value(state.files, key)
+    write_to = persist
     if persist and (winner is None or winner.value != value):
         files = dict(state.files)
         current = files.get(persist)
+        write_to = state.target(persist)  # a symlinked persist file: write its target
         want = desired_file(current, key, value)
         if want != current:
             new_file = want
             diff = "".join(difflib.unified_diff(
                 (current or "").splitlines(True), want.splitlines(True),
-                f"a{persist}", f"b{persist}"))
-        files[persist] = want
+                f"a{write_to}", f"b{write_to}"))
+        for path in [persist, *files]:  # every name of the same file sees the new text
+            if state.target(path) == write_to:
+                files[path] = want
         found = assignments(files, key)
-        mine = max((i for i, a in enumerate(found) if a.path == persist), default=-1)
-        conflicts = sorted({a.path for a in found[mine + 1:] if a.value != value})
+        mine = max((i for i, a in enumerate(found) if state.target(a.path) == write_to),
+                   default=-1)
+        # One edit per real file, whichever names (99-sysctl.conf, sysctl.conf) show it.
+        later = [a.path for a in found[mine + 1:] if a.value != value]
+        conflicts = sorted({state.target(p) for p in later})
+        links = sorted({shown(state, p) for p in later if state.target(p) != p})
+        if conflicts and links:
+            notes.append("via symlink " + ", ".join(links))
         before = assignments(state.files, key)
         was = f"{before[-1].value} ({before[-1].path}:{before[-1].line})" if before else "unset"
         if new_file is not None or conflicts:
@@ -105,15 +137,16 @@ def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
     for path in conflicts:
         actions.append(comment_out(path, key))
     summary = "; ".join(notes)
-    plan = actions + ([f"write {persist}"] if new_file is not None else [])
+    plan = actions + ([f"write {write_to}"] if new_file is not None else [])
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=diff,
                        note=may_change(ctx, summary))
-    return _apply(ctx, actions, persist, new_file, summary, diff)
+    return _apply(ctx, actions, write_to, new_file, summary, diff)
 
 
 def comment_out(path: str, key: str) -> str:
-    """Disable every assignment of `key` in `path`, keeping a backup (`.netops.bak`)."""
+    """Disable every assignment of `key` in `path` (a regular file: the target of any symlink,
+    which GNU `sed -i` would replace by a copy), keeping a backup (`.netops.bak`)."""
     k = re.escape(key).replace("/", r"\/")
     return (f"sed -i.netops.bak 's/^\\([[:space:]]*{k}[[:space:]]*=\\)/# netops: \\1/' "
             f"{shlex.quote(path)}")

@@ -129,6 +129,27 @@ def test_check_ip_forward_boot_override(lab: Lab, cli: Cli) -> None:
     assert sh(lab, BAD, "sysctl -n net.ipv4.ip_forward").strip() == "1"
 
 
+def test_check_ip_forward_keeps_debians_symlink(lab: Lab, cli: Cli) -> None:
+    """Issue 18: the conflicting line is in /etc/sysctl.conf, seen twice (through Debian's
+    99-sysctl.conf -> ../sysctl.conf and as itself). It is commented out once, in the real
+    file; the link stays a link, and the backup holds the real text (not a second link)."""
+    F.inject(lab, f"ip-forward-sysctl-conf@{BAD}")
+    link = "/etc/sysctl.d/99-sysctl.conf"
+    assert sh(lab, BAD, f"readlink {link}").strip() == "../sysctl.conf"
+    real = dry_fix(lab, cli, "check-ip-forward", why="sysctl.conf")
+    step = next(s for s in real.json["hosts"][BAD]["steps"] if s["id"] == "ip_forward")
+    assert step["command"].count("sed -i") == 1 and "/etc/sysctl.conf" in step["command"], step
+    assert sh(lab, BAD, f"readlink {link}").strip() == "../sysctl.conf", "the link was replaced"
+    assert sh(lab, BAD, f"ls {link}.netops.bak 2>/dev/null || true") == ""
+    assert "# netops: net.ipv4.ip_forward = 0" in sh(lab, BAD, "cat /etc/sysctl.conf")
+    backup = "/etc/sysctl.conf.netops.bak"
+    assert sh(lab, BAD, f"test -f {backup} && ! test -L {backup} && echo regular") == "regular\n"
+    assert "\nnet.ipv4.ip_forward = 0\n" in sh(lab, BAD, f"cat {backup}")
+    reboot_run_again(lab, cli, "check-ip-forward")
+    assert sh(lab, BAD, "sysctl -n net.ipv4.ip_forward").strip() == "1"
+    assert sh(lab, BAD, f"readlink {link}").strip() == "../sysctl.conf"
+
+
 def test_check_bridge_nf(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"bridge-nf-off@{BAD}")
     dry_fix(lab, cli, "check-bridge-nf", why="nf_iptables: runtime 0 -> 1")

@@ -91,3 +91,20 @@ def test_expect() -> None:
     assert "rc 2" in Expect().mismatch(Completed(2, "", "boom", 0.0))
     assert Expect(rc=None, stdout_regex=r"^1$").mismatch(done) == ""
     assert Expect(stdout_contains="x").mismatch(done) != ""
+
+
+def test_probe_output_names_symlink_targets() -> None:
+    """Issue 18: Debian's 99-sysctl.conf -> ../sysctl.conf is one file seen twice."""
+    out = ("1\n==> netops-file rc 0\n"
+           "==> netops-file /etc/sysctl.d/99-sysctl.conf\t/etc/sysctl.conf\nk = 0\n\n"
+           "==> netops-file /etc/sysctl.conf\t/etc/sysctl.conf\nk = 0\n")
+    state = parse(out)
+    assert state.files == {"/etc/sysctl.d/99-sysctl.conf": "k = 0\n", "/etc/sysctl.conf": "k = 0"}
+    assert state.target("/etc/sysctl.d/99-sysctl.conf") == "/etc/sysctl.conf"
+    assert state.target("/etc/sysctl.conf") == "/etc/sysctl.conf"
+
+
+def test_file_probe_follows_symlinks() -> None:
+    st = file.parse("netops:link /etc/sysctl.conf\n644\nk = 1\n")
+    assert (st.real, st.mode, st.content) == ("/etc/sysctl.conf", "0644", "k = 1\n")
+    assert file.parse("netops:link /etc/x\nnetops:absent\n").content is None
