@@ -28,7 +28,7 @@ from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from rich.console import Console
     from rich.segment import Segment
@@ -197,3 +197,38 @@ class PlainConsole:
             where: dict[str, Any] = {"file": self._file} if self._file else {"stderr": True}
             self._rich = safe_console(**where, highlight=False, emoji=False)
         return self._rich
+
+
+Cell = str | tuple[str, str]
+"""A table cell: its text, or (text, Rich style) for a terminal."""
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Cell]], *,
+                title: str | None = None, file: IO[str] | None = None) -> None:
+    """An answer table on stdout (or `file`): Rich's on a terminal; elsewhere one line per
+    row under a header row (no title), plain columns aligned with two spaces, nothing cut or
+    wrapped (`| grep`, `| awk`, `| cat` see every cell): an empty cell is `-`, a multi-line
+    cell is joined with `; `.
+    Every cell is made `safe` (a cell may hold text from a node)."""
+    out = file if file is not None else sys.stdout
+    rows = list(rows)
+    texts = [[c if isinstance(c, str) else c[0] for c in row] for row in rows]
+    if terminal(out):
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col)
+        for row, text in zip(rows, texts, strict=True):
+            table.add_row(*(Text(safe(t), style="" if isinstance(c, str) else c[1])
+                            for c, t in zip(row, text, strict=True)))
+        safe_console(file=out, highlight=False, emoji=False).print(table)
+        return
+    cells = [list(columns)] + [["; ".join(t.splitlines()) or "-"
+                                for t in row] for row in texts]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in cells]
+    out.write(safe("".join(line + "\n" for line in lines)))
+    out.flush()

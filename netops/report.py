@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
 
 from netops.engine.events import (
     BatchStarted,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     # none of it (~15 ms of imports)
     from rich.console import RenderableType
     from rich.live import Live
-    from rich.table import Table
     from rich.text import Text
 
 STYLE = {
@@ -58,18 +58,46 @@ def first_line(text: str, width: int = 80) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+@dataclass(slots=True)
+class _Row:
+    """One host of the live table: its current (or last) step and the clock readings that
+    its elapsed time is computed from."""
+
+    step: str
+    step_since: float
+    host_since: float
+    status: Status | None = None
+    """None while the step runs; the step's (or, when done, the host's) status."""
+    until: float | None = None
+    """When the step (or the host) finished: its elapsed time stops there (a finished host
+    does not keep counting through a `--pause`)."""
+
+    def elapsed(self, now: float) -> float:
+        end = self.until if self.until is not None else now
+        return end - (self.host_since if self.step == "done" else self.step_since)
+
+
 class LiveView:
-    """Observer: a live host table on a terminal, plain progress lines otherwise."""
+    """Observer: a live host table on a terminal, plain progress lines otherwise.
+
+    `verbose` (-v) prints each step as it finishes, with its output; `output=False` leaves
+    the output out (`netops exec` prints it on stdout already). `batch_lines=False` leaves
+    out the "batch N: hosts" line (an exec has one batch of every host); `live=False` the
+    live table (diagnose runs many small runs side by side)."""
 
     def __init__(self, console: Out, *, verbose: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 secrets: frozenset[str] = frozenset()) -> None:
+                 secrets: frozenset[str] = frozenset(), output: bool = True,
+                 batch_lines: bool = True, live: bool = True) -> None:
         self.console = console
+        self.live = live
         self.verbose = verbose
+        self.output = output
+        self.batch_lines = batch_lines
         self.secrets = secrets
         self.clock = clock
         self._lock = threading.Lock()
-        self._rows: dict[str, tuple[str, float, Status | None]] = {}
+        self._rows: dict[str, _Row] = {}
         self._live: Live | None = None
         self._batch = ""
         self._notes: list[str] = []
@@ -83,30 +111,13 @@ class LiveView:
     def _handle(self, event: Event) -> None:
         match event:
             case RunStarted():
-                if self.console.is_terminal:
-                    from rich.console import Console
-                    from rich.live import Live
-
-                    assert isinstance(self.console, Console)  # a terminal gets Rich's
-                    self._live = Live(self._render(), console=self.console,
-                                      refresh_per_second=8, transient=True)
-                    self._live.start()
+                self._start_live()
             case BatchStarted(index=i, hosts=hosts):
-                self._batch = f"batch {i}: {', '.join(hosts)}"
-                self._plain(f"[bold]{self._batch}[/]")
-            case StepStarted(host=h, name=name):
-                self._rows[h] = (name, self.clock(), None)
-                if self.verbose:
-                    self._plain(f"{h}: {name}")
-            case StepFinished(host=h, result=r):
-                self._rows[h] = (r.name, self._rows.get(h, ("", self.clock(), None))[1], r.status)
-                self._step_line(h, r)
-            case HostFinished(result=r):
-                self._rows[r.host] = ("done", self._rows.get(r.host, ("", 0.0, None))[1], r.status)
-                if not self.verbose:
-                    why = _detail(r.steps, self.secrets)
-                    self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]"
-                                + (f" — {escape(why)}" if why else ""))
+                if self.batch_lines:
+                    self._batch = f"batch {i}: {', '.join(hosts)}"
+                    self._plain(f"[bold]{self._batch}[/]")
+            case StepStarted() | StepFinished() | HostFinished():
+                self._host_event(event)
             case Notice(text=text, level=level):
                 style = {"warning": "yellow", "error": "bold red"}.get(level, "bold")
                 self._plain(f"[{style}]{escape(mask(text, self.secrets))}[/]")
@@ -115,12 +126,44 @@ class LiveView:
                     self._live.stop()
                     self._live = None
 
+    def _start_live(self) -> None:
+        if self.live and self.console.is_terminal and self._live is None:
+            from rich.console import Console
+            from rich.live import Live
+
+            assert isinstance(self.console, Console)  # a terminal gets Rich's
+            self._live = Live(self._render(), console=self.console,
+                              refresh_per_second=8, transient=True)
+            self._live.start()
+
+    def _host_event(self, event: StepStarted | StepFinished | HostFinished) -> None:
+        now = self.clock()
+        match event:
+            case StepStarted(host=h, name=name):
+                row = self._rows.get(h)
+                self._rows[h] = _Row(name, now, row.host_since if row else now)
+                if self.verbose:
+                    self._plain(f"{h}: {escape(name)}")
+            case StepFinished(host=h, result=r):
+                row = self._rows.get(h) or _Row(r.name, now, now)
+                self._rows[h] = _Row(r.name, row.step_since, row.host_since, r.status, now)
+                self._step_line(h, r)
+            case HostFinished(result=r):
+                row = self._rows.get(r.host) or _Row("", now, now)
+                self._rows[r.host] = _Row("done", row.step_since, row.host_since, r.status, now)
+                if not self.verbose:
+                    why = _detail(r.steps, self.secrets)
+                    self._plain(f"{r.host}: [{STYLE.get(r.status, '')}]{r.status}[/]"
+                                + (f" — {escape(why)}" if why else ""))
+
     def _step_line(self, host: str, r: StepResult) -> None:
         if not self.verbose:
             return
         note = mask(r.note, self.secrets)
         self._plain(f"{host}: {escape(r.name)} -> [{STYLE.get(r.status, '')}]{r.status}[/]"
                     + (f" ({escape(note)})" if note else ""))
+        if not self.output:
+            return
         for text in (r.stdout, r.stderr):
             for line in mask(text, self.secrets).rstrip().splitlines()[:50]:
                 self.console.print(f"    {line}", markup=False, highlight=False)
@@ -140,10 +183,34 @@ class LiveView:
         for col in ("host", "step", "status", "elapsed"):
             table.add_column(col)
         now = self.clock()
-        for host, (step, since, status) in sorted(self._rows.items()):
-            table.add_row(host, escape(step), styled(status) if status else Text("running", "blue"),
-                          f"{now - since:5.1f}s")
+        for host, row in sorted(self._rows.items()):
+            table.add_row(host, escape(row.step),
+                          styled(row.status) if row.status else Text("running", "blue"),
+                          f"{row.elapsed(now):5.1f}s")
         return Group(Text(self._batch, style="bold"), table)
+
+
+class ExecOutput:
+    """Observer: `netops exec`'s data on stdout. As each host finishes, every line of its
+    output, `HOST: LINE` for the command's stdout then `HOST:err: LINE` for its stderr, in one
+    write (two hosts' lines never interleave); node text made `safe`."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+        self._lock = threading.Lock()
+
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, HostFinished):
+            return
+        host = event.result.host
+        lines = [f"{host}: {line}\n" for s in event.result.steps
+                 for line in s.stdout.splitlines()]
+        lines += [f"{host}:err: {line}\n" for s in event.result.steps
+                  for line in s.stderr.splitlines()]
+        if lines:
+            with self._lock:
+                self.file.write(safe("".join(lines)))
+                self.file.flush()
 
 
 SUMMARY_COLUMNS = ("host", "batch", "status", "changed", "detail")
@@ -198,22 +265,19 @@ def _detail(steps: tuple[StepResult, ...], secrets: frozenset[str] = frozenset()
     return ""
 
 
-def exec_table(run: RunResult, secrets: frozenset[str] = frozenset()) -> Table:
-    """`netops exec` result: host, status, rc, first output line."""
-    from rich.table import Table
+def exec_summary(console: Out, run: RunResult) -> None:
+    """`netops exec`'s summary on stderr (the output itself is on stdout): host, status, rc
+    and, for a host that did not succeed, why (complete off a terminal: `print_table`)."""
+    from netops.plain import print_table
 
-    table = Table(show_lines=False)
-    for col in ("host", "status", "rc", "output"):
-        table.add_column(col)
+    rows: list[tuple[str | tuple[str, str], ...]] = []
     for name, host in run.hosts.items():
         step = host.steps[0]
-        failed = host.status in (Status.FAILED, Status.UNREACHABLE) and step.rc is None
-        note, stdout, stderr = (mask(t, secrets) for t in (step.note, step.stdout, step.stderr))
-        out = (first_line(note, 120) if failed and note else
-               first_line(stdout) or first_line(stderr) or note)
-        table.add_row(name, styled(host.status), "" if step.rc is None else str(step.rc),
-                      escape(out))
-    return table
+        why = "" if host.status is Status.OK else (
+            step.note or first_line(step.stderr, 10**6) or first_line(step.stdout, 10**6))
+        rows.append((name, (str(host.status), STYLE.get(host.status, "")),
+                     "" if step.rc is None else str(step.rc), why))
+    print_table(("host", "status", "rc", "detail"), rows, file=console.file)
 
 
 def plan_preview(run: RunResult, secrets: frozenset[str] = frozenset()) -> RenderableType:

@@ -61,6 +61,9 @@ def resume_state(journal: Journal, run_id: str, *, force: bool = False) -> Resum
                         hint="`netops history` lists runs")
     if named["dry_run"]:
         raise UserError(f"run {named['run_id']} was a dry run: nothing to resume")
+    if named["runbook"] == "exec" and not named["runbook_path"]:
+        raise UserError(f"run {named['run_id']} was a `netops exec`: nothing to resume",
+                        hint="run the command again")
     runs = _chain(journal, named)
     root, latest = runs[0], runs[-1]
     for run in runs:

@@ -106,6 +106,14 @@ def open_journal(ctx: typer.Context) -> "Journal":
     return journal
 
 
+def _version(value: bool) -> None:
+    if value:
+        from netops import __version__
+
+        sys.stdout.write(f"netops {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -114,8 +122,9 @@ def main_options(
         help="Ansible YAML or INI inventory.")] = Path("inventory.yaml"),
     runbooks: Annotated[list[Path] | None, typer.Option(
         "--runbooks", metavar="<dir>",
-        help="Runbook directory (repeatable); then ./runbooks, then the "
-        "runbooks shipped with netops.")] = None,
+        help="Runbook directory (repeatable), searched first; then ./runbooks, then "
+        "$XDG_CONFIG_HOME/netops/runbooks (~/.config/netops/runbooks), then the runbooks "
+        "shipped with netops (`netops list` shows where each came from).")] = None,
     journal: Annotated[str | None, typer.Option(
         "--journal", metavar="<path|url>", envvar="NETOPS_JOURNAL",
         help="Run history database.")] = None,
@@ -129,9 +138,14 @@ def main_options(
     connect_timeout: Annotated[float, typer.Option(
         "--connect-timeout", metavar="<seconds>",
         help="Seconds to wait for a host to answer.")] = 10.0,
-    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Stream step output.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "-v", "--verbose", help="Print each step as it finishes, with its output (on stderr; "
+        "exec's output is on stdout already).")] = False,
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show tracebacks, and paramiko's own log of each connection.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version,
+        help="Print netops' version and exit.")] = False,
 ) -> None:
     if debug:
         import logging
@@ -144,7 +158,8 @@ def main_options(
 
 NodesOpt = Annotated[str | None, typer.Option(
     "--nodes", "-n", metavar="<pattern>", help="Hosts, groups or globs, Ansible --limit style: "
-    "'chick1,workers', 'chick1*', 'workers:!chick4', 'all:&etcd'.")]
+    "'chick1,workers', 'chick1*', 'workers:!chick4', 'all:&etcd', 'chick[1:3]'. Default: "
+    "every host ('all'); a disruptive runbook needs it given (--nodes all for every host).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 

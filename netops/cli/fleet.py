@@ -2,11 +2,20 @@
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from netops.cli.app import JsonOpt, NodesOpt, app, exit_code_for, preflight, settings, targets
+from netops.cli.app import (
+    NodesOpt,
+    app,
+    exit_code_for,
+    open_journal,
+    preflight,
+    settings,
+    targets,
+)
 from netops.engine.result import ExitCode
 
 
@@ -25,22 +34,20 @@ def inventory_cmd(
         doc = inv.to_ansible_list({h.name for h in hosts} if nodes else None)
         sys.stdout.write(json.dumps(doc, indent=4, sort_keys=True) + "\n")
         return ExitCode.OK
-    from rich.table import Table
+    from netops.plain import print_table
 
-    table = Table(title=f"{inv.source} — {len(hosts)} host(s)")
-    for col in ("host", "address", "port", "user", "groups"):
-        table.add_column(col)
-    for h in hosts:
-        groups = ", ".join(g for g in h.groups if g not in ("all", "ungrouped"))
-        table.add_row(h.name, h.address, str(h.port or 22), h.user or "", groups)
-    s.console().print(table)
+    print_table(("host", "address", "port", "user", "groups"), [
+        (h.name, h.address, str(h.port or 22), h.user or "",
+         ",".join(g for g in h.groups if g not in ("all", "ungrouped"))) for h in hosts],
+        title=f"{inv.source} — {len(hosts)} host(s)")
     return ExitCode.OK
 
 
 @app.command("exec")
 def exec_cmd(
     ctx: typer.Context,
-    command: Annotated[list[str], typer.Argument(help="The command (after `--`).")],
+    command: Annotated[list[str], typer.Argument(
+        help="The command (after `--`), run by the login shell of each node.")],
     nodes: NodesOpt = None,
     forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
                                        help="Hosts at a time.")] = 50,
@@ -49,14 +56,25 @@ def exec_cmd(
         help="Seconds before the command is killed on the node.")] = 300.0,
     become: Annotated[bool, typer.Option("--become", "-b",
                                          help="Run through sudo -n.")] = False,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object on stdout instead of the output lines.")] = False,
 ) -> int:
     """Run one shell command on every selected node in parallel.
 
+    stdout gets every line of every node's output as it finishes, prefixed like pdsh:
+    `HOST: LINE` for the command's stdout, `HOST:err: LINE` for its stderr (a host's lines
+    stay together). stderr gets the progress and a host/status/rc table. Exit 0 when the
+    command succeeded everywhere, 1 otherwise. Journaled like a run (`netops history`,
+    `netops report RUN_ID`).
+
     Example: netops exec --nodes workers -- sysctl -n net.ipv4.ip_forward
     """
+    import uuid
+
     from netops.engine.adhoc import run_adhoc
-    from netops.report import LiveView, exec_table
+    from netops.engine.events import FanOut, Observer
+    from netops.journal import RunRecord
+    from netops.report import ExecOutput, LiveView, exec_summary
     from netops.transport.base import Command
 
     s = settings(ctx)
@@ -65,11 +83,30 @@ def exec_cmd(
     connector = s.connector()
     preflight(connector, hosts)
     text = command[0] if len(command) == 1 else " ".join(command)
+    journal = open_journal(ctx)
+    journal.check()
+    run_id = uuid.uuid4().hex[:12]
+    inventory = s.inventory.resolve()
+    journal.start_run(RunRecord(
+        run_id=run_id, runbook="exec", inventory=str(inventory),
+        inventory_sha256=_sha256(inventory), nodes=nodes or "all",
+        params={"command": text, "become": become}, batches=[[h.name for h in hosts]],
+        argv=list(sys.argv), rollout={"forks": forks, "timeout": timeout}))
+    observers: list[Observer] = [journal.observer(run_id),
+                                 LiveView(console, verbose=s.verbose, output=as_json,
+                                          batch_lines=False)]
+    if not as_json:
+        observers.append(ExecOutput(sys.stdout))
     run = run_adhoc(hosts, connector.transport, Command(text, become=become), timeout=timeout,
-                    forks=forks, observer=LiveView(console, verbose=s.verbose))
-    console.print(exec_table(run))
+                    forks=forks, observer=FanOut(observers), run_id=run_id)
+    exec_summary(console, run)
+    console.print(f"exec {run_id}: {run.status} (netops report {run_id})", markup=False)
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
     return exit_code_for(run)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""

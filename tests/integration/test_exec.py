@@ -41,9 +41,10 @@ def test_exec_table_and_patterns(cli: Cli) -> None:
             "echo hi from $(hostname)")
     assert r.rc == 0, r.stderr
     assert r.statuses() == {"chick1": "ok", "chick3": "ok"}
-    # the table on stderr shows each host's first output line
-    assert "hi from chick1" in r.stderr and "hi from chick3" in r.stderr
-    assert "hi from chick2" not in r.stderr
+    # without --json the output is on stdout, `host: line` (issue 15)
+    r = cli("exec", "--nodes", "chick1,chick2,chick3,!chick2", "--", "echo hi from $(hostname)")
+    assert r.rc == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["chick1: hi from chick1", "chick3: hi from chick3"]
 
 
 def test_unknown_node_exits_2_with_close_matches(cli: Cli) -> None:
@@ -131,7 +132,7 @@ def test_inventory_of_the_lab(cli: Cli) -> None:
     assert r.rc == 0, r.stderr
     assert set(r.json["_meta"]["hostvars"]) == set(NAMES)
     r = cli("inventory", "--nodes", "workers")
-    assert r.rc == 0 and "chick4" in r.stderr and "chick1 " not in r.stderr
+    assert r.rc == 0 and "chick4" in r.stdout and "chick1 " not in r.stdout  # data: stdout
 
 
 def test_bad_inventory_and_missing_key_exit_2(lab: Lab, cli: Cli, tmp_path: Path) -> None:
