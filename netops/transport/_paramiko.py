@@ -3,8 +3,8 @@
 Two of paramiko's imports cost netops' start-up more than they give it:
 
 - `paramiko.config` imports Invoke at load time (about 35 ms) only to run `Match exec` lines of
-  ssh_config. netops hides Invoke during that import and hands it over later, only when an
-  ssh_config file it reads actually has a `Match ... exec` line (see `enable_match_exec`).
+  ssh_config. netops reads ssh_config itself (`sshconfig`), so Invoke is hidden during that
+  import and never needed.
 - `paramiko/__init__` asks `importlib.metadata.version("paramiko")` for its `__version__` (the
   client's SSH banner); importing that module and scanning every installed distribution takes
   about 15 ms. netops reads the version off the name of paramiko's own `.dist-info` directory
@@ -77,12 +77,4 @@ finally:
 # same failure. `--debug` configures logging and shows it.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-__all__ = ["enable_match_exec", "paramiko"]
-
-
-def enable_match_exec() -> None:
-    """Give paramiko Invoke after all, for ssh_config files with `Match exec`."""
-    if getattr(paramiko.config, "invoke", None) is None:
-        import invoke
-
-        paramiko.config.invoke = invoke  # type: ignore[attr-defined]
+__all__ = ["paramiko"]

@@ -1,24 +1,45 @@
-"""ssh_config, parsed once per file and looked up in O(1) per host.
+"""ssh_config, read as OpenSSH reads it (what `ssh -G` prints), parsed once per file.
 
-paramiko's `SSHConfig.lookup` tests every `Host` block against the name; a fleet's ssh_config
-(one block per node, as the lab writes it) makes that O(N) per host and O(N^2) per run, about
-7 s of CPU for 500 nodes. Here blocks whose patterns are all literal names are indexed by name;
-a look-up hands paramiko's own `lookup` only the blocks that can match (those for the name,
-plus every wildcard, negated and `Match` block, in file order), so its semantics (first value
-wins, tokens, `Match`) are unchanged.
+netops has its own reader rather than paramiko's `SSHConfig`, which knows no `Include` and
+whose look-up tests every `Host` block against the name. Here, as in OpenSSH's readconf.c:
+
+- lines are `Keyword value`, `Keyword=value` or `Keyword = value`, keywords in any case,
+  values shell-like quoted; `#` starts a comment;
+- `Host` patterns (`*`, `?`, `!negated`, several per line) match the name as given, case and
+  all; `Match host|originalhost|user|localuser|exec|all` (with `!`, comma-separated patterns,
+  case-insensitive host names) is decided when its line is reached, `host` being the HostName
+  set so far (with `%h`); `Match canonical|final` (a second pass) is refused;
+- the first value obtained wins, except for IdentityFile (and the other list options), which
+  accumulate; ProxyJump and ProxyCommand exclude each other, the first one set wins;
+- `Include` reads each file matching its glob (sorted), relative paths from ~/.ssh for the
+  user's files (and `--ssh-config`, which is read as `ssh -F` reads one) or /etc/ssh for the
+  system's; inside a `Host`/`Match` block it applies only when that block does, and a `Host`
+  or `Match` line in an included file does not change the including file's state.
+
+`tests/contract/test_ssh_config_openssh.py` compares the outcome with `ssh -G` on real-world
+configs. A fleet's config is one `Host` block per node (as the lab writes it): a look-up skips
+every block of literal names that does not list the name (an index per name), so it costs
+O(wildcard blocks), not O(nodes).
 """
 
 from __future__ import annotations
 
+import bisect
 import getpass
+import glob
+import os
 import re
+import shlex
+import socket
+import subprocess
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from netops.transport._paramiko import enable_match_exec, paramiko
+from netops.errors import UserError
 
 DEFAULT_ALIVE_INTERVAL = 10.0
 DEFAULT_ALIVE_COUNT_MAX = 3
@@ -26,8 +47,14 @@ DEFAULT_ALIVE_COUNT_MAX = 3
 3): a node that vanishes mid-step is declared dead after 10 x (3 + 1) = 40 s of silence, well
 inside the default step timeout (300 s)."""
 
-_WILD = re.compile(r"[*?!\[]")
-_MATCH_EXEC = re.compile(r"^\s*match\b.*\bexec\b", re.IGNORECASE | re.MULTILINE)
+MAX_INCLUDE_DEPTH = 16
+"""OpenSSH's READCONF_MAX_DEPTH: deeper `Include` nesting is an error (a loop)."""
+_WILD = re.compile(r"[*?!]")
+_LISTS = frozenset({"identityfile", "certificatefile", "localforward", "remoteforward",
+                    "dynamicforward", "sendenv"})
+"""Options whose every value is kept (in order), not only the first."""
+_PROXIES = ("proxyjump", "proxycommand")
+_SYSTEM_DIR = Path("/etc/ssh")
 
 
 def default_files() -> tuple[Path, ...]:
@@ -35,51 +62,268 @@ def default_files() -> tuple[Path, ...]:
     return (Path.home() / ".ssh" / "config", Path("/etc/ssh/ssh_config"))
 
 
-class SshConfig:
-    """One or more ssh_config files (read in order, as OpenSSH reads them), indexed."""
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One line that matters, in reading order (includes expanded in place)."""
 
-    def __init__(self, files: tuple[Path, ...]) -> None:
+    kind: str
+    """`host`, `match`, `option`, `enter` (an included file starts) or `leave`."""
+    key: str = ""
+    args: tuple[str, ...] = ()
+    where: str = ""
+    """file:line, for errors."""
+
+    @property
+    def literal(self) -> bool:
+        """A `Host` line of plain names only (no wildcard, no negation)."""
+        return self.kind == "host" and not any(_WILD.search(a) for a in self.args)
+
+
+def _split(line: str, where: str) -> tuple[str, list[str]] | None:
+    """(keyword in lower case, its arguments) of one line; None for a blank or comment."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    m = re.match(r"([^\s=]+)\s*(?:=\s*)?(.*)$", text)
+    if m is None:
+        return None
+    try:
+        args = shlex.split(m.group(2), comments=True)
+    except ValueError as e:
+        raise UserError(f"{where}: cannot read this ssh_config line: {e}") from None
+    return m.group(1).lower(), args
+
+
+def _pattern(pattern: str, *, fold: bool) -> re.Pattern[str]:
+    return _compiled(pattern.lower() if fold else pattern, fold)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str, fold: bool) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body + r"\Z", re.IGNORECASE if fold else 0)
+
+
+def match_list(name: str, patterns: str, *, fold: bool = True) -> bool:
+    """OpenSSH's match_pattern_list: comma-separated patterns, `!` negates; a negated match
+    wins, else any positive match."""
+    found = False
+    for item in patterns.split(","):
+        negated = item.startswith("!")
+        if _pattern(item[1:] if negated else item, fold=fold).match(name):
+            if negated:
+                return False
+            found = True
+    return found
+
+
+class SshConfig:
+    """One or more ssh_config files (read in order, as OpenSSH reads them), parsed once."""
+
+    def __init__(self, files: tuple[Path, ...], *, system: tuple[Path, ...] | None = None
+                 ) -> None:
+        """`files` in order; those in `system` (default: /etc/ssh/ssh_config) are system
+        files, whose relative Includes are read from /etc/ssh; the others are the user's."""
         self.files = files
-        self._config = paramiko.SSHConfig()
+        system_files = {_SYSTEM_DIR / "ssh_config"} if system is None else set(system)
+        self._events: list[_Event] = []
         for path in files:
-            try:
-                text = path.read_text()
-            except OSError:
-                continue
-            if _MATCH_EXEC.search(text):
-                enable_match_exec()
-            self._config.parse(text.splitlines(keepends=True))
-        blocks: list[dict[str, Any]] = getattr(self._config, "_config", None) or []
-        self._blocks = blocks
-        self._literal: dict[str, list[int]] = {}
-        self._always: list[int] = []
-        self._indexed = bool(blocks) and not any(
-            "canonicalizehostname" in b.get("config", {}) for b in blocks)
-        for i, block in enumerate(blocks):
-            patterns = block.get("host")
-            if patterns and not any(_WILD.search(p) for p in patterns):
-                for p in patterns:
-                    self._literal.setdefault(p, []).append(i)
-            else:
-                self._always.append(i)
+            self._read(path, path in system_files, 0)
+        self._by_name: dict[str, list[int]] = {}
+        stops: list[int] = []
+        for i, ev in enumerate(self._events):
+            if ev.literal:
+                for name in ev.args:
+                    self._by_name.setdefault(name, []).append(i)
+            elif ev.kind != "option":
+                stops.append(i)
+        self._stops = stops
+        """Every line a look-up must look at whatever the name (all but literal Host lines
+        and options)."""
         self._cache: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
+    # -- reading -------------------------------------------------------------------------
+    def _read(self, path: Path, system: bool, depth: int) -> None:
+        try:
+            text = path.read_text()
+        except OSError:
+            return  # as OpenSSH: a config file that cannot be opened is skipped
+        for number, line in enumerate(text.splitlines(), 1):
+            where = f"{path}:{number}"
+            split = _split(line, where)
+            if split is None:
+                continue
+            key, args = split
+            if key == "include":
+                self._include(args, system, depth, where)
+            elif key in ("host", "match"):
+                if key == "match":
+                    self._check_match(args, where)
+                self._events.append(_Event(key, key, tuple(args), where))
+            else:
+                self._events.append(_Event("option", key, tuple(args), where))
+
+    def _include(self, args: list[str], system: bool, depth: int, where: str) -> None:
+        if depth >= MAX_INCLUDE_DEPTH:
+            raise UserError(f"{where}: Include nested deeper than {MAX_INCLUDE_DEPTH} files",
+                            hint="does an included file include itself?")
+        for arg in args:
+            if arg.startswith("~"):
+                if system:
+                    raise UserError(f"{where}: a system ssh_config cannot Include {arg}")
+                full = str(Path(arg).expanduser())
+            elif Path(arg).is_absolute():
+                full = arg
+            else:
+                base = _SYSTEM_DIR if system else Path.home() / ".ssh"
+                full = str(base / arg)
+            for found in sorted(glob.glob(full)):  # noqa: PTH207 - glob(3), as OpenSSH
+                self._events.append(_Event("enter", where=where))
+                self._read(Path(found), system, depth + 1)
+                self._events.append(_Event("leave", where=where))
+
+    @staticmethod
+    def _check_match(args: list[str], where: str) -> None:
+        words = [a.lstrip("!").lower() for a in args]
+        for bad in ("canonical", "final"):
+            if bad in words:
+                raise UserError(f"{where}: `Match {bad}` is not supported (it needs "
+                                "OpenSSH's second pass over the config)",
+                                hint="match on host or originalhost instead")
+        if not words:
+            raise UserError(f"{where}: Match needs a criterion (host, originalhost, user, "
+                            "localuser, exec or all)")
+
+    # -- look-up ---------------------------------------------------------------------------
     def lookup(self, name: str) -> Mapping[str, Any]:
-        """paramiko's resolved options for `name` (lower-case keys), cached per name."""
+        """The options that apply to `name` (lower-case keys; IdentityFile and the other
+        list options as lists, the rest as text), cached per name."""
         found = self._cache.get(name)
         if found is not None:
             return found
-        if self._indexed:
-            wanted = sorted({*self._literal.get(name, ()), *self._always})
-            sub = paramiko.SSHConfig()
-            sub._config = [self._blocks[i] for i in wanted]  # type: ignore[attr-defined]
-            found = dict(sub.lookup(name))
-        else:
-            found = dict(self._config.lookup(name))
+        found = _Lookup(self, name).run()
         with self._lock:
             self._cache[name] = found
         return found
+
+
+class _Lookup:
+    """One pass over the events for one name, as readconf.c makes it."""
+
+    def __init__(self, config: SshConfig, name: str) -> None:
+        self.config, self.name = config, name
+        self.options: dict[str, Any] = {}
+        self.active = True
+        self.never = False
+        self.saved: list[tuple[bool, bool]] = []
+
+    def run(self) -> dict[str, Any]:
+        events, stops = self.config._events, self.config._stops
+        mine = self.config._by_name.get(self.name, [])
+        i = 0
+        while i < len(events):
+            ev = events[i]
+            if ev.kind == "option":
+                if self.active:
+                    self.option(ev)
+                i += 1
+                continue
+            if ev.literal and self.name not in ev.args:
+                # inactive until the next line that may change that: jump there
+                self.active = False
+                nxt = [stops[k] for k in (bisect.bisect_right(stops, i),) if k < len(stops)]
+                nxt += [mine[k] for k in (bisect.bisect_right(mine, i),) if k < len(mine)]
+                i = min(nxt, default=len(events))
+                continue
+            self.header(ev)
+            i += 1
+        return self.options
+
+    def header(self, ev: _Event) -> None:
+        if ev.kind == "enter":
+            self.saved.append((self.active, self.never))
+            self.never = self.never or not self.active
+        elif ev.kind == "leave":
+            self.active, self.never = self.saved.pop()
+        elif ev.kind == "host":
+            self.active = not self.never and self.host(ev.args)
+        else:
+            self.active = not self.never and self.match(ev)
+
+    def host(self, patterns: tuple[str, ...]) -> bool:
+        found = False
+        for p in patterns:
+            negated = p.startswith("!")
+            if _pattern(p[1:] if negated else p, fold=False).match(self.name):
+                if negated:
+                    return False
+                found = True
+        return found
+
+    def match(self, ev: _Event) -> bool:
+        args, result, i = list(ev.args), True, 0
+        host = expand(self.options["hostname"], {"h": self.name}) \
+            if "hostname" in self.options else self.name
+        while i < len(args):
+            word = args[i].lower()
+            negate = word.startswith("!")
+            word = word.lstrip("!")
+            if word == "all":
+                return result and not negate
+            if i + 1 >= len(args):
+                raise UserError(f"{ev.where}: Match {word} needs an argument")
+            arg, i = args[i + 1], i + 2
+            if word == "exec":
+                if not result:
+                    continue  # as OpenSSH: no command runs once the line cannot match
+                hit = self.exec(arg, host)
+            elif word in ("host", "originalhost"):
+                hit = match_list(host if word == "host" else self.name, arg)
+            elif word in ("user", "localuser"):
+                who = getpass.getuser()
+                hit = match_list(self.options.get("user", who) if word == "user" else who,
+                                 arg, fold=False)
+            else:
+                raise UserError(f"{ev.where}: unsupported Match criterion {word!r}",
+                                hint="netops reads host, originalhost, user, localuser, exec "
+                                "and all")
+            if hit == negate:
+                result = False
+        return result
+
+    def exec(self, command: str, host: str) -> bool:
+        tokens = _tokens(self.name, host, self.options)
+        done = subprocess.run(["/bin/sh", "-c", expand(command, tokens)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, check=False)
+        return done.returncode == 0
+
+    def option(self, ev: _Event) -> None:
+        key, opts = ev.key, self.options
+        if not ev.args:
+            raise UserError(f"{ev.where}: {key} needs a value")
+        if key in _LISTS:
+            opts.setdefault(key, []).extend(ev.args)
+        elif key in _PROXIES:
+            if not any(p in opts for p in _PROXIES):
+                opts[key] = " ".join(ev.args)
+        elif key not in opts:
+            opts[key] = " ".join(ev.args)
+
+
+def _tokens(name: str, host: str, options: Mapping[str, Any]) -> dict[str, str]:
+    local = socket.gethostname()
+    return {"h": host, "n": name, "p": str(options.get("port", "22")),
+            "r": str(options.get("user") or getpass.getuser()), "u": getpass.getuser(),
+            "l": local, "L": local.split(".")[0], "d": str(Path.home()),
+            "i": str(os.getuid()), "k": str(options.get("hostkeyalias") or name)}
+
+
+def expand(text: str, tokens: Mapping[str, str]) -> str:
+    """OpenSSH's percent_expand: `%x` from `tokens`, `%%` a percent; others kept as written."""
+    return re.sub(r"%(.)", lambda m: "%" if m.group(1) == "%"
+                  else tokens.get(m.group(1), m.group(0)), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +354,26 @@ def resolve(config: SshConfig, name: str, address: str, port: int | None, user: 
     (`Connection(host, user=, port=)` with ssh_config underneath)."""
     conf = config.lookup(name)
     jump = str(conf.get("proxyjump", "") or "")
+    hostname = expand(str(conf["hostname"]), {"h": name}) if "hostname" in conf else name
+    address = address if address != name else hostname
+    port = port or _port(conf.get("port"), name)
+    user = user or str(conf.get("user", "") or "") or getpass.getuser()
+    tokens = {**_tokens(name, address, {**conf, "port": port, "user": user})}
     command = conf.get("proxycommand")
     return Resolved(
         name=name,
-        address=address if address != name else str(conf.get("hostname", name)),
-        port=port or int(conf.get("port", 22)),
-        user=user or str(conf.get("user", "") or "") or getpass.getuser(),
+        address=address,
+        port=port,
+        user=user,
         key_files=tuple(dict.fromkeys(([key_file] if key_file else [])
-                                      + _as_list(conf.get("identityfile")))),
+                                      + [_path(f, tokens) for f in
+                                         _as_list(conf.get("identityfile"))])),
         identities_only=str(conf.get("identitiesonly", "no")).lower() == "yes",
         proxy_jump=() if jump.lower() in ("", "none") else tuple(
             h.strip() for h in jump.split(",") if h.strip()),
-        proxy_command=None if not command or str(command).lower() == "none" else str(command),
-        known_hosts_files=tuple(Path(p).expanduser() for p in
+        proxy_command=None if not command or str(command).lower() == "none"
+        else expand(str(command), tokens),
+        known_hosts_files=tuple(Path(_path(p, tokens)) for p in
                                 _as_list(conf.get("userknownhostsfile"))
                                 + _as_list(conf.get("globalknownhostsfile"))),
         kex=_algorithms(conf.get("kexalgorithms")),
@@ -144,6 +395,18 @@ def split_hop(hop: str) -> tuple[str | None, str, int | None]:
         host, _, p = rest.partition(":")
         port = int(p)
     return user or None, host, port
+
+
+def _port(value: Any, name: str) -> int:
+    try:
+        return int(str(value)) if value not in (None, "") else 22
+    except ValueError:
+        raise UserError(f"ssh_config: Port {value!r} for {name} is not a number") from None
+
+
+def _path(text: str, tokens: Mapping[str, str]) -> str:
+    """A file name from ssh_config: `%` tokens and `~` expanded, as OpenSSH does."""
+    return str(Path(expand(text, tokens)).expanduser())
 
 
 def _as_list(value: Any) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import paramiko
@@ -34,13 +36,26 @@ Host *
 """
 
 
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH client not found")
 @pytest.mark.parametrize("name", ["node1", "node2", "node3", "x.lab", "node3.lab", "bastion",
                                   "other", "node10"])
-def test_indexed_lookup_equals_paramiko(tmp_path: Path, name: str) -> None:
+def test_indexed_lookup_equals_ssh_G(tmp_path: Path, name: str) -> None:
+    """The index (literal Host names) gives what OpenSSH's full scan gives (more configs in
+    tests/contract/test_ssh_config_openssh.py)."""
     path = tmp_path / "config"
     path.write_text(CONFIG)
-    assert dict(SshConfig((path,)).lookup(name)) == paramiko.SSHConfig.from_path(
-        str(path)).lookup(name)
+    done = subprocess.run(["ssh", "-G", "-F", str(path), name], capture_output=True, text=True,
+                          timeout=30, check=True, stdin=subprocess.DEVNULL)
+    want: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        want.setdefault(key, []).append(value)
+    conf = SshConfig((path,)).lookup(name)
+    assert conf.get("hostname", name) == want["hostname"][0]
+    assert conf["user"] == want["user"][0] and conf.get("port", "22") == want["port"][0]
+    assert conf.get("proxyjump", "none") == want.get("proxyjump", ["none"])[0]
+    if "identityfile" in conf:
+        assert conf["identityfile"] == want["identityfile"]
 
 
 def test_files_are_read_in_order_and_missing_ones_skipped(tmp_path: Path) -> None:
