@@ -88,6 +88,12 @@ def parse_vars(runbook: Runbook, pairs: Sequence[str]) -> tuple[dict[str, Any], 
             values[name] = param.default
         if param.secret and values[name] not in (None, ""):
             secrets.add(str(values[name]))
+    from netops.runbook.model import check_order
+
+    why = check_order(runbook.params, values)
+    if why:
+        raise UserError(f"runbook {runbook.name!r}: {why}",
+                        hint="contradictory timings are refused before anything runs")
     return values, frozenset(secrets)
 
 

@@ -288,8 +288,9 @@ ORIG = "/var/lib/netops-lab/orig"
 def keep_original(*paths: str) -> str:
     """Shell that saves each path (a symlink as a symlink) under ORIG once, before a fault
     edits it; `healthy` restores them."""
-    return "".join(f"[ -e {ORIG}{p} ] || [ -L {ORIG}{p} ] || {{ mkdir -p {ORIG}{p.rsplit('/', 1)[0]}"
-                   f" && {{ cp -a {p} {ORIG}{p} 2>/dev/null || : > {ORIG}{p}.absent; }}; }}\n"
+    return "".join(f"[ -e {ORIG}{p} ] || [ -L {ORIG}{p} ] || "
+                   f"{{ mkdir -p {ORIG}{p.rsplit('/', 1)[0]} && "
+                   f"{{ cp -a {p} {ORIG}{p} 2>/dev/null || : > {ORIG}{p}.absent; }}; }}\n"
                    for p in paths)
 
 

@@ -122,6 +122,7 @@ def healthy_calico(lab: Lab, node: str) -> None:
     """calico-node running (the API's kubelet starts it once kubelet is active), no upgrade
     leftovers in docker, and a felix that answers liveness."""
     _wait_calico_running(lab, node)
+    sh(lab, node, f"rm -f {CHATTY}")
     _calico(lab, node, "heal")
     live = sh(lab, node, "curl -s -o /dev/null -w '%{http_code}' "
                          "http://127.0.0.1:9099/liveness || true")
@@ -150,6 +151,17 @@ def calico_silent(lab: Lab, node: str) -> None:
     _calico(lab, node, "silent")
 
 
+CHATTY = "/etc/netops-lab/calico-chatty"
+
+
+def calico_not_live(lab: Lab, node: str) -> None:
+    """The seed's leftovers, but felix keeps logging warnings while its liveness is 503: a
+    fresh log line is no proof of health (issue 18)."""
+    _wait_calico_running(lab, node)
+    sh(lab, node, f"mkdir -p /etc/netops-lab && : > {CHATTY}")
+    _calico(lab, node, "silent")
+
+
 def _wait_calico_running(lab: Lab, node: str, timeout: float = 20) -> None:
     """The API's kubelet starts calico-node within a second of the node turning Ready."""
     sh(lab, node, f"""\
@@ -170,6 +182,8 @@ def bare_pod(lab: Lab, node: str) -> None:
 CALICO_FAULTS: tuple[Fault, ...] = (
     Fault("calico-silent", "calico-node silent for 2 h after an upgrade (exited containers "
           "whose netns is gone), pod still Running", "fix-calico", calico_silent),
+    Fault("calico-not-live", "the same leftovers, but the wedged felix keeps logging warnings "
+          "(a fresh log) while its liveness answers 503", "fix-calico", calico_not_live),
     Fault("bare-pod", "a pod without a controller on the node: kubectl drain refuses it",
           "fix-calico", bare_pod),
 )

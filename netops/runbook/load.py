@@ -344,6 +344,17 @@ class _RunbookLoader(_Validator):
             param = self._kept(self._param, name, spec)
             if param is not None:
                 out[name] = param
+        for name, param in out.items():  # `below:` names a param of the same type
+            other = out.get(param.below)
+            if param.below and (other is None or other.type != param.type
+                                or param.type not in ("int", "duration")):
+                self.keep(self.fail(("params", name, "below"), f"param {name!r}: below "
+                                    f"{param.below!r} must name another int or duration param "
+                                    f"of type {param.type}"))
+            elif param.below:
+                why = model.check_order(out, {n: p.default for n, p in out.items()})
+                if why:
+                    self.keep(self.fail(("params", name, "default"), f"defaults: {why}"))
         return out
 
     def _param(self, name: str, spec: Any) -> Param:
@@ -355,8 +366,9 @@ class _RunbookLoader(_Validator):
         v = self.fields(self.mapping(spec, at, f"param {name!r}"), at, PARAM_FIELDS,
                         f"param {name!r}")
         choices = tuple(v["choices"] or ())
+        below = v["below"] or ""
         param = Param(name, v["type"], None, v["help"] or "", v["secret"], v["required"],
-                      choices)
+                      choices, below)
         default = v["default"]
         listed = v["type"] == "list" and isinstance(default, list) \
             and all(isinstance(x, str | int | float) for x in default)
@@ -367,7 +379,7 @@ class _RunbookLoader(_Validator):
         if default is not None:
             try:
                 param = Param(name, v["type"], param.coerce(v["default"]), param.help,
-                              param.secret, param.required, choices)
+                              param.secret, param.required, choices, below)
             except UserError as e:
                 raise self.fail((*at, "default"), f"param {name!r}: default "
                                 f"{e.message}") from None

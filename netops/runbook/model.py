@@ -146,6 +146,8 @@ PARAM_FIELDS: tuple[Field, ...] = (
     Field("secret", "bool", "kept out of every log, report and the journal", default=False),
     Field("required", "bool", "must be given with --var", default=False),
     Field("choices", "strlist", "allowed values"),
+    Field("below", "str", "another param (same type) this one must stay below, e.g. a "
+          "freshness window below the settle time: contradictory values are refused"),
 )
 
 ROLLOUT_FIELDS: tuple[Field, ...] = (
@@ -189,6 +191,8 @@ class Param:
     secret: bool = False
     required: bool = False
     choices: tuple[str, ...] = ()
+    below: str = ""
+    """Another param this one's value must stay below (`check_order`)."""
 
     def coerce(self, raw: Any) -> Any:
         """A value given on the command line (or as the default) as this param's type."""
@@ -196,6 +200,17 @@ class Param:
         if self.choices and str(value) not in self.choices:
             raise UserError(f"{raw!r} is not one of {', '.join(self.choices)}")
         return value
+
+
+def check_order(params: Mapping[str, Param], values: Mapping[str, Any]) -> str:
+    """Why the values break a param's `below:` (empty when they do not): e.g. fix-calico's
+    fresh_within at or above settle, where one log line of the restarted pod would count as
+    "fixed"."""
+    for name, param in params.items():
+        a, b = values.get(name), values.get(param.below) if param.below else None
+        if a is not None and b is not None and not a < b:
+            return f"{name} ({as_var(a)}) must be below {param.below} ({as_var(b)})"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,3 +190,39 @@ def test_an_unreachable_node_is_neither_cordoned_nor_counted_fixed(lab: Lab, cli
     assert r.rc == 1, r.stdout + r.stderr
     assert r.statuses()["chick12"] == "unreachable"
     assert not unschedulable(lab, "chick12")
+
+
+def findings(r: Result, host: str) -> dict[str, bool]:
+    return {s["id"]: bool(s.get("finding")) for s in r.json["hosts"][host]["steps"]}
+
+
+def test_stage_a_needs_a_live_felix_not_just_a_fresh_log(lab: Lab, cli: Cli) -> None:
+    """Issue 18: the restarted, still wedged felix keeps logging (fresh log) while liveness
+    answers 503. Stage A used to call that fixed, skip stage B and fail verify_liveness; it
+    now uses verify's criteria (fresh AND live) and escalates to the fix that works."""
+    F.inject(lab, "calico-not-live@chick12")
+    diag = cli("diagnose", "--json", "--runbook", "fix-calico", "--nodes", "chick11,chick12")
+    assert {n: row["fix-calico"]["status"] for n, row in diag.json["nodes"].items()} == {
+        "chick11": "ok", "chick12": "broken"}, diag.stdout
+    r = cli("run", "fix-calico", "--nodes", "chick12", "--json", "--yes", *FAST, timeout=600)
+    assert r.rc == 0, r.stdout + r.stderr
+    s, found = statuses(r, "chick12"), findings(r, "chick12")
+    assert not found["stage_a_fixed"], "the restarted felix logs: fresh"
+    assert found["stage_a_live"], "...but it is not live"
+    assert [s[x] for x in STAGE_B] == ["changed"] * len(STAGE_B), s
+    live = lab.node_exec("chick12", "curl -s -o /dev/null -w '%{http_code}' "
+                                    "http://127.0.0.1:9099/liveness").stdout
+    assert live == "200" and not unschedulable(lab, "chick12")
+
+
+def test_contradictory_timings_are_refused(lab: Lab, cli: Cli) -> None:
+    """fresh_within >= settle: one log line of the restarted pod would pass; refused as bad
+    input (exit 2) before anything runs, in a dry run too."""
+    F.inject(lab, "calico-silent@chick12")
+    before = snapshot(lab), kube_snapshot(lab)
+    for extra in ((), ("--dry-run",)):
+        r = cli("run", "fix-calico", "--nodes", "chick12", "--yes", "--var", "settle=4s",
+                "--var", "fresh_within=5s", *extra)
+        assert r.rc == 2, r.stdout + r.stderr
+        assert "fresh_within (5) must be below settle (4)" in r.stderr, r.stderr
+    assert (snapshot(lab), kube_snapshot(lab)) == before
