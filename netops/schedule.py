@@ -32,6 +32,7 @@ from netops.yamlfile import read_text
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host, Inventory
+    from netops.notify import Target
     from netops.runbook.model import Runbook
 
 _FIELDS = {"minute": (0, "0-59"), "hour": (1, "0-23"), "day-of-month": (2, "1-31"),
@@ -277,6 +278,10 @@ class Schedule:
     """Fire a run missed while the scheduler was down if its window is still open."""
     enabled: bool = True
     description: str = ""
+    diagnose: bool = False
+    """Fire `netops diagnose` (of `runbook` only, when given) instead of a run."""
+    notify: tuple[Target, ...] = ()
+    """Webhooks told when a run ends or halts, or a fire is missed (netops.notify)."""
 
     def fires(self, after: float, until: float) -> list[float]:
         return self.cron.between(after, until, self.tz)
@@ -340,13 +345,37 @@ class _Loader(_Validator):
         spans = {k: self.doc.span((*at, k)) for k in ("runbook", "nodes", "vars")}
         spans |= {f"vars.{k}": self.doc.span((*at, "vars", k), key=True)
                   for k in v["vars"] or {}}
-        runbook = v["runbook"]
+        runbook = v["runbook"] or ""
+        if not runbook and not v["diagnose"]:
+            raise self.fail(at, f"{what}: missing required field 'runbook' (a string)",
+                            "the runbook to run (or diagnose: true)")
         if runbook.endswith((".yaml", ".yml")):  # a file: relative to schedules.yaml
             runbook = str((self.doc.path.parent / runbook).resolve())
         return Schedule(name=name, runbook=runbook, nodes=v["nodes"], cron=cron, tz=tz,
                         window=v["window"], span=self.doc.span(at, key=True), spans=spans,
                         vars=pairs, dry_run=v["dry_run"], catch_up=v["catch_up"],
-                        enabled=v["enabled"], description=v["description"] or "", **rollout)
+                        enabled=v["enabled"], description=v["description"] or "",
+                        diagnose=v["diagnose"],
+                        notify=self._notify(v["notify"], (*at, "notify"), what), **rollout)
+
+    def _notify(self, raw: Any, at: tuple[str, ...], what: str) -> tuple[Target, ...]:
+        from netops.notify import parse_target, redact_spec
+
+        items = raw if isinstance(raw, list) else [] if raw is None else [raw]
+        out = []
+        for i, item in enumerate(items):
+            try:
+                out.append(parse_target(item))
+            except UserError as e:
+                where: tuple[str | int, ...] = (*at, i) if isinstance(raw, list) else at
+                err = self.fail(where, f"{what}: notify: {e.message}", e.hint)
+                message = err.message  # the quoted line must not show a webhook URL either
+                for x in items:
+                    url = x.get("url") if isinstance(x, Mapping) else x
+                    if isinstance(url, str) and url.strip():
+                        message = message.replace(url.strip(), redact_spec(url.strip()))
+                raise LoadError(message, err.span, err.hint) from None
+        return tuple(out)
 
     def _vars(self, raw: Any, at: tuple[str, ...], what: str) -> tuple[str, ...]:
         pairs = []
@@ -389,7 +418,8 @@ TOP: tuple[Field, ...] = (
     Field("schedules", "any", "schedule name -> schedule"),
 )
 FIELDS: tuple[Field, ...] = (
-    Field("runbook", "str", "the runbook to run (a name, or a file)", required=True),
+    Field("runbook", "str", "the runbook to run (a name, or a file); with diagnose: true, "
+          "the only runbook to diagnose"),
     Field("nodes", "str", "--nodes pattern: hosts, groups, globs", required=True),
     Field("cron", "str", "when it fires: a 5-field cron expression or @daily etc.",
           required=True),
@@ -404,6 +434,10 @@ FIELDS: tuple[Field, ...] = (
           "open", default=False),
     Field("enabled", "bool", "false: fires are recorded as skipped", default=True),
     Field("description", "str", "what it is for"),
+    Field("diagnose", "bool", "fire `netops diagnose` (its node x runbook matrix) instead of "
+          "a run", default=False),
+    Field("notify", "any", "webhooks told when a run ends or halts or a fire is missed: URL, "
+          "slack+URL, or {url, format: json|slack}"),
 )
 
 
@@ -423,6 +457,8 @@ def validate(schedules: Mapping[str, Schedule], find: Callable[[str], Runbook],
                 bad("nodes", UserError(f"--nodes {s.nodes!r} selects no host"))
         except UserError as e:
             bad("nodes", e)
+        if s.diagnose and not s.runbook:
+            continue
         try:
             rb = find(s.runbook)
         except UserError as e:

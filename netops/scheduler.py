@@ -67,6 +67,8 @@ class Outcome:
     run_id: str | None = None
     run_status: str | None = None
     note: str = ""
+    doc: Mapping[str, Any] | None = None
+    """The run's (or diagnose's) --json document, when it printed one."""
 
 
 class Child(Protocol):
@@ -81,6 +83,14 @@ class Child(Protocol):
 
 class Launcher(Protocol):
     def start(self, schedule: Schedule, window_end: float) -> Child: ...
+
+
+class Watcher(Protocol):
+    """Told what becomes of fires and runs (metrics, notifications); must not block."""
+
+    def fired(self, schedule: Schedule, fire: Fire) -> None: ...
+    def ended(self, schedule: Schedule | None, name: str, fire_time: float,
+              outcome: Outcome) -> None: ...
 
 
 @dataclass
@@ -108,6 +118,7 @@ class Scheduler:
     """Per schedule: fire times up to here have been dealt with."""
     running: dict[str, _Running] = field(default_factory=dict)
     ended: list[tuple[str, Outcome]] = field(default_factory=list)
+    watchers: list[Watcher] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ident = self.ident or f"{self.controller}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -184,7 +195,15 @@ class Scheduler:
                                        controller=self.controller):
             return []  # another scheduler (or our previous life) dealt with it
         self.report(f"{s.name}: {status} the fire at {fmt_time(f, s.tz)}: {note}")
-        return [Fire(s.name, f, status, note)]
+        return [self._tell(s, Fire(s.name, f, status, note))]
+
+    def _tell(self, s: Schedule, fire: Fire) -> Fire:
+        for w in self.watchers:
+            try:
+                w.fired(s, fire)
+            except Exception as e:  # a watcher never stops the scheduler
+                self.report(f"{s.name}: {type(w).__name__} failed: {e}")
+        return fire
 
     def _fire(self, s: Schedule, f: float, now: float) -> list[Fire]:
         busy = self._busy(s)
@@ -205,10 +224,11 @@ class Scheduler:
             return [Fire(s.name, f, "fired", note)]
         self.journal.update_fire(s.name, f, pid=child.pid)
         self.running[s.name] = _Running(f, child, time.time())
-        self.report(f"{s.name}: fired for {fmt_time(f, s.tz)}{late}: {s.runbook} on "
+        what = f"diagnose {s.runbook}".strip() if s.diagnose else s.runbook
+        self.report(f"{s.name}: fired for {fmt_time(f, s.tz)}{late}: {what} on "
                     f"{s.nodes}{' (dry run)' if s.dry_run else ''}, no batch after "
                     f"{fmt_time(end, s.tz)} (pid {child.pid})")
-        return [Fire(s.name, f, "fired", late.strip(" ()"))]
+        return [self._tell(s, Fire(s.name, f, "fired", late.strip(" ()")))]
 
     # -- runs in flight --------------------------------------------------------------------------
     def _busy(self, s: Schedule) -> str:
@@ -280,8 +300,14 @@ class Scheduler:
                       else "")
             self.report(f"{name}: run {run_id or '(none)'} ended: {status or f'exit {code}'}"
                         + (f": {out.note}" if out.note else "") + resume)
-            self.ended.append((name, Outcome(code, run_id, status, out.note)))
+            ended = Outcome(code, run_id, status, out.note, out.doc)
+            self.ended.append((name, ended))
             del self.running[name]
+            for w in self.watchers:
+                try:
+                    w.ended(self.schedules.get(name), name, r.fire_time, ended)
+                except Exception as e:  # a watcher never stops the scheduler
+                    self.report(f"{name}: {type(w).__name__} failed: {e}")
 
     def stop_runs(self, timeout: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
         """Interrupt every run in flight (each finishes its steps in flight and halts,
@@ -326,7 +352,10 @@ class Scheduler:
 
 # -- launching `netops run` ---------------------------------------------------------------------
 def run_args(s: Schedule, window_end: float) -> list[str]:
-    """The `netops run` arguments of one fire."""
+    """The `netops run` (or `netops diagnose`) arguments of one fire."""
+    if s.diagnose:
+        return ["diagnose", "--nodes", s.nodes, *(["--runbook", s.runbook] if s.runbook
+                                                  else []), "--json"]
     args = ["run", s.runbook, "--nodes", s.nodes]
     for pair in s.vars:
         args += ["--var", pair]
@@ -374,7 +403,7 @@ class ProcessChild:
             lines = [ln for ln in stderr.splitlines() if ln.strip()]
             errors = [ln for ln in lines if ln.startswith("error:")]
             note = " ".join(errors or lines[-1:])[:500]
-        return Outcome(code, doc.get("run_id"), doc.get("status"), note)
+        return Outcome(code, doc.get("run_id"), doc.get("status"), note, doc or None)
 
 
 @dataclass

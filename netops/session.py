@@ -36,6 +36,7 @@ def run_record(plan: Plan, inventory: Path, nodes: str | None,
     """The journal's record of `plan` before it starts (secret params masked)."""
     from netops.engine.prepare import rollout_record
     from netops.journal import RunRecord
+    from netops.notify import redact_argv
     from netops.transport.base import mask
 
     rb = plan.runbook
@@ -48,7 +49,8 @@ def run_record(plan: Plan, inventory: Path, nodes: str | None,
         if inventory.is_file() else "",
         nodes=nodes or "all", params=params, dry_run=plan.dry_run,
         batches=[[h.name for h in b] for b in plan.batches],
-        argv=[mask(a, plan.secrets) for a in sys.argv], resumed_from=plan.resumed_from,
+        argv=redact_argv([mask(a, plan.secrets) for a in sys.argv]),
+        resumed_from=plan.resumed_from,
         rollout=rollout_record(plan, batch_size))
 
 

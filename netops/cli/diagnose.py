@@ -2,6 +2,8 @@
 
 import json
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,6 +35,14 @@ def diagnose_cmd(
         "--evidence", "-e", help="Show why each finding was made.")] = False,
     forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
                                        help="Hosts at a time.")] = 50,
+    metrics: Annotated[Path | None, typer.Option(
+        "--metrics", metavar="<file.prom>",
+        help="Also write the matrix as Prometheus metrics in node_exporter's textfile "
+        "format (atomically), e.g. into its --collector.textfile.directory.")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="<file.html>",
+        help="Also write the matrix as one self-contained HTML page (a colour grid, the "
+        "evidence on hover and expand).")] = None,
     as_json: JsonOpt = False,
 ) -> int:
     """Run every runbook's read-only checks on every selected node: a node x runbook matrix.
@@ -86,6 +96,7 @@ def diagnose_cmd(
 
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)
+    began, clock = time.time(), time.monotonic()
     try:
         result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport, FanOut([]),
                           forks=forks, reach=reach, rounds=lambda h: rounds[h.name])
@@ -96,12 +107,28 @@ def diagnose_cmd(
             if any(f.status == "unreachable" for f in row.values())]
     if down:
         console.print(f"unreachable: {', '.join(down)}", markup=False)
+    _write_files(console, result, began, time.monotonic() - clock, metrics, html, nodes)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     else:
         _show(console, result, evidence)
     healthy = all(f.status == "ok" for row in result.nodes.values() for f in row.values())
     return ExitCode.OK if healthy else ExitCode.FAILED
+
+
+def _write_files(console: "Out", result: "Diagnosis", began: float, took: float,
+                 metrics: Path | None, html: Path | None, nodes: str | None) -> None:
+    """--metrics and --html."""
+    if metrics is not None:
+        from netops.metrics import write_textfile
+
+        write_textfile(metrics, result, began, took)
+        console.print(f"metrics written to {metrics}", markup=False)
+    if html is not None:
+        from netops.html_report import diagnose_html, write_page
+
+        write_page(html, diagnose_html(result, began, took, nodes or "all"))
+        console.print(f"HTML matrix written to {html}", markup=False)
 
 
 def _show(console: "Out", result: "Diagnosis", evidence: bool) -> None:

@@ -3,6 +3,7 @@
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -92,25 +93,38 @@ def _summary(journal: Any, run: dict[str, Any], node: str | None) -> dict[str, A
 def report_cmd(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="A run id (or its first characters).")],
-    fmt: Annotated[str, typer.Option("--format", metavar="<md|json>",
-                                     help="md (an incident timeline) or json.")]
-    = "md",
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="<md|json|html>",
+        help="md (an incident timeline), json, or html (one self-contained page: the "
+        "rollout on a time axis, findings, every step).")] = "md",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="<file>", help="Write it to FILE, not stdout.")] = None,
     as_json: JsonOpt = False,
 ) -> int:
-    """A journaled run as an incident timeline (Markdown) or as JSON (`--json` is
-    `--format json`)."""
+    """A journaled run as an incident timeline (Markdown), as JSON (`--json` is
+    `--format json`) or as an HTML page (`--format html -o run.html`)."""
     fmt = "json" if as_json else fmt
     from netops.timeline import markdown
 
-    if fmt not in ("md", "json"):
-        raise UserError(f"--format {fmt!r}: expected md or json")
+    if fmt not in ("md", "json", "html"):
+        raise UserError(f"--format {fmt!r}: expected md, json or html")
     journal = open_journal(ctx)
     run = journal.run(run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {journal.path}", hint="`netops history` lists runs")
     hosts, steps = journal.hosts(run["run_id"]), journal.steps(run["run_id"])
     if fmt == "json":
-        sys.stdout.write(json.dumps({"run": run, "hosts": hosts, "steps": steps}) + "\n")
+        text = json.dumps({"run": run, "hosts": hosts, "steps": steps}) + "\n"
+    elif fmt == "html":
+        from netops.html_report import run_html
+
+        text = run_html(run, hosts, steps, journal.resumed_by(run["run_id"]))
     else:
-        sys.stdout.write(markdown(run, hosts, steps))
+        text = markdown(run, hosts, steps)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from netops.html_report import write_page
+
+        write_page(output, text)
     return ExitCode.OK

@@ -22,9 +22,12 @@ from netops.engine.result import ExitCode
 from netops.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from netops.engine.prepare import Overrides, Resume
     from netops.inventory.model import Host, Inventory
     from netops.journal import Journal
+    from netops.notify import Target
     from netops.plain import Out
     from netops.resume import ResumeState
     from netops.runbook.model import Runbook
@@ -172,6 +175,10 @@ def run_cmd(
         "--until", metavar="<hh:mm|iso>",
         help="End of the maintenance window: HH:MM (next occurrence, local time) "
         "or an ISO date-time. No batch starts after it; the run halts, resumable.")] = None,
+    notify: Annotated[list[str] | None, typer.Option(
+        "--notify", metavar="<url>", envvar="NETOPS_NOTIFY",
+        help="Webhook told when the run ends or halts (repeatable): a URL gets a JSON body, "
+        "slack+URL a Slack one. Retried; never fails the run.")] = None,
     as_json: JsonOpt = False,
 ) -> int:
     """Run a runbook on the selected nodes: rolling batches, health gates, a faithful dry run.
@@ -193,6 +200,9 @@ def run_cmd(
     import time
 
     s = settings(ctx)
+    from netops.notify import parse_targets
+
+    targets = parse_targets(notify or ())
     deadline = None
     if until:
         from netops.schedule import parse_until
@@ -244,7 +254,7 @@ def run_cmd(
                          run_record(plan, s.inventory, nodes, batch_size),
                          takeover=frozenset(prior.chain) if prior else frozenset(),
                          finished=_finished_hosts(inventory, prior))
-    return _execute(s, console, session, as_json)
+    return _execute(s, console, session, as_json, targets)
 
 
 def _prior(journal: "Journal", run_id: str | None, force: bool,
@@ -341,7 +351,8 @@ def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]"
     return deadline
 
 
-def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool) -> int:
+def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
+             targets: "Sequence[Target]" = ()) -> int:
     import signal
 
     from netops.plain import escape
@@ -386,6 +397,10 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool) 
                       markup=False)
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
+    if targets:
+        from netops.notify import notify_run
+
+        notify_run(console, targets, run, session.record.nodes, session.plan.secrets)
     if session.journal_failed is not None:
         return ExitCode.FAILED
     return exit_code_for(run)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from netops.journal import Journal
     from netops.plain import Out
     from netops.schedule import Schedule
+    from netops.scheduler import Scheduler
 
 schedule_app = typer.Typer(
     help="Scheduled maintenance: schedules.yaml beside the inventory.", no_args_is_help=True,
@@ -49,7 +50,8 @@ def _window_warnings(s: Settings, schedules: "dict[str, Schedule]") -> list[str]
     out = []
     for sc in schedules.values():
         nxt = sc.next_fire(time.time())
-        if sc.dry_run or not sc.enabled or nxt is None or not s.find_runbook(sc.runbook).disruptive:
+        if sc.dry_run or sc.diagnose or not sc.enabled or nxt is None \
+                or not s.find_runbook(sc.runbook).disruptive:
             continue
         outside = check_windows(inventory.select(sc.nodes), nxt + 1).outside
         if outside:
@@ -117,6 +119,7 @@ def _doc(sc: "Schedule", journal: "Journal", now: float, count: int,
     return {"name": sc.name, "runbook": sc.runbook, "nodes": sc.nodes, "cron": sc.cron.text,
             "timezone": sc.tz.key, "window_s": sc.window, "dry_run": sc.dry_run,
             "catch_up": sc.catch_up, "enabled": sc.enabled, "description": sc.description,
+            "diagnose": sc.diagnose, "notify": [str(t) for t in sc.notify],
             "next": [fmt_time(t, sc.tz) for t in sc.cron.upcoming(now, sc.tz, count)]
             if sc.enabled else [], "last": fires}
 
@@ -205,6 +208,13 @@ def scheduler_cmd(
         "--stop-timeout", metavar="<duration>",
         help="On SIGTERM: how long runs in flight may take to halt cleanly "
         "before they are interrupted again.")] = "60s",
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", metavar="<port>", min=0, max=65535,
+        help="Serve Prometheus metrics on http://ADDRESS:PORT/metrics.")] = None,
+    metrics_address: Annotated[str, typer.Option(
+        "--metrics-address", metavar="<ip>",
+        help="Address --metrics-port listens on (0.0.0.0 for a remote Prometheus).")]
+    = "127.0.0.1",
 ) -> int:
     """Run the schedules in the foreground: fire due runs into the journal.
 
@@ -213,6 +223,11 @@ def scheduler_cmd(
     (unless `catch_up: true` and the window is still open). SIGTERM or Ctrl-C: no new fire,
     runs in flight halt cleanly, then it exits. contrib/netops-scheduler.service is a systemd
     unit for it.
+
+    --metrics-port serves runs by schedule and status, last fire and last success per
+    schedule, hosts by status, missed fires and the last scheduled diagnose's matrix.
+    Schedules with `notify:` call their webhooks when a run ends or halts, or a fire is
+    missed (never blocking a run; the scheduler waits for deliveries a bounded time on exit).
 
     Exit 0 when stopped; 2 when schedules.yaml (or a runbook, var or node pattern it names) is
     invalid; with --once, 1 when a run it fired did not end ok.
@@ -244,6 +259,7 @@ def scheduler_cmd(
     sched = Scheduler(journal, ProcessLauncher(_global_args(s), cwd=Path.cwd()),
                       grace=parse_duration(grace), report=say)
     sched.set_schedules(found)
+    notifier, server = _watch(sched, journal, say, metrics_port, metrics_address)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -255,7 +271,10 @@ def scheduler_cmd(
         signal.signal(sig, on_signal)
     timeout = parse_duration(stop_timeout)
     if once:
-        sched.once(stop, timeout)
+        try:
+            sched.once(stop, timeout)
+        finally:
+            _unwatch(notifier, server)
         failed = [o for _, o in sched.ended if o.exit_code != 0]
         return ExitCode.FAILED if failed else ExitCode.OK
     say(f"scheduler started: {len(found)} schedule(s) from {path}; journal {journal.path}")
@@ -263,6 +282,34 @@ def scheduler_cmd(
         nxt = sc.next_fire(time.time())
         say(f"  {sc.name}: {sc.cron.text} {sc.tz.key}, next "
             + (fmt_time(nxt, sc.tz) if nxt and sc.enabled else "never (disabled)"))
-    sched.serve(stop, _Reloader(s, path, say), stop_timeout=timeout)
+    try:
+        sched.serve(stop, _Reloader(s, path, say), stop_timeout=timeout)
+    finally:
+        _unwatch(notifier, server)
     say("scheduler stopped")
     return ExitCode.OK
+
+
+def _watch(sched: "Scheduler", journal: "Journal", say: Any, port: int | None,
+           address: str) -> tuple[Any, Any]:
+    """Notifications (always: schedules name their own webhooks) and, with a port, metrics."""
+    from netops.notify import Notifier, ScheduleNotifier
+
+    notifier = Notifier(say=say)
+    sched.watchers.append(ScheduleNotifier(journal, notifier))
+    server = None
+    if port is not None:
+        from netops.metrics import SchedulerMetrics, serve
+
+        metrics = SchedulerMetrics(journal)
+        sched.watchers.append(metrics)
+        server = serve(metrics.registry, port, address)
+        say(f"metrics on http://{address}:{server.server_port}/metrics")
+    return notifier, server
+
+
+def _unwatch(notifier: Any, server: Any) -> None:
+    notifier.wait()
+    if server is not None:
+        server.shutdown()
+        server.server_close()
