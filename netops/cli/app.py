@@ -8,6 +8,7 @@ and a string annotation costs it an eval (about 12 ms in all); names imported on
 checking are quoted instead.
 """
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,11 @@ class Settings:
     connect_timeout: float = 10.0
     verbose: bool = False
     debug: bool = False
+    inventories: list[Path] = field(default_factory=list)
+    """Every -i source in order (`inventory` is the first)."""
+    kube_context: str | None = None
     _console: "Out | None" = field(default=None, init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
 
     def console(self) -> "Out":
         """The one stderr console, built on first use: Rich's on a terminal, plain text
@@ -72,9 +77,16 @@ class Settings:
         return find_runbook(self.runbook_dirs(), name)
 
     def load_inventory(self) -> "Inventory":
+        """The inventory of every -i source; its warnings (an unknown `netops_*` variable)
+        are printed once, a line each."""
         from netops.inventory.load import load_inventory
 
-        return load_inventory(self.inventory)
+        inventory = load_inventory(self.inventories or [self.inventory])
+        if inventory.warnings and not self._warned:
+            self._warned = True
+            for line in inventory.warnings:
+                self.console().print(f"warning: {line}", markup=False, highlight=False)
+        return inventory
 
     def connector(self) -> "SshConnector":
         from netops.transport.ssh import SshConnector, SshOptions
@@ -117,9 +129,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    inventory: Annotated[Path, typer.Option(
+    inventory: Annotated[list[Path] | None, typer.Option(
         "-i", "--inventory", envvar="NETOPS_INVENTORY",
-        help="Ansible YAML or INI inventory.")] = Path("inventory.yaml"),
+        help="Ansible YAML or INI inventory file, or a directory of them with group_vars/ "
+        "and host_vars/ (kubespray's inventory/mycluster/); repeatable, merged as "
+        "ansible-inventory merges several -i. Default: ./inventory.yaml.")] = None,
     runbooks: Annotated[list[Path] | None, typer.Option(
         "--runbooks", metavar="<dir>",
         help="Runbook directory (repeatable), searched first; then ./runbooks, then "
@@ -138,6 +152,10 @@ def main_options(
     connect_timeout: Annotated[float, typer.Option(
         "--connect-timeout", metavar="<seconds>",
         help="Seconds to wait for a host to answer.")] = 10.0,
+    kube_context: Annotated[str | None, typer.Option(
+        "--kube-context", envvar="NETOPS_KUBE_CONTEXT", metavar="<name>",
+        help="kubeconfig context for controller steps (kubectl), over the inventory's "
+        "netops_kube_context; default: the kubeconfig's current context.")] = None,
     verbose: Annotated[bool, typer.Option(
         "-v", "--verbose", help="Print each step as it finishes, with its output (on stderr; "
         "exec's output is on stdout already).")] = False,
@@ -152,8 +170,11 @@ def main_options(
 
         logging.basicConfig(stream=sys.stderr, level=logging.DEBUG,
                             format="%(asctime)s %(threadName)s %(name)s: %(message)s")
-    ctx.obj = Settings(inventory, list(runbooks or []), journal, host_keys, ssh_config,
-                       connect_timeout, verbose, debug)
+    if kube_context:  # controller steps read it (netops.transport.env), as kubectl would
+        os.environ["NETOPS_KUBE_CONTEXT"] = kube_context
+    sources = list(inventory or []) or [Path("inventory.yaml")]
+    ctx.obj = Settings(sources[0], list(runbooks or []), journal, host_keys, ssh_config,
+                       connect_timeout, verbose, debug, sources, kube_context)
 
 
 NodesOpt = Annotated[str | None, typer.Option(

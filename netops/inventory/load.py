@@ -20,6 +20,7 @@ group graph and applies the precedence above in `freeze()`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -48,27 +49,65 @@ _INTERNAL = frozenset({
 _TRUE = frozenset({"y", "yes", "on", "1", "true", "t"})
 
 
-def load_inventory(path: Path | str) -> Inventory:
-    """Read an inventory file and the group_vars/ and host_vars/ beside it.
+def load_inventory(path: Path | str | Sequence[Path | str]) -> Inventory:
+    """Read one or more inventory sources, as `ansible-inventory -i A -i B` does: each a file
+    or a directory (every file in it, sorted, subdirectories too, group_vars/ and host_vars/
+    aside: kubespray's `inventory/mycluster/`), with the group_vars/ and host_vars/ beside
+    each file (in each directory).
 
     Raises:
-        UserError: the file does not exist.
-        LoadError: it cannot be parsed or has the wrong shape (with file:line:col).
+        UserError: a source does not exist.
+        LoadError: a file cannot be parsed or has the wrong shape (with file:line:col).
     """
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not an inventory file" if path.is_dir() else "does not exist"
-        raise UserError(f"inventory {path} {what}",
-                        hint="pass one with -i/--inventory PATH or set NETOPS_INVENTORY")
+    sources = [Path(p) for p in ([path] if isinstance(path, str | Path) else path)]
+    if not sources:
+        raise UserError("no inventory given", hint="pass one with -i/--inventory PATH")
+    build = InventoryBuilder(sources)
+    for source in sources:
+        if source.is_dir():
+            files = _directory_files(source)
+            if not files:
+                raise UserError(f"inventory directory {source} holds no inventory file",
+                                hint="put hosts.yaml or inventory.ini in it")
+        elif source.is_file():
+            files = [source]
+        else:
+            raise UserError(f"inventory {source} does not exist",
+                            hint="pass one with -i/--inventory PATH or set NETOPS_INVENTORY")
+        for file in files:
+            _parse(build, file)
+    return build.freeze()
+
+
+_IGNORED_EXTS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig",
+                 ".cfg", ".retry")
+"""Ansible's INVENTORY_IGNORE_EXTS: files of an inventory directory that are not parsed."""
+
+
+def _directory_files(folder: Path) -> list[Path]:
+    """The files Ansible reads from an inventory directory, in its order (sorted by name,
+    subdirectories in place), skipping dot files, ignored extensions, group_vars/ and
+    host_vars/."""
+    found: list[Path] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.name.endswith(_IGNORED_EXTS):
+            continue
+        if entry.is_dir():
+            if entry.name not in ("group_vars", "host_vars"):
+                found += _directory_files(entry)
+        elif entry.is_file():
+            found.append(entry)
+    return found
+
+
+def _parse(build: InventoryBuilder, path: Path) -> None:
     text = read_text(path, "inventory")
-    build = InventoryBuilder(path)
     if _is_yaml(path, text):
         YamlInventory(build, path, text).parse()
     else:
         from netops.inventory.ini_inventory import IniInventory  # only INI files need it
 
         IniInventory(build, path, text).parse()
-    return build.freeze()
 
 
 def _is_yaml(path: Path, text: str) -> bool:
@@ -105,8 +144,9 @@ class _Group:
 class InventoryBuilder:
     """Groups and hosts as the parsers add them; `freeze()` resolves them into an `Inventory`."""
 
-    def __init__(self, source: Path) -> None:
-        self.source = source
+    def __init__(self, sources: Sequence[Path]) -> None:
+        self.sources = list(sources)
+        self.source = self.sources[0]
         self.groups: dict[str, _Group] = {"all": _Group("all", children=["ungrouped"]),
                                           "ungrouped": _Group("ungrouped", parents=["all"])}
         self.hosts: dict[str, dict[str, Any]] = {}
@@ -189,10 +229,13 @@ class InventoryBuilder:
     def freeze(self) -> Inventory:
         self._reconcile()
         depth = self._depths()
-        files = _VarsFiles(self.source.parent)
-        file_vars = {name: files.load("group_vars", name) for name in self.groups}
+        # group_vars/ and host_vars/ beside each source (in it, for a directory), applied
+        # source by source as Ansible's vars plugins do (a source named twice, twice)
+        vars_files = [_VarsFiles(s if s.is_dir() else s.parent) for s in self.sources]
+        file_vars = {name: [f.load("group_vars", name) for f in vars_files]
+                     for name in self.groups}
         groups = {g.name: Group(g.name, tuple(g.hosts), tuple(g.children),
-                                MappingProxyType(g.vars | file_vars[g.name]),
+                                MappingProxyType(_merged(g.vars, *file_vars[g.name])),
                                 depth[g.name], g.priority) for g in self.groups.values()}
         member_of = self._membership()
         hosts: dict[str, Host] = {}
@@ -202,14 +245,56 @@ class InventoryBuilder:
             merged = dict(self.groups["all"].vars)
             for g in mine:
                 merged |= self.groups[g].vars
-            merged |= file_vars["all"]
-            for g in mine:
-                merged |= file_vars[g]
+            for i in range(len(vars_files)):
+                merged |= file_vars["all"][i]
+            for i in range(len(vars_files)):
+                for g in mine:
+                    merged |= file_vars[g][i]
             merged |= own
-            merged |= files.load("host_vars", name)
+            for f in vars_files:
+                merged |= f.load("host_vars", name)
             clean = {k: v for k, v in merged.items() if k not in _INTERNAL}
             hosts[name] = _host(name, ("all", *mine), clean, self.source)
-        return Inventory(self.source, MappingProxyType(hosts), MappingProxyType(groups))
+        warnings = _unknown_netops_vars(groups, self.hosts, vars_files)
+        return Inventory(self.source, MappingProxyType(hosts), MappingProxyType(groups),
+                         tuple(self.sources), warnings)
+
+
+def _merged(first: dict[str, Any], *more: dict[str, Any]) -> dict[str, Any]:
+    out = dict(first)
+    for m in more:
+        out |= m
+    return out
+
+
+KNOWN_NETOPS_VARS = ("netops_ssh_config", "netops_kubeconfig", "netops_kube_context",
+                     "netops_kube_cache_dir", "netops_maintenance_window",
+                     "netops_known_hosts", "netops_etcd_endpoints")
+"""The `netops_*` inventory variables netops (or a shipped runbook) reads; any other is
+most likely a typo, and gets a warning."""
+
+
+def _unknown_netops_vars(groups: Mapping[str, Group], hosts: Mapping[str, dict[str, Any]],
+                         vars_files: list[_VarsFiles]) -> tuple[str, ...]:
+    """One line per unknown `netops_*` variable, where it is set, with a did-you-mean."""
+    import difflib
+
+    out: list[str] = []
+
+    def check(where: str, names: Iterable[str]) -> None:
+        for var in names:
+            if var.startswith("netops_") and var not in KNOWN_NETOPS_VARS:
+                close = difflib.get_close_matches(var, KNOWN_NETOPS_VARS, n=1)
+                out.append(f"{where}: unknown variable {var!r}, ignored"
+                           + (f" (did you mean {close[0]!r}?)" if close else
+                              f" (netops reads {', '.join(KNOWN_NETOPS_VARS)})"))
+
+    for group in groups.values():
+        check(f"group {group.name!r}", group.vars)
+    for name, own in hosts.items():
+        check(f"host {name!r}", [*own, *(k for f in vars_files
+                                        for k in f.load("host_vars", name))])
+    return tuple(dict.fromkeys(out))
 
 
 def _expand_user(path: str) -> str:
@@ -253,11 +338,19 @@ def _host(name: str, groups: tuple[str, ...], hv: dict[str, Any], source: Path) 
     become = hv.get("ansible_become", False)
     if isinstance(become, str):  # Ansible's boolean(): yes/on/true/1/y/t, any case
         become = become.strip().lower() in _TRUE
+    become_user = str(hv.get("ansible_become_user") or "root")
+    method = str(hv.get("ansible_become_method") or "sudo")
+    if method != "sudo":
+        raise LoadError(f"{source}: host {name!r}: ansible_become_method {method!r} is not "
+                        "supported", hint="netops becomes another user with `sudo -n` only: "
+                        "set ansible_become_method: sudo (or leave it out)")
+    ssh_args = " ".join(str(hv[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+                        if hv.get(k))
     return Host(
         name=name, address=str(first("ansible_host", "ansible_ssh_host") or name), port=port,
         user=None if user is None else str(user),
         key_file=None if key is None else _expand_user(str(key)),
-        become=become in (True, 1),
+        become=become in (True, 1), become_user=become_user, ssh_args=ssh_args,
         groups=groups, vars=MappingProxyType(hv))
 
 
@@ -268,8 +361,15 @@ class _VarsFiles:
 
     def __init__(self, base: Path) -> None:
         self.base = base
+        self._loaded: dict[tuple[str, str], dict[str, Any]] = {}
 
     def load(self, kind: str, name: str) -> dict[str, Any]:
+        found = self._loaded.get((kind, name))
+        if found is None:
+            found = self._loaded[(kind, name)] = self._load(kind, name)
+        return found
+
+    def _load(self, kind: str, name: str) -> dict[str, Any]:
         folder = self.base / kind
         if name.startswith("/") or not folder.is_dir():
             return {}

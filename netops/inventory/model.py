@@ -38,7 +38,13 @@ class Host:
     key_file: str | None = None
     """`ansible_ssh_private_key_file`, with `~` expanded."""
     become: bool = False
-    """`ansible_become`, parsed as Ansible parses booleans."""
+    """`ansible_become`, parsed as Ansible parses booleans: every command of the host (and
+    its lock) runs through `sudo -n -u become_user`."""
+    become_user: str = "root"
+    """`ansible_become_user`: who `become` (the host's, or a step's) runs commands as."""
+    ssh_args: str = ""
+    """`ansible_ssh_common_args` then `ansible_ssh_extra_args`, as written (ssh options; the
+    SSH transport honours the ones it knows and refuses the others)."""
     groups: tuple[str, ...] = ("all",)
     """Every group the host is in, directly or through children: "all" first, then in the
     order their variables apply (depth, `ansible_group_priority`, name)."""
@@ -68,8 +74,14 @@ class Inventory:
     """A loaded inventory. `hosts` and `groups` keep definition order."""
 
     source: Path
+    """The first inventory source (file or directory)."""
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
+    sources: tuple[Path, ...] = ()
+    """Every source, in the order given (`-i A -i B`)."""
+    warnings: tuple[str, ...] = ()
+    """What looks wrong but does not stop a run (an unknown `netops_*` variable), one line
+    each."""
 
     def select(self, pattern: str | None) -> tuple[Host, ...]:
         """Hosts matching an Ansible `--limit` pattern, in inventory order, no duplicates.

@@ -44,8 +44,10 @@ def _ansible(args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def ansible_list(path: Path, cwd: Path) -> dict[str, Any]:
-    return dict(json.loads(_ansible(["ansible-inventory", "-i", str(path), "--list"], cwd)))
+def ansible_list(path: Path | list[Path], cwd: Path) -> dict[str, Any]:
+    sources = path if isinstance(path, list) else [path]
+    args = [a for p in sources for a in ("-i", str(p))]
+    return dict(json.loads(_ansible(["ansible-inventory", *args, "--list"], cwd)))
 
 
 def ansible_limit(path: Path, pattern: str, cwd: Path) -> set[str]:
@@ -126,3 +128,70 @@ def test_cli_missing_inventory_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "inventory.yaml does not exist" in done.stderr
     assert "-i/--inventory" in done.stderr
+
+
+# -- directory inventories and several -i (issue 15) ----------------------------------------
+SOURCES = {
+    "mycluster-dir": [FIXTURES / "mycluster"],
+    "kubespray-dir": [FIXTURES / "kubespray"],
+    "two-files": [FIXTURES / "kubespray" / "hosts.yaml", FIXTURES / "ini" / "hosts.ini"],
+    "dir-and-file": [FIXTURES / "mycluster", FIXTURES / "nested" / "inventory.yaml"],
+    "same-dir-twice": [FIXTURES / "nested" / "inventory.yaml", FIXTURES / "mycluster",
+                       FIXTURES / "nested" / "inventory.yaml"],
+}
+
+
+@needs_ansible
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_sources_equal_ansible_inventory(name: str, tmp_path: Path) -> None:
+    sources = SOURCES[name]
+    assert load_inventory(sources).to_ansible_list() == ansible_list(sources, tmp_path)
+
+
+@needs_ansible
+def test_cli_several_inventories_equal_ansible_inventory(tmp_path: Path) -> None:
+    sources = SOURCES["dir-and-file"]
+    args = [a for p in sources for a in ("-i", str(p))]
+    done = subprocess.run([sys.executable, "-m", "netops", *args, "inventory", "--list"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ansible_list(sources, tmp_path)
+
+
+def test_directory_inventory_connection_settings() -> None:
+    inv = load_inventory(FIXTURES / "mycluster")
+    node2 = inv.host("node2")
+    assert (node2.address, node2.port, node2.user, node2.become) == ("10.3.0.2", 2222, "kube",
+                                                                    True)
+    assert inv.host("edge1").user == "kube"  # kube_node is in k8s_cluster (extra/edge.yaml)
+    assert inv.sources == (FIXTURES / "mycluster",)
+
+
+def test_unknown_netops_variable_is_a_one_line_warning(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text("all:\n  vars:\n    netops_kube_contxt: prod\n  hosts:\n    n1:\n"
+                    "      netops_sshconfig: x\n      netops_kubeconfig: /k\n")
+    warnings = load_inventory(path).warnings
+    assert warnings == (
+        "group 'all': unknown variable 'netops_kube_contxt', ignored (did you mean "
+        "'netops_kube_context'?)",
+        "host 'n1': unknown variable 'netops_sshconfig', ignored (did you mean "
+        "'netops_ssh_config'?)")
+    done = subprocess.run([sys.executable, "-m", "netops", "-i", str(path), "inventory"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "warning: group 'all': unknown variable 'netops_kube_contxt'" in done.stderr
+
+
+def test_become_method_other_than_sudo_is_refused_naming_host_and_variable(
+        tmp_path: Path) -> None:
+    from netops.errors import LoadError
+
+    path = tmp_path / "inventory.ini"
+    path.write_text("n1 ansible_become=yes ansible_become_method=su\n")
+    with pytest.raises(LoadError, match="host 'n1': ansible_become_method 'su' is not "
+                                        "supported"):
+        load_inventory(path)
+    path.write_text("n1 ansible_become=yes ansible_become_user=postgres\n")
+    host = load_inventory(path).host("n1")
+    assert (host.become, host.become_user) == (True, "postgres")
