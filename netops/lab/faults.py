@@ -593,6 +593,20 @@ def flannel_config_v2_only(lab: Lab, node: str) -> None:
     _flannel(lab, node, api="3", write_api="2", network=POD_CIDR)
 
 
+def flannel_config_v3_only(lab: Lab, node: str) -> None:
+    # Issue 18 / seed 003: flanneld <= 0.17 (a v2 client) leased from an overlapping Network
+    # in v2; the config was then rewritten with today's etcdctl (v3 by default) and is gone
+    # from v2. Every live lease is in v2; the config only in v3, which this flanneld never
+    # reads.
+    _flannel(lab, node, api="2", write_api="2", network=overlapping_network(lab))
+    ep, p = _etcd_endpoint(lab), shlex.quote(FLANNEL_PREFIX)
+    sh(lab, node, f"""\
+c=$(ETCDCTL_API=2 etcdctl --endpoints {ep} get {p}/config)
+ETCDCTL_API=2 etcdctl --endpoints {ep} rm {p}/config >/dev/null
+ETCDCTL_API=3 etcdctl --endpoints {ep} put {p}/config "$c" >/dev/null
+""")
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("ip-forward-off", "net.ipv4.ip_forward is 0 now", "check-ip-forward",
           ip_forward_off),
@@ -615,6 +629,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "reset-flannel-subnet", flannel_overlap_v2),
     Fault("flannel-config-v2-only", "flannel config only in the v2 keyspace, flanneld reads "
           "v3 and fails", "reset-flannel-subnet", flannel_config_v2_only),
+    Fault("flannel-config-v3-only", "flanneld <= 0.17 (v2) and its leases in v2, the "
+          "(overlapping) config only in v3", "reset-flannel-subnet", flannel_config_v3_only),
     Fault("networkd-catchall", "systemd-networkd runs with .network files that match every "
           "link (no [Match]) and every veth (Name=veth*): it manages cni0 and pod veths",
           "networkd-unmanage-veth", networkd_catchall),

@@ -349,14 +349,20 @@ FLANNEL_VARS = ("--var", "network=10.245.0.0/16", "--var", "drain=false")
     ("flannel-overlap", FLANNEL_VARS),
     ("flannel-overlap-v2", FLANNEL_VARS),
     ("flannel-config-v2-only", ("--var", "flannel_etcd_api=v3", "--var", "drain=false")),
+    ("flannel-config-v3-only", FLANNEL_VARS),
 ])
 def test_reset_flannel_subnet(lab: Lab, cli: Cli, fault: str, args: tuple[str, ...]) -> None:
     F.inject(lab, f"{fault}@{BAD}")
     etcd_before = etcd_dump(lab)
     # diagnose runs without --var network: it only diagnoses (an overlapping node is broken)
     why = "" if fault == "flannel-config-v2-only" else "node_overlap: rc 1, expected 0: OVERLAP"
+    if fault == "flannel-config-v3-only":  # issue 18: auto follows the v2 daemons and leases
+        why = "only in the v3 keyspace: flannel reading v2 does not see it"
     real = dry_fix(lab, cli, "reset-flannel-subnet", *args, why=why)
     assert [s["status"] for s in real.json["before"]][:3] == ["ok", "changed", "changed"]
+    plan = real.json["before"][0]["stdout"].splitlines()
+    assert plan[0].split()[1] == ("v2" if fault in ("flannel-overlap-v2",
+                                                    "flannel-config-v3-only") else "v3"), plan
     assert etcd_dump(lab) != etcd_before
     want = "10.244.0.0/16" if fault == "flannel-config-v2-only" else "10.245.0.0/16"
     env = sh(lab, BAD, "cat /run/flannel/subnet.env")
@@ -369,6 +375,38 @@ def test_reset_flannel_subnet(lab: Lab, cli: Cli, fault: str, args: tuple[str, .
     reboot_run_again(lab, cli, "reset-flannel-subnet", *args)
     env = sh(lab, BAD, "cat /run/flannel/subnet.env")
     assert f"FLANNEL_NETWORK={want}" in env, env
+
+
+@pytest.mark.parametrize("fault, api, why", [
+    # auto cannot tell: no lease anywhere (the v3 flanneld finds no config); the plan
+    # refuses before etcd is written
+    ("flannel-config-v2-only", "auto", "no live flannel lease in either keyspace"),
+    # told v3, but the node's flanneld holds its lease in v2: it would never see the config
+    ("flannel-overlap-v2", "v3", "holds its lease in the v2 keyspace, the plan writes v3"),
+])
+def test_reset_flannel_subnet_never_stops_kubelet_blind(lab: Lab, cli: Cli, fault: str,
+                                                        api: str, why: str) -> None:
+    """Issue 18: a reset that the node's flanneld cannot follow is refused on that node
+    before anything there changes (drain, kubelet, links); the rollout halts."""
+    F.inject(lab, f"{fault}@{BAD}")
+    before, etcd_before = snapshot(lab)[BAD], etcd_dump(lab)
+    r = run(cli, "reset-flannel-subnet", "--yes", "--var", "drain=false", "--var",
+            "network=10.245.0.0/16", "--var", f"flannel_etcd_api={api}")
+    assert r.rc == 1 and r.json["status"] in ("halted", "failed"), r.stdout + r.stderr
+    if api == "auto":
+        plan = r.json["before"][0]
+        assert plan["status"] == "failed" and why in plan["stdout"], plan
+        assert etcd_dump(lab) == etcd_before, "the refused plan wrote to etcd"
+    else:
+        gate = next(s for s in r.json["hosts"][BAD]["steps"]
+                    if s["id"] == "flanneld_reads_plan")
+        assert gate["status"] == "failed" and why in gate["stdout"], gate
+    stopped = [x for x in r.json["hosts"][BAD]["steps"] if x["id"] == "stop_kubelet"]
+    assert all(x["status"] in ("not-run", "skipped") for x in stopped), stopped
+    assert sh(lab, BAD, "systemctl is-active kubelet").strip() == "active"
+    after = snapshot(lab)[BAD]
+    assert [x for x in after.splitlines() if "/var/lib/netops" not in x] == \
+        [x for x in before.splitlines() if "/var/lib/netops" not in x]
 
 
 @pytest.mark.parametrize("fault", ["cni-config-stale", "cni-config-missing"])
