@@ -47,8 +47,10 @@ def diagnose_cmd(
 ) -> int:
     """Run every runbook's read-only checks on every selected node: a node x runbook matrix.
 
-    Never changes anything (each runbook runs as a dry run). Exit 0 when every node is ok,
-    1 when something is broken, unknown or unreachable.
+    Never changes anything (each runbook runs as a dry run) and connects only to the
+    selected nodes (a runbook's once-step runs on a selected host of its group, or the
+    runbook is unknown). Exit 0 when every node is ok, 1 when something is broken, unknown
+    or unreachable. With -v each check is printed as it finishes, with its output.
 
     Example: netops diagnose --nodes workers --evidence
     """
@@ -56,6 +58,7 @@ def diagnose_cmd(
     from netops.engine.events import FanOut
     from netops.engine.readahead import ReadAhead, predict
     from netops.engine.rounds import Rounds
+    from netops.report import LiveView
     from netops.runbook.load import load_all
     from netops.transport.local import LocalTransport
 
@@ -98,7 +101,9 @@ def diagnose_cmd(
                   markup=False)
     began, clock = time.time(), time.monotonic()
     try:
-        result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport, FanOut([]),
+        result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport,
+                          FanOut([LiveView(console, verbose=True, live=False,
+                                           batch_lines=False)] if s.verbose else []),
                           forks=forks, reach=reach, rounds=lambda h: rounds[h.name])
     finally:
         for t in ssh.values():

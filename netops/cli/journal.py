@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from netops.cli.app import JsonOpt, app, open_journal, settings
+from netops.cli.app import JsonOpt, app, open_journal
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -47,7 +47,6 @@ def history_cmd(
 
     Example: netops history --node chick11 --since 1d
     """
-    s = settings(ctx)
     journal = open_journal(ctx)
     runs = journal.runs(node=node, runbook=runbook,
                         since=parse_since(since) if since else None, limit=limit)
@@ -55,23 +54,15 @@ def history_cmd(
     if as_json:
         sys.stdout.write(json.dumps({"runs": rows}) + "\n")
         return ExitCode.OK
-    from rich.table import Table
+    from netops.plain import print_table
 
-    table = Table(title=f"runs in {journal.path}")
-    table.add_column("run", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    table.add_column("runbook", no_wrap=True)
-    for col in ("nodes", "status", "hosts", "operator"):
-        table.add_column(col)
-    from netops.plain import escape
-
-    for r in rows:  # cells are markup: what came from outside is escaped (the console makes
-        # every cell terminal-safe)
-        counts = ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items()))
-        table.add_row(r["run_id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
-                      escape(r["runbook"]) + (" (dry run)" if r["dry_run"] else ""),
-                      escape(r["nodes"] or ""), r["status"], counts, escape(r["operator"] or ""))
-    s.console().print(table)
+    print_table(("run", "started", "runbook", "nodes", "status", "hosts", "operator"), [
+        (r["run_id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
+         r["runbook"] + (" (dry run)" if r["dry_run"] else ""), r["nodes"] or "",
+         r["status"], ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items())),
+         r["operator"] or "") for r in rows], title=f"runs in {journal.path}")
+    if not rows:
+        sys.stderr.write(f"no run in {journal.path} matches\n")
     return ExitCode.OK
 
 

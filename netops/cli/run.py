@@ -35,25 +35,32 @@ if TYPE_CHECKING:
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context) -> int:
-    """List the runbooks with their one-line descriptions."""
-    from rich.table import Table
+def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> int:
+    """List the runbooks: name, whether disruptive, where each was found, description.
 
+    Runbooks are looked for in each --runbooks DIR, then ./runbooks, then
+    $XDG_CONFIG_HOME/netops/runbooks (default ~/.config/netops/runbooks), then the library
+    shipped with netops; the first place a name is found wins (the "source" column).
+    """
+    from netops.library import runbook_sources, source_of
+    from netops.plain import print_table
     from netops.runbook.load import load_all
 
     s = settings(ctx)
-    books, errors = load_all(s.runbook_dirs())
-    table = Table(title="runbooks")
-    for col in ("runbook", "disruptive", "description"):
-        table.add_column(col)
-    for name in sorted(books):
-        rb = books[name]
-        table.add_row(name, "yes" if rb.disruptive else "",
-                      _first_sentence(rb.description))
-    console = s.console()
-    console.print(table)
+    sources = runbook_sources(s.runbooks)
+    books, errors = load_all([src.path for src in sources])
+    rows = [(name, "yes" if books[name].disruptive else "",
+             source_of(sources, books[name].source), _first_sentence(books[name].description))
+            for name in sorted(books)]
+    if as_json:
+        sys.stdout.write(json.dumps({"runbooks": [
+            dict(zip(("name", "disruptive", "source", "description"), row, strict=True))
+            | {"disruptive": bool(row[1]), "path": str(books[row[0]].source)}
+            for row in rows]}) + "\n")
+    else:
+        print_table(("runbook", "disruptive", "source", "description"), rows, title="runbooks")
     for e in errors:
-        console.print(f"[red]invalid:[/] {e}", markup=True, highlight=False)
+        sys.stderr.write(f"invalid: {e}\n")
     return ExitCode.BAD_INPUT if errors else ExitCode.OK
 
 
@@ -64,31 +71,29 @@ def _first_sentence(text: str) -> str:
 
 
 @app.command("show")
-def show_cmd(ctx: typer.Context, runbook: Annotated[str, typer.Argument()]) -> int:
-    """Show a runbook's params and steps (kind, where it runs, whether it mutates)."""
-    from rich.table import Table
+def show_cmd(ctx: typer.Context, runbook: Annotated[str, typer.Argument(
+        help="Runbook name (see `netops list`) or file.")]) -> int:
+    """Show a runbook: its description, params and steps (kind, where it runs, whether it
+    mutates, its condition). Example: netops show fix-calico"""
+    from netops.plain import print_table, safe
 
     s = settings(ctx)
     rb = s.find_runbook(runbook)
-    console = s.console()
-    console.print(f"[bold]{rb.name}[/] — {rb.description.strip()}")
+    sys.stdout.write(safe(f"{rb.name}{' (disruptive)' if rb.disruptive else ''}: "
+                     f"{' '.join(rb.description.split())}\nsource: {rb.source}\n"))
     if rb.params:
-        t = Table(title="params")
-        for col in ("name", "type", "default", "help"):
-            t.add_column(col)
-        for name, p in rb.params.items():
-            default = "(required)" if p.required else ("***" if p.secret else repr(p.default))
-            t.add_row(name, str(p.type), default, p.help or "")
-        console.print(t)
-    t = Table(title="steps")
-    for col in ("phase", "id", "kind", "where", "mutates", "when"):
-        t.add_column(col)
-    for phase in ("before", "steps", "verify", "after"):
-        for step in getattr(rb, phase):
-            t.add_row(phase, step.id, step.kind, step.on + (f" ({step.group})" if step.group
-                                                            else ""),
-                      "yes" if step.mutates else "", step.when or "")
-    console.print(t)
+        sys.stdout.write("\n")
+        print_table(("param", "type", "default", "help"), [
+            (name, str(p.type), "(required)" if p.required else
+             ("***" if p.secret else repr(p.default)), p.help or "")
+            for name, p in rb.params.items()], title="params")
+    sys.stdout.write("\n")
+    print_table(("phase", "id", "kind", "where", "mutates", "when"), [
+        (phase, step.id, step.kind, step.on + (f" ({step.group})" if step.group else ""),
+         "yes" if step.mutates else "", step.when or "")
+        for phase in ("before", "steps", "verify", "after") for step in getattr(rb, phase)],
+        title="steps")
+    sys.stdout.flush()
     return ExitCode.OK
 
 
@@ -154,7 +159,9 @@ def run_cmd(
     timeout: Annotated[float | None, typer.Option(
         "--timeout", metavar="<seconds>",
         help="Default per-step timeout in seconds (default 300).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask for confirmation (needed for a disruptive runbook "
+        "when there is no terminal to ask on: cron, CI, the scheduler).")] = False,
     resume: Annotated[str | None, typer.Option(
         "--resume", metavar="<run-id>",
         help="Finish an interrupted, halted, failed or crashed run (or the chain of runs "
@@ -227,6 +234,7 @@ def run_cmd(
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
     if rb.disruptive and not dry_run:
+        _explicit(rb, nodes, yes)
         deadline = _maintenance_window(s.console(), rb, hosts, deadline, force)
     from netops.engine.prepare import Overrides, build_plan, describe
 
@@ -247,6 +255,7 @@ def run_cmd(
         for line in _resume_notes(prior, over):
             console.print(line, markup=False)
     if asks and not typer.confirm("Proceed?", default=False, err=True):
+        console.print("not run: declined", markup=False)
         return ExitCode.INTERRUPTED
     from netops.session import RunSession, run_record
 
@@ -269,6 +278,17 @@ def _prior(journal: "Journal", run_id: str | None, force: bool,
             raise UserError("--unknown applies to --resume only")
         return None
     return resume_state(journal, run_id, force=force)
+
+
+def _explicit(rb: "Runbook", nodes: str | None, yes: bool) -> None:
+    """A disruptive runbook runs only on targets named with --nodes (`--nodes all` for every
+    host), and, with no terminal to ask on, only with --yes (the scheduler gives it)."""
+    if nodes is None:
+        raise UserError(f"runbook {rb.name!r} is disruptive: name its targets with --nodes",
+                        hint="--nodes all runs it on every host of the inventory")
+    if not yes and not _asks(False):
+        raise UserError(f"runbook {rb.name!r} is disruptive and there is no terminal to ask "
+                        "for confirmation", hint="give --yes to run it unattended")
 
 
 def _asks(no_question: bool) -> bool:

@@ -126,24 +126,22 @@ def _doc(sc: "Schedule", journal: "Journal", now: float, count: int,
 
 def _table(console: "Out", path: Path, found: "dict[str, Schedule]",
            docs: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
+    from netops.plain import print_table
     from netops.schedule import fmt_duration
 
-    table = Table(title=f"schedules in {path}")
-    for col in ("schedule", "runbook", "nodes", "when", "window", "next", "last"):
-        table.add_column(col)
+    rows = []
     for d in docs:
         last = [f"{f['at']} {f['status']}" + (f" {f['run_id']}" if f["run_id"] else "")
                 + (f" {f['run_status']}" if f["run_status"] else
                    f" (exit {f['exit_code']})" if f["exit_code"] not in (None, 0) else "")
                 for f in d["last"]]
-        table.add_row(d["name"] + ("" if d["enabled"] else " (disabled)"),
-                      d["runbook"] + (" (dry run)" if d["dry_run"] else ""), d["nodes"],
-                      f"{d['cron']} {d['timezone']}",
-                      fmt_duration(d["window_s"]) + (", catch-up" if d["catch_up"] else ""),
-                      "\n".join(d["next"]) or "-", "\n".join(last) or "-")
-    console.print(table)
+        rows.append((d["name"] + ("" if d["enabled"] else " (disabled)"),
+                     d["runbook"] + (" (dry run)" if d["dry_run"] else ""), d["nodes"],
+                     f"{d['cron']} {d['timezone']}",
+                     fmt_duration(d["window_s"]) + (", catch-up" if d["catch_up"] else ""),
+                     "\n".join(d["next"]), "\n".join(last)))
+    print_table(("schedule", "runbook", "nodes", "when", "window", "next", "last"), rows,
+                title=f"schedules in {path}")
     if not found:
         console.print(f"no schedules in {path}", markup=False)
 
