@@ -421,7 +421,8 @@ class ScheduleNotifier:
         self.journal, self.notifier = journal, notifier
 
     def fired(self, schedule: Schedule, fire: Fire) -> None:
-        if schedule.notify and fire.status in ("missed", "refused"):
+        if schedule.notify and fire.status in ("missed", "refused") \
+                and not fire.note.startswith("superseded"):  # a later fire of it ran
             self.notifier.send(event_from_fire(schedule, fire), schedule.notify)
 
     def ended(self, schedule: Schedule | None, name: str, fire_time: float,

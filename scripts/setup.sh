@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 debs=(openssh-server openssh-client iproute2 iptables etcd-server etcd-client
       containernetworking-plugins conntrack curl dnsutils procps kmod util-linux coreutils
+      prometheus prometheus-node-exporter chromium
       postgresql)
 missing=()
 for p in "${debs[@]}"; do
@@ -27,7 +28,8 @@ if ! command -v kubectl >/dev/null; then
 fi
 # Fail here, not as skipped tests later, if a tool the lab and the tests run is still missing.
 for tool in /usr/sbin/sshd ssh-keygen etcd etcdctl ip bridge iptables conntrack unshare nsenter \
-            runuser flock kubectl /usr/lib/cni/host-local /usr/lib/postgresql/*/bin/pg_ctl; do
+            runuser flock kubectl /usr/lib/cni/host-local /usr/lib/postgresql/*/bin/pg_ctl \
+            prometheus promtool prometheus-node-exporter chromium; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is missing after apt-get" >&2; exit 1; }
 done
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e ".[test]"
