@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 debs=(openssh-server openssh-client iproute2 iptables etcd-server etcd-client
       containernetworking-plugins conntrack curl dnsutils procps kmod util-linux coreutils
       prometheus prometheus-node-exporter chromium
-      postgresql)
+      postgresql sudo)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

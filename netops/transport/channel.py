@@ -66,7 +66,12 @@ DEFAULT_KEEPALIVE = Keepalive()
 
 
 # -- the command line ---------------------------------------------------------------------------
-def wrap(cmd: Command, *, timeout: float | None, sudo: bool) -> str:
+def sudo_prefix(user: str = "root") -> str:
+    """`sudo -n --` (root), or `sudo -n -u USER --`: never a password prompt."""
+    return "sudo -n -- " if user == "root" else f"sudo -n -u {shlex.quote(user)} -- "
+
+
+def wrap(cmd: Command, *, timeout: float | None, sudo: bool, user: str = "root") -> str:
     """One command inside a batch script (`batch_script`): the batch's own guard handles the
     session's end; `timeout` (node-side coreutils `timeout`, which signals the command's whole
     process group) and `sudo -n` are applied here."""
@@ -77,9 +82,9 @@ def wrap(cmd: Command, *, timeout: float | None, sudo: bool) -> str:
         # not on sudo's argv: the script goes to `sh -s` on stdin, a quoted here-document
         # (sudo closes other descriptors); the batch itself came through stdin (`launch`)
         end = f"NETOPS_SUDO_{secrets.token_hex(8)}"
-        return f"sudo -n -- sh -s <<'{end}'\n{text}\n{end}"
+        return f"{sudo_prefix(user)}sh -s <<'{end}'\n{text}\n{end}"
     if sudo:
-        text = f"sudo -n -- sh -c {shlex.quote(text)}"
+        text = f"{sudo_prefix(user)}sh -c {shlex.quote(text)}"
     return text
 
 
@@ -99,7 +104,7 @@ _WATCH = (
 
 
 def launch(cmd: Command, *, timeout: float | None, sudo: bool,
-           stdin: bytes | None = None) -> tuple[str, bytes]:
+           stdin: bytes | None = None, user: str = "root") -> tuple[str, bytes]:
     """The exec request's command line for `cmd`, and the bytes to send on the channel's stdin
     right after it (the script when it embeds a secret, then `stdin`).
 
@@ -134,7 +139,7 @@ def launch(cmd: Command, *, timeout: float | None, sudo: bool,
         lines.append(f"{run}sh /dev/fd/4 {redirect} 4<<NETOPS_SCRIPT_END\n"
                      "exec 4<&-;$s\nNETOPS_SCRIPT_END\n")
     guard = "".join(lines)
-    line = f"exec {'sudo -n -- ' if sudo else ''}sh -c {shlex.quote(guard)}"
+    line = f"exec {sudo_prefix(user) if sudo else ''}sh -c {shlex.quote(guard)}"
     return line, (script or b"") + (stdin or b"")
 
 
@@ -200,12 +205,13 @@ def run_on_channel(
     stdin: bytes | None = None,
     channel: paramiko.Channel | None = None,
     keepalive: Keepalive | None = DEFAULT_KEEPALIVE,
+    user: str = "root",
 ) -> Completed:
     """Run `cmd` on a fresh session channel of `transport` (or on `channel`, opened ahead and
-    unused) and collect its outcome."""
+    unused) and collect its outcome; with `sudo`, as `user`."""
     out, err = Bounded(), Bounded()
     rc, elapsed = _exec(transport, host, cmd, timeout=timeout, sudo=sudo, stdin=stdin,
-                        channel=channel, sinks=(out, err), keepalive=keepalive)
+                        channel=channel, sinks=(out, err), keepalive=keepalive, user=user)
     if timeout is not None and rc in TIMEOUT_RCS and elapsed >= timeout:
         raise TimedOut(host, f"{cmd.display!r} ran longer than {timeout:g}s and was killed")
     return Completed(rc=rc, stdout=out.text(), stderr=err.text(), duration_s=elapsed,
@@ -221,6 +227,7 @@ def run_batch(
     sudo: bool,
     channel: paramiko.Channel | None = None,
     keepalive: Keepalive | None = DEFAULT_KEEPALIVE,
+    user: str = "root",
 ) -> list[Completed | None]:
     """Run read-only `cmds` one after the other in ONE remote shell (one channel, one round
     trip) and split their outcomes apart; None for each command that did not finish.
@@ -233,7 +240,7 @@ def run_batch(
     bounded as a single command's is (the streams are split as they arrive).
     """
     mark = f"--netops-{secrets.token_hex(8)}--"
-    batch = Command(batch_script(cmds, mark, sudo=sudo), readonly=True,
+    batch = Command(batch_script(cmds, mark, sudo=sudo, user=user), readonly=True,
                     secrets=frozenset().union(*(c.secrets for c in cmds if embeds_secret(c))))
     out, err = _batch_parts(mark)
     _exec(transport, host, batch, timeout=timeout, sudo=False, channel=channel,
@@ -241,10 +248,10 @@ def run_batch(
     return _outcomes(out, err, len(cmds))
 
 
-def batch_script(cmds: Sequence[Command], mark: str, *, sudo: bool) -> str:
+def batch_script(cmds: Sequence[Command], mark: str, *, sudo: bool, user: str = "root") -> str:
     """The shell script of `run_batch`: each command in a subshell, then its markers."""
     return "".join(
-        f"(\n{wrap(c, timeout=None, sudo=sudo and c.become)}\n) </dev/null; "
+        f"(\n{wrap(c, timeout=None, sudo=sudo and c.become, user=user)}\n) </dev/null; "
         f"printf '\\n%s:%d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n"
         for c in cmds)
 
@@ -286,10 +293,11 @@ def _exec(
     stdin: bytes | None = None,
     channel: paramiko.Channel | None = None,
     keepalive: Keepalive | None = DEFAULT_KEEPALIVE,
+    user: str = "root",
 ) -> tuple[int, float]:
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout + KILL_GRACE_S + BACKSTOP_S
-    line, payload = launch(cmd, timeout=timeout, sudo=sudo, stdin=stdin)
+    line, payload = launch(cmd, timeout=timeout, sudo=sudo, stdin=stdin, user=user)
     try:
         chan = channel or transport.open_session(timeout=30)
     except (paramiko.SSHException, OSError, EOFError) as e:

@@ -38,7 +38,14 @@ from netops.transport import known_hosts
 from netops.transport._paramiko import paramiko
 from netops.transport.base import Command, Completed, HostKeyMode, read_file
 from netops.transport.channel import Keepalive, run_batch, run_on_channel
-from netops.transport.sshconfig import Resolved, SshConfig, default_files, resolve, split_hop
+from netops.transport.sshconfig import (
+    Resolved,
+    SshConfig,
+    default_files,
+    resolve,
+    split_hop,
+    ssh_args,
+)
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host
@@ -130,11 +137,12 @@ class SshConnector:
     def resolve(self, host: Host) -> Resolved:
         """Address, port, user, keys and proxies of `host` (cached per host)."""
         key = (host.name, host.address, host.port, host.user, host.key_file,
-               host.vars.get("netops_ssh_config"))
+               host.vars.get("netops_ssh_config"), host.ssh_args)
         found = self._resolved.get(key)
         if found is None:
+            args = ssh_args(host.ssh_args, host.name) if host.ssh_args else None
             found = resolve(self.ssh_config(host), host.name, host.address, host.port,
-                            host.user, host.key_file)
+                            host.user, host.key_file, args)
             self._resolved[key] = found
         return found
 
@@ -157,6 +165,7 @@ class SshConnector:
                             hint="is ProxyJump set for the jump host itself? (a loop)")
         user, name, port = split_hop(hops[-1])
         hop = replace(via, name=name, address=name, port=port, user=user, become=False,
+                      ssh_args="",
                       groups=(), vars={"netops_ssh_config": via.vars.get("netops_ssh_config")}
                       if via.vars.get("netops_ssh_config") else {})
         key = (hops, hop.vars.get("netops_ssh_config"))
@@ -348,19 +357,25 @@ class SshTransport:
     # -- Transport protocol -------------------------------------------------------------
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
+        """Run `cmd`; through `sudo -n -u become_user` when it (or the inventory, with
+        `ansible_become`, for every command of the host) asks to become another user."""
         transport = self.connection()
-        sudo = cmd.become and self.user != "root"
+        become = self._spec.become_user
+        sudo = (cmd.become or self._spec.become) and self.user != become
         return run_on_channel(transport, self.host, cmd, timeout=timeout, sudo=sudo,
                               stdin=stdin, channel=self._take_spare(),
-                              keepalive=self._keepalive)
+                              keepalive=self._keepalive, user=become)
 
     def run_batch(self, cmds: Sequence[Command], *,
                   timeout: float | None = None) -> list[Completed | None]:
         """Read-only `cmds` in one round trip (see `channel.run_batch`)."""
         transport = self.connection()
+        if self._spec.become:
+            cmds = [replace(c, become=True) for c in cmds]
+        become = self._spec.become_user
         return run_batch(transport, self.host, cmds, timeout=timeout,
-                         sudo=self.user != "root", channel=self._take_spare(),
-                         keepalive=self._keepalive)
+                         sudo=self.user != become, channel=self._take_spare(),
+                         keepalive=self._keepalive, user=become)
 
     def _take_spare(self) -> paramiko.Channel | None:
         spare, self._spare = self._spare, None

@@ -348,11 +348,88 @@ class Resolved:
     """Probes left unanswered before the connection is declared dead."""
 
 
+SSH_ARG_OPTIONS = frozenset({
+    "hostname", "port", "user", "identityfile", "identitiesonly", "proxyjump", "proxycommand",
+    "serveraliveinterval", "serveralivecountmax", "userknownhostsfile", "globalknownhostsfile",
+    "kexalgorithms", "ciphers"})
+"""The `-o` options of ansible_ssh_common_args/extra_args that netops honours."""
+SSH_ARG_NO_OPS = frozenset({"controlmaster", "controlpersist", "controlpath", "loglevel",
+                            "compression"})
+"""`-o` options accepted and ignored: connection sharing (netops keeps one connection per host
+for the whole run), logging and compression change nothing a run does."""
+_SSH_FLAGS = {"-J": "proxyjump", "-p": "port", "-i": "identityfile", "-l": "user"}
+
+
+def ssh_args(text: str, host: str) -> dict[str, Any]:
+    """The ssh command-line options of `ansible_ssh_common_args` / `ansible_ssh_extra_args`
+    (`-o Key=Value`, `-o Key Value`, `-oKey=Value`, `-J`, `-p`, `-i`, `-l`), as ssh_config
+    options (lower-case keys, the first value wins, IdentityFile accumulates).
+
+    Raises:
+        UserError: an option netops does not honour (named, with the host).
+    """
+    where = f"host {host!r}: ansible_ssh_common_args/ansible_ssh_extra_args"
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise UserError(f"{where}: cannot split {text!r}: {e}") from None
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        word, i = words[i], i + 1
+        flag, attached = word[:2], word[2:]
+        if flag not in ("-o", *_SSH_FLAGS) or not word.startswith("-"):
+            raise UserError(f"{where}: ssh option {word!r} is not supported",
+                            hint="netops honours -o KEY=VALUE, -J, -p, -i and -l; put other "
+                            "settings in an ssh_config file (netops_ssh_config)")
+        if not attached:
+            if i >= len(words):
+                raise UserError(f"{where}: {word} needs a value")
+            attached, i = words[i], i + 1
+        if flag != "-o":
+            key, value = _SSH_FLAGS[flag], attached
+        else:
+            key, value = _option(attached, where)
+        if key in SSH_ARG_NO_OPS:
+            continue
+        if key == "identityfile":
+            out.setdefault(key, []).append(value)
+        elif key in _PROXIES:
+            if not any(p in out for p in _PROXIES):
+                out[key] = value
+        else:
+            out.setdefault(key, value)
+    return out
+
+
+def _option(text: str, where: str) -> tuple[str, str]:
+    m = re.match(r"\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$", text)
+    if m is None or not m.group(2).strip():
+        raise UserError(f"{where}: -o {text!r} is not KEY=VALUE")
+    key = m.group(1).lower()
+    if key == "stricthostkeychecking":
+        raise UserError(f"{where}: ssh option -o {m.group(1)} is not supported per host",
+                        hint="host keys are checked per run: --host-keys strict|accept-new|off")
+    if key not in SSH_ARG_OPTIONS | SSH_ARG_NO_OPS:
+        raise UserError(f"{where}: ssh option -o {m.group(1)} is not supported",
+                        hint="netops honours -o with " + ", ".join(sorted(SSH_ARG_OPTIONS))
+                        + "; put other settings in an ssh_config file (netops_ssh_config)")
+    return key, m.group(2).strip()
+
+
 def resolve(config: SshConfig, name: str, address: str, port: int | None, user: str | None,
-            key_file: str | None) -> Resolved:
-    """The inventory's ansible_host/port/user/key win over ssh_config, as they did in Fabric
-    (`Connection(host, user=, port=)` with ssh_config underneath)."""
-    conf = config.lookup(name)
+            key_file: str | None, args: Mapping[str, Any] | None = None) -> Resolved:
+    """The inventory's ansible_host/port/user/key win over its ssh arguments (`args`, from
+    `ssh_args`), which win over ssh_config, as on Ansible's ssh command line."""
+    conf = dict(config.lookup(name))
+    for key, value in (args or {}).items():
+        if key == "identityfile":
+            conf[key] = [*value, *conf.get(key, [])]
+            continue
+        if key in _PROXIES:
+            for p in _PROXIES:
+                conf.pop(p, None)
+        conf[key] = value
     jump = str(conf.get("proxyjump", "") or "")
     hostname = expand(str(conf["hostname"]), {"h": name}) if "hostname" in conf else name
     address = address if address != name else hostname

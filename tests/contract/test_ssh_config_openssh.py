@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -191,3 +192,27 @@ def test_a_fleet_config_is_indexed(tmp_path: Path) -> None:
                                           "port": "1000"}
     assert dict(conf.lookup("zz")) == {"user": "x"}
     assert getpass.getuser()  # (the default user when none is set)
+
+
+def test_inventory_ssh_args_over_ssh_config(tmp_path: Path) -> None:
+    """ansible_ssh_common_args/extra_args: as on ssh's command line, over ssh_config; the
+    inventory's own ansible_port/user over both."""
+    from netops.transport.sshconfig import ssh_args
+
+    path = tmp_path / "c.conf"
+    path.write_text("Host n1\n  Port 2000\n  ProxyCommand nc %h %p\n  IdentityFile /k/conf\n"
+                    "  User conf\n")
+    args = ssh_args("-o Port=2100 -oUser=args -J me@jump:2222 -i /k/args "
+                    "-o 'ServerAliveInterval 4' -o ControlPersist=60s -p 2200", "n1")
+    assert args == {"port": "2100", "user": "args", "proxyjump": "me@jump:2222",
+                    "identityfile": ["/k/args"], "serveraliveinterval": "4"}
+    got = resolve(SshConfig((path,)), "n1", "n1", None, None, None, args)
+    assert (got.port, got.user, got.proxy_jump, got.proxy_command) == (
+        2100, "args", ("me@jump:2222",), None)
+    assert got.key_files == ("/k/args", "/k/conf") and got.server_alive_interval == 4
+    mine = resolve(SshConfig((path,)), "n1", "n1", 22, "inv", None, args)
+    assert (mine.port, mine.user) == (22, "inv")
+    for bad, named in (("-o ForwardX11=yes", "-o ForwardX11"), ("-A", "'-A'"),
+                       ("-o StrictHostKeyChecking=no", "StrictHostKeyChecking")):
+        with pytest.raises(UserError, match=f"host 'n1'.*{re.escape(named)}"):
+            ssh_args(bad, "n1")
