@@ -369,6 +369,9 @@ def ssh_args(text: str, host: str) -> dict[str, Any]:
         UserError: an option netops does not honour (named, with the host).
     """
     where = f"host {host!r}: ansible_ssh_common_args/ansible_ssh_extra_args"
+    if "{{" in text or "{%" in text:
+        raise UserError(f"{where}: {text[:80]!r} is a Jinja template, which netops does not "
+                        "render in inventory variables", hint="write the value itself")
     try:
         words = shlex.split(text)
     except ValueError as e:

@@ -213,6 +213,7 @@ def test_inventory_ssh_args_over_ssh_config(tmp_path: Path) -> None:
     mine = resolve(SshConfig((path,)), "n1", "n1", 22, "inv", None, args)
     assert (mine.port, mine.user) == (22, "inv")
     for bad, named in (("-o ForwardX11=yes", "-o ForwardX11"), ("-A", "'-A'"),
-                       ("-o StrictHostKeyChecking=no", "StrictHostKeyChecking")):
+                       ("-o StrictHostKeyChecking=no", "StrictHostKeyChecking"),
+                       ("-o ProxyCommand='ssh -W %h:%p {{ bastion }}'", "Jinja template")):
         with pytest.raises(UserError, match=f"host 'n1'.*{re.escape(named)}"):
             ssh_args(bad, "n1")
