@@ -31,7 +31,21 @@ if TYPE_CHECKING:
     from netops.transport.ssh import SshConnector
 
 
-def run_record(plan: Plan, inventory: Path, nodes: str | None,
+def inventory_digest(sources: Sequence[Path]) -> str:
+    """sha256 of the inventory: of the file itself when it is one file (what `sha256sum`
+    prints), else over every -i source, a directory's files included (in path order)."""
+    if len(sources) == 1 and sources[0].is_file():
+        return hashlib.sha256(sources[0].read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for source in sources:
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() \
+            else [source] if source.is_file() else []
+        for f in files:
+            digest.update(str(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def run_record(plan: Plan, inventory: Sequence[Path], nodes: str | None,
                batch_size: str | None) -> RunRecord:
     """The journal's record of `plan` before it starts (secret params masked)."""
     from netops.engine.prepare import rollout_record
@@ -44,9 +58,8 @@ def run_record(plan: Plan, inventory: Path, nodes: str | None,
     return RunRecord(
         run_id=plan.run_id, runbook=rb.name, runbook_path=str(rb.source.resolve()),
         runbook_sha256=hashlib.sha256(rb.source.read_bytes()).hexdigest(),
-        inventory=str(inventory.resolve()),
-        inventory_sha256=hashlib.sha256(inventory.read_bytes()).hexdigest()
-        if inventory.is_file() else "",
+        inventory=",".join(str(p.resolve()) for p in inventory),
+        inventory_sha256=inventory_digest(inventory),
         nodes=nodes or "all", params=params, dry_run=plan.dry_run,
         batches=[[h.name for h in b] for b in plan.batches],
         argv=redact_argv([mask(a, plan.secrets) for a in sys.argv]),

@@ -260,7 +260,7 @@ def run_cmd(
     from netops.session import RunSession, run_record
 
     session = RunSession(plan, connector, journal,
-                         run_record(plan, s.inventory, nodes, batch_size),
+                         run_record(plan, s.inventories or [s.inventory], nodes, batch_size),
                          takeover=frozenset(prior.chain) if prior else frozenset(),
                          finished=_finished_hosts(inventory, prior))
     return _execute(s, console, session, as_json, targets)

@@ -148,8 +148,10 @@ def _table(console: "Out", path: Path, found: "dict[str, Schedule]",
 
 def _global_args(s: Settings) -> list[str]:
     """The scheduler's own global options, for the `netops run` processes it starts."""
-    args = ["-i", str(s.inventory.resolve()), "--host-keys", str(s.host_keys.value),
-            "--connect-timeout", f"{s.connect_timeout:g}"]
+    args = [a for source in (s.inventories or [s.inventory])
+            for a in ("-i", str(source.resolve()))]
+    args += ["--host-keys", str(s.host_keys.value), "--connect-timeout",
+             f"{s.connect_timeout:g}"]
     if s.journal:
         args += ["--journal", s.journal if "://" in s.journal
                  else str(Path(s.journal).expanduser().resolve())]
