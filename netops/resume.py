@@ -144,12 +144,14 @@ def _steps(journal: Journal, runs: list[dict[str, Any]], once_ids: set[str]
             {k: frozenset(v) for k, v in unknown.items() if v})
 
 
-def resume_vars(state: ResumeState, rb: Runbook, given: list[str]) -> list[str]:
-    """The `--var` pairs of the resumed run: the original params, the secrets given again.
+def resume_vars(state: ResumeState, rb: Runbook, given: list[str],
+                force: bool = False) -> tuple[list[str], list[str]]:
+    """The `--var` pairs of the resumed run (the original params, the secrets given again),
+    and a line for each param the operator changed.
 
-    A changed non-secret value is refused: a resume finishes the same change."""
+    A changed non-secret value is refused unless `force`: a resume finishes the same change."""
     secrets = {k for k, p in rb.params.items() if p.secret}
-    named = {}
+    named, changed = {}, []
     for pair in given:
         key, _, value = pair.partition("=")
         named[key] = value
@@ -157,13 +159,18 @@ def resume_vars(state: ResumeState, rb: Runbook, given: list[str]) -> list[str]:
         if param is None or key in secrets:
             continue
         was = state.params.get(key)
-        if was is None or param.coerce(value) != param.coerce(as_var(was)):
+        if was is not None and param.coerce(value) == param.coerce(as_var(was)):
+            continue
+        if not force:
             raise UserError(f"--var {key}={value!r}: run {state.named} ran with "
                             f"{key}={as_var(was)!r}; a resume finishes the same change",
-                            hint="start a new run to change a param")
+                            hint="start a new run, or give --force to change it anyway")
+        changed.append(f"  --var {key}={value} overrides the original run's "
+                       f"{key}={as_var(was)} (--force)")
     missing = sorted(secrets - set(named))
     if missing:
         raise UserError(f"run {state.named} had secret params that the journal does not "
                         f"keep: give them again with --var {missing[0]}=...")
-    return [f"{k}={as_var(v)}" for k, v in state.params.items()
-            if k not in secrets and k not in named and v is not None] + given
+    kept = [f"{k}={as_var(v)}" for k, v in state.params.items()
+            if k not in secrets and k not in named and v is not None]
+    return kept + given, changed

@@ -43,7 +43,7 @@ def journaled_run(tmp: Path, journal: Journal, *, pause: str = "1s") -> RunResul
     hosts = inventory.select(None)
     plan = build_plan(load_runbook(rb), inventory, hosts, [],
                       Overrides(batch_size="1,2", max_fail="1", pause=pause), dry_run=False)
-    journal.start_run(run_record(plan, inv, "all", "1,2"))
+    journal.start_run(run_record(plan, [inv], "all", "1,2"))
     observer = journal.observer(plan.run_id, plan.secrets)
     return execute(plan, World(connect=lambda h: LocalTransport(h.name),
                                controller=LocalTransport, observer=FanOut([observer])))

@@ -2,7 +2,6 @@
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,6 +74,7 @@ def exec_cmd(
     from netops.engine.events import FanOut, Observer
     from netops.journal import RunRecord
     from netops.report import ExecOutput, LiveView, exec_summary
+    from netops.session import inventory_digest
     from netops.transport.base import Command
 
     s = settings(ctx)
@@ -86,10 +86,10 @@ def exec_cmd(
     journal = open_journal(ctx)
     journal.check()
     run_id = uuid.uuid4().hex[:12]
-    inventory = s.inventory.resolve()
+    sources = s.inventories or [s.inventory]
     journal.start_run(RunRecord(
-        run_id=run_id, runbook="exec", inventory=str(inventory),
-        inventory_sha256=_sha256(inventory), nodes=nodes or "all",
+        run_id=run_id, runbook="exec", inventory=",".join(str(p.resolve()) for p in sources),
+        inventory_sha256=inventory_digest(sources), nodes=nodes or "all",
         params={"command": text, "become": become}, batches=[[h.name for h in hosts]],
         argv=list(sys.argv), rollout={"forks": forks, "timeout": timeout}))
     observers: list[Observer] = [journal.observer(run_id),
@@ -105,8 +105,3 @@ def exec_cmd(
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
     return exit_code_for(run)
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""

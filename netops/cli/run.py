@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +25,9 @@ from netops.errors import UserError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from netops.engine.plan import Plan
     from netops.engine.prepare import Overrides, Resume
+    from netops.engine.result import RunResult
     from netops.inventory.model import Host, Inventory
     from netops.journal import Journal
     from netops.notify import Target
@@ -177,7 +180,8 @@ def run_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="Run a disruptive runbook outside the nodes' maintenance window "
         "(netops_maintenance_window); with --resume, also accept a runbook that changed "
-        "since the run.")] = False,
+        "since the run, or a --var that changes one of its params (said before it "
+        "runs).")] = False,
     until: Annotated[str | None, typer.Option(
         "--until", metavar="<hh:mm|iso>",
         help="End of the maintenance window: HH:MM (next occurrence, local time) "
@@ -204,51 +208,89 @@ def run_cmd(
 
       netops run reset-flannel-subnet --nodes workers --batch-size 1 --until 06:00
     """
-    import time
-
     s = settings(ctx)
     from netops.notify import parse_targets
 
     targets = parse_targets(notify or ())
-    deadline = None
-    if until:
-        from netops.schedule import parse_until
-
-        deadline = parse_until(until, time.time())
+    deadline = _deadline(until)
     journal = open_journal(ctx)
     prior = _prior(journal, resume, force, unknown)
     if prior is not None:
         runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False
+    what = _what(s, runbook, nodes, var or [], prior, force)
+    if what.runbook.disruptive and not dry_run:
+        _explicit(what.runbook, nodes, yes)
+        deadline = _maintenance_window(s.console(), what.runbook, what.hosts, deadline, force)
+    from netops.engine.prepare import Overrides, build_plan
+
+    over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
+    plan = build_plan(what.runbook, what.inventory, what.hosts, what.vars, over,
+                      dry_run=dry_run, resume=_resume_of(prior, unknown) if prior else None)
+    connector = s.connector()
+    preflight(connector, what.hosts)
+    asks = _asks(dry_run or yes)
+    if not asks:
+        # Every input is checked: open the connections (no command yet) while the console
+        # and the engine load; handshakes mostly wait for the nodes.
+        connector.warm(what.hosts, plan.forks)
+    if not _confirmed(s.console(), plan, prior, over, asks):
+        return ExitCode.INTERRUPTED
+    from netops.session import RunSession, run_record
+
+    session = RunSession(plan, connector, journal,
+                         run_record(plan, s.inventories or [s.inventory], nodes, batch_size),
+                         takeover=frozenset(prior.chain) if prior else frozenset(),
+                         finished=_finished_hosts(what.inventory, prior))
+    return _execute(s, s.console(), session, as_json, targets)
+
+
+@dataclass(frozen=True)
+class _What:
+    """What a run runs: the runbook, the inventory, the hosts and the --var pairs."""
+
+    runbook: "Runbook"
+    inventory: "Inventory"
+    hosts: "tuple[Host, ...]"
+    vars: list[str]
+
+
+def _what(s: Settings, runbook: str | None, nodes: str | None, var: list[str],
+          prior: "ResumeState | None", force: bool) -> _What:
     if runbook is None:
         raise UserError("which runbook? give its name, or --resume RUN_ID",
                         hint="`netops list` shows the library")
     rb = s.find_runbook(runbook)
     inventory = s.load_inventory()
-    if prior is not None:
+    if prior is None:
+        hosts = inventory.select(nodes)
+    else:
         from netops.resume import resume_vars
 
-        var = resume_vars(prior, rb, var or [])
+        var, changed = resume_vars(prior, rb, var, force)
+        for line in changed:
+            s.console().print(line, markup=False)
         hosts = _resumed_hosts(inventory, prior)
-    else:
-        hosts = inventory.select(nodes)
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
-    if rb.disruptive and not dry_run:
-        _explicit(rb, nodes, yes)
-        deadline = _maintenance_window(s.console(), rb, hosts, deadline, force)
-    from netops.engine.prepare import Overrides, build_plan, describe
+    return _What(rb, inventory, hosts, var)
 
-    over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
-    plan = build_plan(rb, inventory, hosts, var or [], over, dry_run=dry_run,
-                      resume=_resume_of(prior, unknown) if prior else None)
-    connector = s.connector()
-    preflight(connector, hosts)
-    asks = _asks(dry_run or yes)
-    if not asks:
-        # Every input is checked: open the connections (no command yet) while the console
-        # and the engine load; handshakes mostly wait for the nodes.
-        connector.warm(hosts, plan.forks)
-    console = s.console()
+
+def _deadline(until: str | None) -> float | None:
+    """`--until` as Unix time (None without it)."""
+    if not until:
+        return None
+    import time
+
+    from netops.schedule import parse_until
+
+    return parse_until(until, time.time())
+
+
+def _confirmed(console: "Out", plan: "Plan", prior: "ResumeState | None",
+               over: "Overrides", asks: bool) -> bool:
+    """The plan in words (and what a resume keeps); False when the operator declines."""
+    from netops.engine.prepare import describe
+
     for line in describe(plan):
         console.print(line, markup=False)
     if prior is not None:
@@ -256,14 +298,8 @@ def run_cmd(
             console.print(line, markup=False)
     if asks and not typer.confirm("Proceed?", default=False, err=True):
         console.print("not run: declined", markup=False)
-        return ExitCode.INTERRUPTED
-    from netops.session import RunSession, run_record
-
-    session = RunSession(plan, connector, journal,
-                         run_record(plan, s.inventories or [s.inventory], nodes, batch_size),
-                         takeover=frozenset(prior.chain) if prior else frozenset(),
-                         finished=_finished_hosts(inventory, prior))
-    return _execute(s, console, session, as_json, targets)
+        return False
+    return True
 
 
 def _prior(journal: "Journal", run_id: str | None, force: bool,
@@ -375,9 +411,7 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
              targets: "Sequence[Target]" = ()) -> int:
     import signal
 
-    from netops.plain import escape
-    from netops.report import LiveView, plan_preview, show_summary
-    from netops.transport.base import mask
+    from netops.report import LiveView
 
     plan = session.plan
     interactive = console.is_terminal and sys.stdin.isatty()
@@ -399,6 +433,25 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
         run = session.run([LiveView(console, verbose=s.verbose, secrets=plan.secrets)], ask)
     finally:
         signal.signal(signal.SIGINT, previous)
+    _show_outcome(console, session, run)
+    if as_json:
+        sys.stdout.write(json.dumps(run.to_json()) + "\n")
+    if targets:
+        from netops.notify import notify_run
+
+        notify_run(console, targets, run, session.record.nodes, session.plan.secrets)
+    if session.journal_failed is not None:
+        return ExitCode.FAILED
+    return exit_code_for(run)
+
+
+def _show_outcome(console: "Out", session: "RunSession", run: "RunResult") -> None:
+    """The preview (dry run), the summary, and how to go on."""
+    from netops.plain import escape
+    from netops.report import plan_preview, show_summary
+    from netops.transport.base import mask
+
+    plan = session.plan
     if plan.dry_run:
         console.print(plan_preview(run, plan.secrets))
     show_summary(console, run, plan.secrets)
@@ -415,12 +468,3 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
     else:
         console.print(f"run {plan.run_id}: {run.status} (netops report {plan.run_id})",
                       markup=False)
-    if as_json:
-        sys.stdout.write(json.dumps(run.to_json()) + "\n")
-    if targets:
-        from netops.notify import notify_run
-
-        notify_run(console, targets, run, session.record.nodes, session.plan.secrets)
-    if session.journal_failed is not None:
-        return ExitCode.FAILED
-    return exit_code_for(run)

@@ -151,7 +151,8 @@ def test_a_window_closing_mid_run_halts_between_batches_resumably(
     assert {h["host"]: h["status"] for h in report["hosts"]} == {
         "chick1": "changed", "chick2": "not-run", "chick3": "not-run"}
     # resumable: the rest runs, chick1 is not touched again
-    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--yes", "--json")
+    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--force",
+                  "--yes", "--json")
     assert resumed.rc == 0, resumed.stderr
     assert node_log(fresh, "chick1") == ["start", "done"]
     assert node_log(fresh, "chick2") == ["start", "done"] == node_log(fresh, "chick3")
@@ -262,6 +263,7 @@ def test_scheduler_once_and_sigterm(fresh: Lab, cli: Cli) -> None:
     # the step in flight finished, chick2 was not started, the lock was released: resumable
     assert node_log(fresh, "chick1") == ["start", "done"] and node_log(fresh, "chick2") == []
     assert fresh.node_exec("chick1", "test -e /var/lib/netops/lock", check=False).returncode
-    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--yes", "--json")
+    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--force",
+                  "--yes", "--json")
     assert resumed.rc == 0, resumed.stderr
     assert resumed.statuses() == {"chick2": "changed"}
