@@ -251,6 +251,7 @@ def healthy(lab: Lab, node: str) -> None:
     the sysctl/module prerequisites persisted, docker's FORWARD DROP re-opened by a correct
     drop-in, flannel's CNI config and plugin binaries, cni0 with one running pod, networkd
     managing the uplink only."""
+    _clear_faults(lab, node)
     _base_sysctl(lab, node)
     _base_forward(lab, node)
     _base_cni(lab, node)
@@ -261,6 +262,30 @@ def healthy(lab: Lab, node: str) -> None:
     from netops.lab.faults_k8s import healthy_k8s
     healthy_calico(lab, node)
     healthy_k8s(lab, node)
+
+
+def _clear_faults(lab: Lab, node: str) -> None:
+    """Undo what a fault leaves that the baseline below would not overwrite: the conntrack
+    shadow mount, a leftover calico CNI config, and a flannel stand-in (its unit, links,
+    lease file, and the etcd prefix its faults wrote)."""
+    ep = lab.etcd_endpoint
+    p = shlex.quote(FLANNEL_PREFIX)
+    etcd = (f"ETCDCTL_API=3 etcdctl --endpoints {ep} del --prefix {p}/ >/dev/null 2>&1\n"
+            f"ETCDCTL_API=2 etcdctl --endpoints {ep} rm --recursive {p} >/dev/null 2>&1\n"
+            if ep else "")
+    sh(lab, node, f"""\
+while mountpoint -q /proc/sys/net/netfilter/nf_conntrack_count; do
+  umount /proc/sys/net/netfilter/nf_conntrack_count || break
+done
+rm -f /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig
+if [ -e /etc/systemd/system/flanneld.service ]; then
+  systemctl disable flanneld >/dev/null 2>&1; systemctl stop flanneld >/dev/null 2>&1
+  rm -f /etc/systemd/system/flanneld.service /run/flannel/subnet.env
+  ip link del flannel.1 2>/dev/null
+  {etcd.strip() or ':'}
+fi
+true
+""")
 
 
 def _base_kubelet(lab: Lab, node: str) -> None:
