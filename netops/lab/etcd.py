@@ -20,8 +20,10 @@ CLIENT_PORT = 2379
 PEER_PORT = 2380
 
 
-def start(directory: Path, address: str, timeout: float = 20) -> tuple[int, str]:
-    """Start etcd; returns (pid, client endpoint) once it answers /health."""
+def start(directory: Path, address: str, timeout: float = 20, *,
+          enable_v2: bool = True) -> tuple[int, str]:
+    """Start etcd; returns (pid, client endpoint) once it answers /health. `enable_v2=False`
+    is etcd 3.4's own default: no v2 API (a fault for flannel <= 0.17, a v2 client)."""
     data = directory / "etcd"
     data.mkdir(exist_ok=True)
     data.chmod(0o700)
@@ -31,7 +33,8 @@ def start(directory: Path, address: str, timeout: float = 20) -> tuple[int, str]
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"netops-lab={peer}", "--initial-cluster-state", "new",
-            "--enable-v2=true", "--logger=zap", "--log-outputs=stderr"]
+            f"--enable-v2={'true' if enable_v2 else 'false'}", "--logger=zap",
+            "--log-outputs=stderr"]
     with open(directory / "etcd.log", "ab") as log:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True, cwd=str(directory))

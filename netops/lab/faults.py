@@ -269,6 +269,8 @@ def _clear_faults(lab: Lab, node: str) -> None:
     shadow mount, a leftover calico CNI config, and a flannel stand-in (its unit, links,
     lease file, and the etcd prefix its faults wrote)."""
     ep = lab.etcd_endpoint
+    if ep and not lab.etcd_v2:  # flannel-etcd-v2-off: the v2 API back on
+        lab.restart_etcd(enable_v2=True)
     p = shlex.quote(FLANNEL_PREFIX)
     etcd = (f"ETCDCTL_API=3 etcdctl --endpoints {ep} del --prefix {p}/ >/dev/null 2>&1\n"
             f"ETCDCTL_API=2 etcdctl --endpoints {ep} rm --recursive {p} >/dev/null 2>&1\n"
@@ -632,6 +634,16 @@ ETCDCTL_API=3 etcdctl --endpoints {ep} put {p}/config "$c" >/dev/null
 """)
 
 
+def flannel_etcd_v2_off(lab: Lab, node: str) -> None:
+    # etcd >= 3.4 runs without the v2 API by default (--enable-v2=false); the config is in v3
+    # (etcdctl's default), but flanneld <= 0.17 is a v2 client: every request fails with
+    # "client: response is invalid json", no lease, no subnet.env (flannel#1191).
+    _flannel(lab, node, api="2", write_api="3", network=POD_CIDR)
+    lab.restart_etcd(enable_v2=False)
+    sh(lab, node, "systemctl restart flanneld >/dev/null 2>&1; rm -f /run/flannel/subnet.env; "
+                  "ip link del flannel.1 2>/dev/null; true")
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("ip-forward-off", "net.ipv4.ip_forward is 0 now", "check-ip-forward",
           ip_forward_off),
@@ -656,6 +668,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "v3 and fails", "reset-flannel-subnet", flannel_config_v2_only),
     Fault("flannel-config-v3-only", "flanneld <= 0.17 (v2) and its leases in v2, the "
           "(overlapping) config only in v3", "reset-flannel-subnet", flannel_config_v3_only),
+    Fault("flannel-etcd-v2-off", "etcd without the v2 API (--enable-v2=false, etcd 3.4's "
+          "default) under a v2 flanneld (<= 0.17): no lease, report only",
+          "reset-flannel-subnet", flannel_etcd_v2_off),
     Fault("networkd-catchall", "systemd-networkd runs with .network files that match every "
           "link (no [Match]) and every veth (Name=veth*): it manages cni0 and pod veths",
           "networkd-unmanage-veth", networkd_catchall),

@@ -169,6 +169,20 @@ class Lab:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @property
+    def etcd_v2(self) -> bool:
+        """Whether the lab's etcd serves the v2 API (it does unless a fault turned it off)."""
+        return bool(self._etcd and self._etcd.get("v2", True))
+
+    def restart_etcd(self, *, enable_v2: bool = True) -> None:
+        """Restart the lab's etcd on its data, with or without the v2 API."""
+        if self._etcd is None:
+            raise LabError("this lab has no etcd")
+        etcd_server.stop(int(str(self._etcd["pid"])), self.directory)
+        pid, endpoint = etcd_server.start(self.directory, self.net.gateway, enable_v2=enable_v2)
+        self._etcd = {"pid": pid, "endpoint": endpoint, "v2": enable_v2}
+        self._save_state("up")
+
     def _save_state(self, status: str) -> None:
         with self._locked(self.directory / "state.lock"):
             state = {

@@ -409,6 +409,25 @@ def test_reset_flannel_subnet_never_stops_kubelet_blind(lab: Lab, cli: Cli, faul
         [x for x in before.splitlines() if "/var/lib/netops" not in x]
 
 
+def test_reset_flannel_subnet_etcd_without_v2(lab: Lab, cli: Cli) -> None:
+    """Issue 18: etcd runs without the v2 API under a v2 flanneld: the finding says so, and
+    nothing is reset (report only)."""
+    F.inject(lab, f"flannel-etcd-v2-off@{BAD}")
+    try:
+        assert not lab.etcd_v2
+        found = diagnose(cli, "reset-flannel-subnet")
+        assert verdicts(found, "reset-flannel-subnet") == FLAGGED
+        assert "etcd serves no v2 API (--enable-v2=false" in evidence(
+            found, "reset-flannel-subnet"), found.stdout
+        told = run(cli, "reset-flannel-subnet", "--yes", "--var", "flannel_etcd_api=v2",
+                   "--var", "network=10.245.0.0/16", "--var", "drain=false")
+        assert told.rc == 1 and "REFUSED: flannel reads v2, which this etcd does not serve" \
+            in told.json["before"][0]["stdout"], told.stdout
+    finally:
+        F.healthy(lab, BAD)
+    assert lab.etcd_v2
+
+
 @pytest.mark.parametrize("fault", ["cni-config-stale", "cni-config-missing"])
 def test_check_cni_config(lab: Lab, cli: Cli, fault: str) -> None:
     F.inject(lab, f"{fault}@{BAD}")

@@ -65,6 +65,7 @@ MATRIX: dict[str, Row] = {
     "flannel-config-v2-only": Row(("reset-flannel-subnet",),
                                   vars=("flannel_etcd_api=v3", "drain=false")),
     "flannel-config-v3-only": Row(("reset-flannel-subnet",), vars=FLANNEL),
+    "flannel-etcd-v2-off": Row(("reset-flannel-subnet",), fixed=False, after_boot=False),
     "networkd-catchall": Row(("networkd-unmanage-veth",)),
     "cni-config-missing": Row(("check-cni-config",), fixed=False, after_boot=False),
     "cni-config-stale": Row(("check-cni-config",)),
@@ -91,7 +92,8 @@ ROUNDS: list[list[str]] = [
      "flannel-config-v2-only"],
     ["cni-config-missing", "calico-silent", "nodelocaldns-down", "kube-proxy-rules-missing",
      "flannel-config-v3-only"],
-    ["calico-not-live", "bare-pod", "resolv-conf-loopback", "resolv-conf-too-many-nameservers"],
+    ["calico-not-live", "bare-pod", "resolv-conf-loopback", "resolv-conf-too-many-nameservers",
+     "flannel-etcd-v2-off"],
 ]
 
 
