@@ -38,6 +38,8 @@ class StepRunner:
         self.controller: Transport | None = None
         self.registered: dict[str, Registered] = {}
         self.changed = False
+        self.predicted: dict[str, str | None] = {}
+        """A dry run's picture of this target after the steps so far (StepContext)."""
 
     def transport_for(self, step: Step) -> Transport:
         if step.on == "controller" or self.node is None:
@@ -122,7 +124,7 @@ class StepRunner:
             transport=self.transport_for(step), dry_run=self.plan.dry_run,
             timeout=step.timeout_s or self.plan.timeout, become=step.become,
             secrets=self.plan.secrets, prior_change=self.changed,
-            sleep=self.world.sleep, clock=self.world.clock,
+            sleep=self.world.sleep, clock=self.world.clock, predicted=self.predicted,
         )
 
         def shell(template: str) -> str:

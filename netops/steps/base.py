@@ -30,6 +30,11 @@ class StepContext:
     prediction that reads state may be stale (pyinfra#421)."""
     sleep: Callable[[float], None] = field(default=lambda s: None)
     clock: Callable[[], float] = field(default=lambda: 0.0)
+    predicted: dict[str, str | None] = field(default_factory=dict)
+    """In a dry run, what earlier steps on this host would have made of the node (a file's
+    path -> its predicted content, None for removed; `sysctl:KEY` -> the runtime value), so
+    that a later step predicts from there instead of from the untouched node. One dict per
+    host, shared by its steps."""
 
     def command(self, text: str, *, readonly: bool) -> Command:
         return Command(text, secrets=self.secrets, become=self.become, readonly=readonly)

@@ -90,7 +90,7 @@ def desired_file(current: str | None, key: str, value: str) -> str:
 def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
         comment_out_conflicts: bool = True) -> Outcome:
     key = normalize_key(key)
-    state = parse(ctx.read(probe_script(key)).stdout)
+    state = _read_state(ctx, key)
     actions: list[str] = []
     notes: list[str] = []
     diff = ""
@@ -139,9 +139,50 @@ def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
     summary = "; ".join(notes)
     plan = actions + ([f"write {write_to}"] if new_file is not None else [])
     if ctx.dry_run:
+        _predict(ctx.predicted, state, key, value, write_to, new_file, conflicts)
         return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=diff,
                        note=may_change(ctx, summary))
     return _apply(ctx, actions, write_to, new_file, summary, diff)
+
+
+def _read_state(ctx: StepContext, key: str) -> SysctlState:
+    """The node's state for `key`; in a dry run, as the steps before would have left it."""
+    state = parse(ctx.read(probe_script(key)).stdout)
+    return _as_predicted(state, key, ctx.predicted) if ctx.dry_run else state
+
+
+def _as_predicted(state: SysctlState, key: str,
+                  predicted: dict[str, str | None]) -> SysctlState:
+    """The node as earlier steps of a dry run would have left it."""
+    if not predicted:
+        return state
+    files = dict(state.files)
+    real = dict(state.real)
+    for path, content in predicted.items():
+        if path.startswith("sysctl:"):
+            continue
+        names = [p for p in files if state.target(p) == path] or (
+            [path] if path == SYSCTL_CONF or path.rsplit("/", 1)[0] in SYSCTL_DIRS else [])
+        for name in names:
+            if content is None:
+                files.pop(name, None)
+            else:
+                files[name] = content
+                real.setdefault(name, path)
+    runtime = predicted.get(f"sysctl:{key}", state.runtime)
+    return SysctlState(runtime, state.runtime_error if runtime is None else "", files, real)
+
+
+def _predict(predicted: dict[str, str | None], state: SysctlState, key: str, value: str,
+             write_to: str | None, new_file: str | None, conflicts: list[str]) -> None:
+    """Record what this step would do, for the steps after it in a dry run."""
+    predicted[f"sysctl:{key}"] = value
+    if write_to is not None and new_file is not None:
+        predicted[write_to] = new_file
+    pattern = re.compile(rf"^(\s*{re.escape(key)}\s*=)", re.M)
+    for path in conflicts:
+        text = next((state.files[p] for p in state.files if state.target(p) == path), "")
+        predicted[path] = pattern.sub(r"# netops: \1", text)
 
 
 def comment_out(path: str, key: str) -> str:

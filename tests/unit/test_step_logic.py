@@ -108,3 +108,37 @@ def test_file_probe_follows_symlinks() -> None:
     st = file.parse("netops:link /etc/sysctl.conf\n644\nk = 1\n")
     assert (st.real, st.mode, st.content) == ("/etc/sysctl.conf", "0644", "k = 1\n")
     assert file.parse("netops:link /etc/x\nnetops:absent\n").content is None
+
+
+def test_a_dry_run_predicts_from_the_steps_before_it() -> None:
+    """Two sysctl steps persisting to one file: the second previews the file as the first
+    would have left it (not as a second new one-line file), and a runtime value the first
+    would set is no longer a change."""
+    from netops.engine.result import Status
+    from netops.steps import sysctl
+    from netops.steps.base import StepContext
+    from netops.transport.base import Completed
+
+    class Node:
+        host = "n1"
+
+        def run(self, cmd: object, *, timeout: float | None = None,
+                stdin: bytes | None = None) -> Completed:
+            return Completed(0, "0\n==> netops-file rc 0\n", "", 0.0)  # no sysctl files
+
+    predicted: dict[str, str | None] = {}
+
+    def ctx() -> StepContext:
+        return StepContext(transport=Node(), dry_run=True, timeout=5,  # type: ignore[arg-type]
+                           become=False, predicted=predicted)
+
+    path = "/etc/sysctl.d/99-k8s.conf"
+    first = sysctl.run(ctx(), key="net.ipv4.ip_forward", value="1", persist=path)
+    assert "+net.ipv4.ip_forward = 1" in first.diff and "runtime 0 -> 1" in first.note
+    second = sysctl.run(ctx(), key="net.bridge.bridge-nf-call-iptables", value="1",
+                        persist=path)
+    assert second.diff.splitlines()[2:] == [
+        "@@ -1,2 +1,3 @@", " # managed by netops", " net.ipv4.ip_forward = 1",
+        "+net.bridge.bridge-nf-call-iptables = 1"], second.diff
+    again = sysctl.run(ctx(), key="net.ipv4.ip_forward", value="1", persist=path)
+    assert again.status is Status.OK, again
