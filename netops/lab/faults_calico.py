@@ -122,6 +122,7 @@ def healthy_calico(lab: Lab, node: str) -> None:
     """calico-node running (the API's kubelet starts it once kubelet is active), no upgrade
     leftovers in docker, and a felix that answers liveness."""
     _wait_calico_running(lab, node)
+    clear_guarded(lab, node)
     sh(lab, node, f"rm -f {CHATTY}")
     _calico(lab, node, "heal")
     live = sh(lab, node, "curl -s -o /dev/null -w '%{http_code}' "
@@ -179,6 +180,58 @@ def bare_pod(lab: Lab, node: str) -> None:
             "--", "sleep", "86400")
 
 
+def guarded_name(node: str) -> str:
+    return f"guarded-{node}"
+
+
+def _guarded_manifest(node: str) -> str:
+    """A one-replica app pinned to `node` and a PodDisruptionBudget that wants it always up
+    (minAvailable 1): the classic drain blocker. JSON is YAML, and kubectl reads both."""
+    name = guarded_name(node)
+    labels = {"app": name}
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+          "metadata": {"name": name, "namespace": "default", "labels": labels},
+          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                   "template": {"metadata": {"labels": labels}, "spec": {
+                       "nodeSelector": {"kubernetes.io/hostname": node},
+                       "containers": [{"name": "app", "image": "docker.io/library/nginx:1.25"}]}}}}
+    budget = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+              "metadata": {"name": name, "namespace": "default"},
+              "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}}
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [rs, budget]})
+
+
+def pdb_blocks_drain(lab: Lab, node: str) -> None:
+    """A single-replica app on the node with a PodDisruptionBudget minAvailable 1: every
+    eviction of its pod is refused (429 TooManyRequests, DisruptionBudget), so `kubectl drain`
+    retries until its --timeout. No runbook owns this: fix-calico's drain fails on it."""
+    path = lab.directory / f"{guarded_name(node)}.json"
+    path.write_text(_guarded_manifest(node))
+    lab.kubectl("create", "--validate=false", "-f", str(path))
+    deadline = time.monotonic() + 30
+    while True:
+        pods = node_pods(lab, node, guarded_name(node))
+        budgets = [o for o in lab.kube_state()["objects"] if o["kind"] ==
+                   "PodDisruptionBudget" and o["metadata"]["name"] == guarded_name(node)]
+        if pods and any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in pods[0].get("status", {}).get("conditions", [])) and \
+                budgets and budgets[0].get("status", {}).get("currentHealthy") == 1:
+            return
+        if time.monotonic() > deadline:
+            raise UserError(f"{node}: the guarded pod did not turn Ready under its budget")
+        time.sleep(0.2)
+
+
+def clear_guarded(lab: Lab, node: str) -> None:
+    """Remove what pdb-blocks-drain created on `node` (its budget first, then the app)."""
+    name = guarded_name(node)
+    if not lab.kube or not any(o["metadata"].get("name") == name
+                               for o in lab.kube_state()["objects"]):
+        return
+    lab.kubectl("delete", "--ignore-not-found", "--wait=false", "-n", "default",
+                f"poddisruptionbudget/{name}", f"replicaset/{name}")
+
+
 CALICO_FAULTS: tuple[Fault, ...] = (
     Fault("calico-silent", "calico-node silent for 2 h after an upgrade (exited containers "
           "whose netns is gone), pod still Running", "fix-calico", calico_silent),
@@ -186,4 +239,7 @@ CALICO_FAULTS: tuple[Fault, ...] = (
           "(a fresh log) while its liveness answers 503", "fix-calico", calico_not_live),
     Fault("bare-pod", "a pod without a controller on the node: kubectl drain refuses it",
           "fix-calico", bare_pod),
+    Fault("pdb-blocks-drain", "a one-replica app on the node under a PodDisruptionBudget "
+          "(minAvailable 1): evictions answer 429, kubectl drain times out", "fix-calico",
+          pdb_blocks_drain),
 )

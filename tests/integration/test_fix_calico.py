@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,3 +228,56 @@ def test_contradictory_timings_are_refused(lab: Lab, cli: Cli) -> None:
         assert r.rc == 2, r.stdout + r.stderr
         assert "fresh_within (5) must be below settle (4)" in r.stderr, r.stderr
     assert (snapshot(lab), kube_snapshot(lab)) == before
+
+
+def api_url(lab: Lab) -> str:
+    text = (lab.directory / "kubeconfig").read_text()
+    return re.search(r"server: (\S+)", text).group(1)  # type: ignore[union-attr]
+
+
+def test_a_disruption_budget_stalls_the_drain_and_halts_the_rollout(lab: Lab, cli: Cli) -> None:
+    """Issue 18: a one-replica app under a PodDisruptionBudget (minAvailable 1) on chick11.
+    The API answers each eviction 429 with the real API server's Status; the real kubectl
+    drain retries every 5 s until its --timeout. fix-calico's drain fails, chick11 stays
+    cordoned (never pruned or rebooted), and the rollout halts before chick12."""
+    F.inject(lab, "calico-silent@chick11,pdb-blocks-drain@chick11,calico-silent@chick12")
+    boot11, boot12 = boot_id(lab, "chick11"), boot_id(lab, "chick12")
+    pod = kubectl(lab, "get", "pod", "-l", "app=guarded-chick11", "-o",
+                  "jsonpath={.items[0].metadata.name}").stdout
+    request = urllib.request.Request(
+        f"{api_url(lab)}/api/v1/namespaces/default/pods/{pod}/eviction", method="POST",
+        headers={"Content-Type": "application/json"}, data=json.dumps({
+            "apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": pod, "namespace": "default"}}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 429
+    assert json.loads(refused.value.read()) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+        "reason": "TooManyRequests", "code": 429, "details": {"causes": [{
+            "reason": "DisruptionBudget",
+            "message": "The disruption budget guarded-chick11 needs 1 healthy pods and has 1 "
+                       "currently"}]}}
+    budget = kubectl(lab, "get", "pdb", "guarded-chick11").stdout.splitlines()
+    assert budget[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED",
+                                 "DISRUPTIONS", "AGE"]
+    assert budget[1].split()[:4] == ["guarded-chick11", "1", "N/A", "0"]
+
+    r = cli("run", "fix-calico", "--nodes", "chick11,chick12", "--json", "--yes", *FAST,
+            "--var", "drain_timeout=8s", timeout=300)
+    assert r.rc == 1, r.stdout + r.stderr
+    assert r.json["status"] == "halted"
+    assert r.statuses() == {"chick11": "failed", "chick12": "not-run"}
+    s = statuses(r, "chick11")
+    assert s["cordon"] == "changed" and s["drain"] == "failed", s
+    assert all(s[x] not in ("changed", "failed") for x in ("save_logs", "prune", "reboot",
+                                                           "uncordon")), s
+    drain = next(x for x in r.json["hosts"]["chick11"]["steps"] if x["id"] == "drain")
+    said = (drain.get("stdout") or "") + (drain.get("stderr") or "")
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in said, said
+    assert "global timeout reached: 8s" in said, said
+    assert unschedulable(lab, "chick11"), "a node whose drain timed out stays cordoned"
+    assert not unschedulable(lab, "chick12")
+    assert (boot_id(lab, "chick11"), boot_id(lab, "chick12")) == (boot11, boot12)
+    assert kubectl(lab, "get", "pod", pod, "-o", "jsonpath={.spec.nodeName}").stdout == "chick11"

@@ -1,6 +1,6 @@
 """The fault x runbook matrix (issue 18): every lab fault against every runbook, one table.
 
-One lab: chick1 stays healthy, chick2..chick6 each get one fault per round (faults that share
+One lab: chick1 stays healthy, chick2..chick7 each get one fault per round (faults that share
 cluster state, like flannel's etcd prefix, sit in different rounds). Per round:
 
 1. `diagnose` over the whole library flags exactly each fault's owning runbook(s) on exactly
@@ -30,7 +30,7 @@ from netops.lab import faults_k8s as K
 from tests.integration.helpers import Cli, Result, kubectl, lab_for
 
 pytestmark = pytest.mark.lab
-NAMES = ["chick1", "chick2", "chick3", "chick4", "chick5", "chick6"]
+NAMES = ["chick1", "chick2", "chick3", "chick4", "chick5", "chick6", "chick7"]
 GOOD, SLOTS = NAMES[0], NAMES[1:]
 
 
@@ -75,6 +75,8 @@ MATRIX: dict[str, Row] = {
     "calico-silent": Row(("fix-calico",), vars=("settle=4s", "fresh_within=3s")),
     "calico-not-live": Row(("fix-calico",), vars=("settle=4s", "fresh_within=3s")),
     "bare-pod": Row(()),
+    # a PodDisruptionBudget only stalls a drain (test_fix_calico: the rollout halts)
+    "pdb-blocks-drain": Row(()),
     # SELinux blocks install-cni: no CNI config either (check-cni-config reports it)
     "selinux-enforcing": Row(("selinux-cni-install",), also=("check-cni-config",),
                              vars=("accept_permissive=true",)),
@@ -93,7 +95,7 @@ ROUNDS: list[list[str]] = [
     ["cni-config-missing", "calico-silent", "nodelocaldns-down", "kube-proxy-rules-missing",
      "flannel-config-v3-only"],
     ["calico-not-live", "bare-pod", "resolv-conf-loopback", "resolv-conf-too-many-nameservers",
-     "flannel-etcd-v2-off"],
+     "flannel-etcd-v2-off", "pdb-blocks-drain"],
 ]
 
 

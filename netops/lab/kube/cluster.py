@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from netops.lab.bootplan import NodeFS
+from netops.lab.kube import pdb
 from netops.lab.kube.store import Obj, Store, new_uid, now_iso
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class Cluster:
         """Nodes with a kubelet exec in flight (one at a time per node)."""
         self._retry: dict[str, float] = {}
         self._mutex = threading.Lock()
+        self._evicting = threading.Lock()
 
     # -- seeding -----------------------------------------------------------------------
     def seed(self) -> None:
@@ -206,6 +208,7 @@ class Cluster:
             return [p for p in pods if any(r["uid"] == uid for r in
                                            p["metadata"].get("ownerReferences", []))]
 
+        self._collect_garbage(pods)
         for ds in self.store.select("daemonsets"):
             spec = next(d for d in DAEMONSETS if d["name"] == ds["metadata"]["name"])
             have = {p["spec"].get("nodeName") for p in owned(ds)}
@@ -220,17 +223,24 @@ class Cluster:
             self.store.update("daemonsets", ds["metadata"]["namespace"], ds["metadata"]["name"],
                               _setter("status", status))
         for rs in self.store.select("replicasets"):
-            spec = next(r for r in REPLICASETS if r["name"] == rs["metadata"]["name"])
+            spec = next((r for r in REPLICASETS if r["name"] == rs["metadata"]["name"]),
+                        {}) or _template_spec(rs)
             mine = owned(rs)
             for _ in range(rs["spec"]["replicas"] - len(mine)):
                 node = self._schedule(spec, mine, nodes)
                 mine.append(self.new_pod(
                     spec["namespace"], f"{spec['name']}-{suffix()}", spec["labels"], rs,
                     spec["containers"], node, emptydir=spec.get("emptydir", False)))
+        self._disruption(pods)
         for pod in pods:  # a pending pod gets a node once one is schedulable
             if not pod["spec"].get("nodeName") and pod["status"].get("phase") == "Pending":
+                owner = next((rs for rs in self.store.select(
+                    "replicasets", pod["metadata"]["namespace"]) if any(
+                        r["uid"] == rs["metadata"]["uid"]
+                        for r in pod["metadata"].get("ownerReferences", []))), None)
                 rs_spec = next((r for r in REPLICASETS
                                 if pod["metadata"]["name"].startswith(r["name"] + "-")),
+                               _template_spec(owner) if owner else
                                {"name": pod["metadata"]["name"], "deployment": ""})
                 node = self._schedule(rs_spec, pods, nodes)
                 if node:
@@ -238,13 +248,33 @@ class Cluster:
                                       pod["metadata"]["name"],
                                       _setter("spec", {**pod["spec"], "nodeName": node}))
 
+    def _collect_garbage(self, pods: list[Obj]) -> None:
+        """The garbage collector: a deleted DaemonSet's or ReplicaSet's pods go too."""
+        owners = {o["metadata"]["uid"] for r in ("daemonsets", "replicasets")
+                  for o in self.store.select(r)}
+        for pod in pods:
+            ref = next((r for r in pod["metadata"].get("ownerReferences", [])
+                        if r.get("controller")), None)
+            if ref and ref["kind"] in ("DaemonSet", "ReplicaSet") and ref["uid"] not in owners:
+                self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    def _disruption(self, pods: list[Obj]) -> None:
+        """The disruption controller: each PodDisruptionBudget's status (`pdb.status`)."""
+        for budget in self.store.select("poddisruptionbudgets"):
+            ns = budget["metadata"]["namespace"]
+            st = pdb.status(budget, [p for p in pods if p["metadata"]["namespace"] == ns])
+            self.store.update("poddisruptionbudgets", ns, budget["metadata"]["name"],
+                              _setter("status", st))
+
     def _schedule(self, spec: dict[str, Any] | None, pods: list[Obj],
                   nodes: dict[str, Obj]) -> str | None:
         """A Ready, schedulable node (workers first for workloads), fewest pods of the set."""
         if spec is None:
             return None
         ok = [n for n, o in nodes.items() if not o["spec"].get("unschedulable")
-              and ready_status(o) == "True"]
+              and ready_status(o) == "True" and all(
+                  o["metadata"].get("labels", {}).get(k) == v
+                  for k, v in (spec.get("node_selector") or {}).items())]
         if spec["deployment"] != "coredns":
             ok = [n for n in ok if n not in CONTROL_PLANE] or ok
         if not ok:
@@ -254,6 +284,18 @@ class Cluster:
         return min(ok, key=lambda n: (count[n], self.lab.names.index(n)))
 
     # -- deletion and eviction ---------------------------------------------------------
+    def evict(self, pod: Obj) -> tuple[int, Obj] | None:
+        """The eviction subresource: None when `pod` was evicted (deleted gracefully), else
+        the API's refusal (a PodDisruptionBudget, see `pdb`). One eviction at a time, so two
+        drains cannot both spend a budget's last disruption."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        with self._evicting:
+            pdbs = self.store.select("poddisruptionbudgets", ns)
+            refused = pdb.refusal(pod, pdbs, self.store.select("pods", ns)) if pdbs else None
+            if refused is None:
+                self.delete_pod(ns, name)
+            return refused
+
     def delete_pod(self, namespace: str, name: str) -> Obj | None:
         """Graceful deletion: mark it terminating; the kubelet part stops it, then it goes."""
         def mark(o: Obj) -> None:
@@ -456,6 +498,17 @@ def kubelet_request(pod: Obj, action: str = "start") -> Obj:
             "uid": meta["uid"], "labels": meta.get("labels", {}),
             "containers": [c["name"] for c in pod["spec"]["containers"]],
             "init": [c["name"] for c in pod["spec"].get("initContainers", [])]}
+
+
+def _template_spec(rs: Obj) -> dict[str, Any]:
+    """A ReplicaSet made through the API (not seeded): its pod template's labels, containers
+    and nodeSelector."""
+    template = rs["spec"].get("template", {})
+    pod_spec = template.get("spec", {})
+    return {"namespace": rs["metadata"]["namespace"], "name": rs["metadata"]["name"],
+            "deployment": "", "labels": template.get("metadata", {}).get("labels", {}),
+            "containers": [(c["name"], c.get("image", "")) for c in pod_spec.get("containers", [])],
+            "node_selector": pod_spec.get("nodeSelector") or {}}
 
 
 def _setter(field: str, value: Obj) -> Callable[[Obj], None]:

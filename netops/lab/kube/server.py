@@ -138,6 +138,16 @@ def table(resource: str, items: list[Obj], rv: str) -> Obj:
                     human_age(o["metadata"]["creationTimestamp"]), info.get("kubeletVersion"),
                     ip, "<none>", info.get("osImage"), "6.1.0-netops-lab",
                     info.get("containerRuntimeVersion")]
+    elif resource == "poddisruptionbudgets":  # printers: printPodDisruptionBudget
+        cols = [_col("Name", fmt="name"), _col("Min Available"), _col("Max Unavailable"),
+                _col("Allowed Disruptions", "integer"), _col("Age")]
+
+        def cells(o: Obj) -> list[Any]:
+            spec = o.get("spec", {})
+            return [o["metadata"]["name"], str(spec.get("minAvailable", "N/A")),
+                    str(spec.get("maxUnavailable", "N/A")),
+                    int(o.get("status", {}).get("disruptionsAllowed", 0)),
+                    human_age(o["metadata"]["creationTimestamp"])]
     else:
         cols = [_col("Name", fmt="name"), _col("Age")]
 
@@ -265,7 +275,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._log(obj, q)
         if sub == "eviction" and method == "POST":
             self._body()
-            cluster.delete_pod(namespace, name)
+            refused = cluster.evict(obj)
+            if refused is not None:
+                return refused
             return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                          "status": "Success", "code": 201}
         if sub:
@@ -305,6 +317,8 @@ class Handler(BaseHTTPRequestHandler):
             return 201, obj
         if resource == "pods":
             obj["status"] = {"phase": "Pending"}
+        else:  # the API server counts spec changes of every other kind from 1
+            meta.setdefault("generation", 1)
         return 201, self.server.store.create(resource, obj)
 
     def _matcher(self, resource: str, q: dict[str, str]) -> Any:
