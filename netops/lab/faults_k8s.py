@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from netops.errors import UserError
-from netops.lab.faults import FLANNEL_CONFLIST, Fault, _write, sh
+from netops.lab.faults import FLANNEL_CONFLIST, Fault, _write, keep_original, sh
 from netops.lab.kube.cluster import HOOK, kubelet_request
 
 if TYPE_CHECKING:
@@ -50,9 +50,10 @@ SELINUXTYPE=targeted
 """
 
 
-def kubelet_config(resolv_conf: str) -> str:
-    """What kubeadm (kubespray with NodeLocalDNS) writes; clusterDNS is the node-local cache."""
-    return f"""\
+def kubelet_config(resolv_conf: str | None) -> str:
+    """What kubeadm (kubespray with NodeLocalDNS) writes; clusterDNS is the node-local cache.
+    `resolv_conf` None: no resolvConf line (kubelet's default, /etc/resolv.conf)."""
+    text = f"""\
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -72,6 +73,7 @@ resolvConf: {resolv_conf}
 rotateCertificates: true
 staticPodPath: /etc/kubernetes/manifests
 """
+    return text if resolv_conf else text.replace("resolvConf: None\n", "")
 
 
 RESOLVED_SCRIPT = """\
@@ -276,6 +278,38 @@ def resolv_conf_too_many(lab: Lab, node: str) -> None:
        + _write(KUBELET_CONFIG, kubelet_config("/etc/kubernetes/resolv.conf")))
 
 
+NO_RESOLVED_RESOLV_CONF = """\
+# written by the provisioning tool (no systemd-resolved on this image)
+nameserver {upstream}
+search lab.netops.test
+"""
+
+
+def resolv_conf_stub_symlink(lab: Lab, node: str) -> None:
+    # Seed 004 / Ubuntu's default: /etc/resolv.conf is systemd-resolved's symlink to its stub
+    # file (nameserver 127.0.0.53); the kubelet was set up without resolvConf (its default,
+    # /etc/resolv.conf), so pods with dnsPolicy Default, CoreDNS among them, get the stub. The
+    # real upstreams are in /run/systemd/resolve/resolv.conf.
+    sh(lab, node, keep_original("/etc/resolv.conf")
+       + f"[ -s {STUB_CONF} ] || sh /etc/netops-lab/resolved\n"
+       + "ln -sfn ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf\n"
+       + _write(KUBELET_CONFIG, kubelet_config(None)))
+
+
+def resolv_conf_no_resolved(lab: Lab, node: str) -> None:
+    # easzlab/kubeasz#1111: a node without systemd-resolved (a minimal image) got the kubelet
+    # config of the nodes that run it (resolvConf: /run/systemd/resolve/resolv.conf, kubeadm's
+    # choice there): the file does not exist, every pod sandbox fails. Its own /etc/resolv.conf
+    # is a plain file with the real upstream: the file kubelet should name.
+    sh(lab, node, keep_original("/etc/resolv.conf")
+       + "systemctl disable systemd-resolved >/dev/null 2>&1; "
+         "systemctl stop systemd-resolved >/dev/null 2>&1\n"
+       + "rm -rf /run/systemd/resolve\n"
+       + "rm -f /etc/resolv.conf\n"
+       + _write("/etc/resolv.conf", NO_RESOLVED_RESOLV_CONF.format(upstream=lab.net.gateway))
+       + _write(KUBELET_CONFIG, kubelet_config(RESOLVED_CONF)))
+
+
 def _stop_container(lab: Lab, node: str, app: str, container: str, signal: str) -> None:
     wait_started(lab, node)
     for pod in node_pods(lab, node, app):
@@ -319,6 +353,12 @@ K8S_FAULTS: tuple[Fault, ...] = (
           "(nameserver 127.0.0.53): CoreDNS loops", "fix-node-resolv-conf", resolv_conf_loopback),
     Fault("resolv-conf-too-many-nameservers", "kubelet's resolvConf lists 4 nameservers "
           "(limit 3)", "fix-node-resolv-conf", resolv_conf_too_many),
+    Fault("resolv-conf-stub-symlink", "/etc/resolv.conf is systemd-resolved's symlink to its "
+          "stub (127.0.0.53) and kubelet uses it (no resolvConf); the upstreams are in "
+          "/run/systemd/resolve/resolv.conf", "fix-node-resolv-conf", resolv_conf_stub_symlink),
+    Fault("resolv-conf-no-resolved", "no systemd-resolved on the node, but kubelet's resolvConf "
+          "names its /run/systemd/resolve/resolv.conf (missing); /etc/resolv.conf has the "
+          "upstream", "fix-node-resolv-conf", resolv_conf_no_resolved),
     Fault("nodelocaldns-down", "node-cache exited: no nodelocaldns link, NOTRACK rules, health "
           "or answers on 169.254.25.10", "check-nodelocaldns", nodelocaldns_down),
     Fault("kube-proxy-rules-missing", "kube-proxy dead and its nat KUBE-* chains flushed",

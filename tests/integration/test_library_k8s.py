@@ -203,6 +203,35 @@ def test_fix_node_resolv_conf(lab: Lab, cli: Cli, fault: str, why: str) -> None:
     assert sh(lab, BAD, "grep -c ^nameserver /run/systemd/resolve/resolv.conf").strip() == "1"
 
 
+@pytest.mark.parametrize("fault, why, chosen", [
+    ("resolv-conf-stub-symlink", "LOOPBACK", "/run/systemd/resolve/resolv.conf"),
+    ("resolv-conf-no-resolved", "MISSING", "/etc/resolv.conf")])
+def test_fix_node_resolv_conf_picks_the_file_by_systemd_resolved(
+        lab: Lab, cli: Cli, fault: str, why: str, chosen: str) -> None:
+    """Seed 004: where systemd-resolved runs, /etc/resolv.conf is its stub (a symlink to
+    stub-resolv.conf, 127.0.0.53) and the upstreams are in /run/systemd/resolve/resolv.conf;
+    on a node without it, that file does not exist and /etc/resolv.conf is the real list.
+    resolv_conf=auto picks per node, as kubeadm does, and persists to the cluster's ConfigMap
+    only the cluster's rule (resolved's file), never one node's exception."""
+    F.inject(lab, f"{fault}@{BAD}")
+    real = dry_fix(lab, cli, "fix-node-resolv-conf", why=why)
+    steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
+    assert steps["target"]["stdout"].splitlines()[-1] == chosen, steps["target"]
+    conf = sh(lab, BAD, "grep ^resolvConf: /var/lib/kubelet/config.yaml")
+    assert conf.strip() == f"resolvConf: {chosen}"
+    resolved = chosen.startswith("/run/")
+    assert steps["persist_configmap"]["status"] == ("ok" if resolved else "skipped")
+    configmap = kubectl(lab, "-n", "kube-system", "get", "configmap", "kubelet-config", "-o",
+                        "jsonpath={.data.kubelet}").stdout
+    assert "resolvConf: /run/systemd/resolve/resolv.conf\n" in configmap
+    reboot_run_again(lab, cli, "fix-node-resolv-conf")
+    if resolved:  # the stub link is the distribution's, left as it was
+        assert sh(lab, BAD, "readlink /etc/resolv.conf").strip() == \
+            "../run/systemd/resolve/stub-resolv.conf"
+    else:
+        assert sh(lab, BAD, "test -e /run/systemd/resolve/resolv.conf || echo none") == "none\n"
+
+
 def test_check_nodelocaldns(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"nodelocaldns-down@{BAD}")
     assert "nodelocaldns" not in sh(lab, BAD, "ip -o link show")

@@ -82,14 +82,17 @@ MATRIX: dict[str, Row] = {
                              vars=("accept_permissive=true",)),
     "resolv-conf-loopback": Row(("fix-node-resolv-conf",)),
     "resolv-conf-too-many-nameservers": Row(("fix-node-resolv-conf",)),
+    "resolv-conf-stub-symlink": Row(("fix-node-resolv-conf",)),
+    "resolv-conf-no-resolved": Row(("fix-node-resolv-conf",)),
     "nodelocaldns-down": Row(("check-nodelocaldns",)),
     "kube-proxy-rules-missing": Row(("check-kube-proxy-rules",)),
 }
 
 ROUNDS: list[list[str]] = [
-    ["ip-forward-off", "bridge-nf-off", "forward-drop", "stale-ipam", "flannel-overlap"],
+    ["ip-forward-off", "bridge-nf-off", "forward-drop", "stale-ipam", "flannel-overlap",
+     "resolv-conf-stub-symlink"],
     ["ip-forward-boot-override", "docker-dropin-no-service", "hairpin-off",
-     "networkd-catchall", "flannel-overlap-v2"],
+     "networkd-catchall", "flannel-overlap-v2", "resolv-conf-no-resolved"],
     ["ip-forward-sysctl-conf", "cni-config-stale", "conntrack-near-full", "selinux-enforcing",
      "flannel-config-v2-only"],
     ["cni-config-missing", "calico-silent", "nodelocaldns-down", "kube-proxy-rules-missing",
