@@ -205,6 +205,7 @@ def healthy_k8s(lab: Lab, node: str) -> None:
        + "systemctl enable systemd-resolved >/dev/null 2>&1\n"
        + "systemctl start systemd-resolved\n"
        + f"[ -s {RESOLVED_CONF} ] || sh /etc/netops-lab/resolved\n")
+    _base_kube_proxy(lab, node)
     restart_dead(lab, node)
     if lab.kube:
         _kubelet_configmap(lab, RESOLVED_CONF)
@@ -328,21 +329,52 @@ def nodelocaldns_down(lab: Lab, node: str) -> None:
     _stop_container(lab, node, "node-local-dns", "node-cache", "TERM")
 
 
+def _flush_kube_proxy(ipt: str = "iptables") -> str:
+    """Shell that removes kube-proxy's nat jumps and KUBE-* chains from one backend."""
+    return f"""\
+for hook in PREROUTING OUTPUT; do
+  while {ipt} -w -t nat -D $hook -m comment --comment "kubernetes service portals" \\
+    -j KUBE-SERVICES 2>/dev/null; do :; done
+done
+while {ipt} -w -t nat -D POSTROUTING -m comment --comment "kubernetes postrouting rules" \\
+  -j KUBE-POSTROUTING 2>/dev/null; do :; done
+chains=$({ipt}-save -t nat 2>/dev/null | sed -n 's/^:\\(KUBE-[^ ]*\\) .*/\\1/p')
+for c in $chains; do {ipt} -w -t nat -F "$c"; done
+for c in $chains; do {ipt} -w -t nat -X "$c"; done
+"""
+
+
 def kube_proxy_rules_missing(lab: Lab, node: str) -> None:
     # Seed 001 "Service cannot be accessed": kube-proxy died and its nat chains were flushed
     # (a firewall reload, `iptables -t nat -F`): Service IPs lead nowhere.
     _stop_container(lab, node, "kube-proxy", "kube-proxy", "KILL")
-    sh(lab, node, """\
-for hook in PREROUTING OUTPUT; do
-  while iptables -w -t nat -D $hook -m comment --comment "kubernetes service portals" \
-    -j KUBE-SERVICES 2>/dev/null; do :; done
-done
-while iptables -w -t nat -D POSTROUTING -m comment --comment "kubernetes postrouting rules" \
-  -j KUBE-POSTROUTING 2>/dev/null; do :; done
-chains=$(iptables-save -t nat | sed -n 's/^:\\(KUBE-[^ ]*\\) .*/\\1/p')
-for c in $chains; do iptables -w -t nat -F "$c"; done
-for c in $chains; do iptables -w -t nat -X "$c"; done
-""")
+    sh(lab, node, _flush_kube_proxy())
+
+
+KUBE_PROXY_BACKEND = "/etc/netops-lab/kube-proxy-iptables"
+
+
+def kube_proxy_legacy_rules_missing(lab: Lab, node: str) -> None:
+    # kubernetes#71305: the kube-proxy image bundles iptables-legacy while the node's iptables
+    # is nf_tables; kube-proxy died and its (legacy) nat chains were flushed. Restarting it
+    # brings its rules back in the legacy tables, where `iptables` on the node never looks.
+    _stop_container(lab, node, "kube-proxy", "kube-proxy", "KILL")
+    sh(lab, node, _write(KUBE_PROXY_BACKEND, "legacy\n") + _flush_kube_proxy()
+       + _flush_kube_proxy("iptables-legacy"))
+
+
+def _base_kube_proxy(lab: Lab, node: str) -> None:
+    """kube-proxy on the node's own iptables: a legacy kube-proxy (the fault above) is stopped
+    and its legacy rules go; `restart_dead` then starts it on the node's backend."""
+    sh(lab, node, f"""\
+if [ -e {KUBE_PROXY_BACKEND} ]; then
+  rm -f {KUBE_PROXY_BACKEND}
+  for f in {PODS_RUN}/*.kube-proxy.pid; do
+    [ -e "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+  done
+  sleep 0.2
+fi
+""" + _flush_kube_proxy("iptables-legacy"))
 
 
 K8S_FAULTS: tuple[Fault, ...] = (
@@ -363,4 +395,7 @@ K8S_FAULTS: tuple[Fault, ...] = (
           "or answers on 169.254.25.10", "check-nodelocaldns", nodelocaldns_down),
     Fault("kube-proxy-rules-missing", "kube-proxy dead and its nat KUBE-* chains flushed",
           "check-kube-proxy-rules", kube_proxy_rules_missing),
+    Fault("kube-proxy-legacy-rules-missing", "kube-proxy's image writes iptables-legacy "
+          "(the node's iptables is nf_tables); it died and its legacy nat chains were flushed",
+          "check-kube-proxy-rules", kube_proxy_legacy_rules_missing),
 )

@@ -257,6 +257,21 @@ def test_check_kube_proxy_rules(lab: Lab, cli: Cli) -> None:
     reboot_run_again(lab, cli, "check-kube-proxy-rules")
 
 
+def test_check_kube_proxy_rules_reads_the_backend_kube_proxy_writes(lab: Lab, cli: Cli) -> None:
+    """kubernetes#71305: kube-proxy's image writes iptables-legacy on an nf_tables node. Its
+    rules come back where the node's `iptables` never looks: the checks read them there and
+    say so, the run fixes the node, and after a reboot nothing is called broken."""
+    F.inject(lab, f"kube-proxy-legacy-rules-missing@{BAD}")
+    real = dry_fix(lab, cli, "check-kube-proxy-rules", why="DOWN")
+    steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
+    assert steps["restart_proxy"]["status"] == "changed"
+    assert "rules read with iptables-legacy: kube-proxy writes legacy while the node's " \
+        "iptables is nf_tables" in steps["proxy_back"]["stdout"], steps["proxy_back"]
+    assert "-j KUBE-SVC-TCOU7JCQXEZGVUNU" in sh(lab, BAD, "iptables-legacy -t nat -S KUBE-SERVICES")
+    assert lab.node_exec(BAD, "iptables -t nat -S KUBE-SERVICES", check=False).returncode == 1
+    reboot_run_again(lab, cli, "check-kube-proxy-rules")
+
+
 def test_kube_proxy_mixed_backends_reported(lab: Lab, cli: Cli) -> None:
     """KUBE- rules in the legacy tables next to nf_tables ones: reported (failed), not fixed."""
     lab.node_exec(BAD, "iptables-legacy -t nat -N KUBE-SERVICES")

@@ -86,6 +86,7 @@ MATRIX: dict[str, Row] = {
     "resolv-conf-no-resolved": Row(("fix-node-resolv-conf",)),
     "nodelocaldns-down": Row(("check-nodelocaldns",)),
     "kube-proxy-rules-missing": Row(("check-kube-proxy-rules",)),
+    "kube-proxy-legacy-rules-missing": Row(("check-kube-proxy-rules",)),
 }
 
 ROUNDS: list[list[str]] = [
@@ -94,7 +95,7 @@ ROUNDS: list[list[str]] = [
     ["ip-forward-boot-override", "docker-dropin-no-service", "hairpin-off",
      "networkd-catchall", "flannel-overlap-v2", "resolv-conf-no-resolved"],
     ["ip-forward-sysctl-conf", "cni-config-stale", "conntrack-near-full", "selinux-enforcing",
-     "flannel-config-v2-only"],
+     "flannel-config-v2-only", "kube-proxy-legacy-rules-missing"],
     ["cni-config-missing", "calico-silent", "nodelocaldns-down", "kube-proxy-rules-missing",
      "flannel-config-v3-only"],
     ["calico-not-live", "bare-pod", "resolv-conf-loopback", "resolv-conf-too-many-nameservers",
