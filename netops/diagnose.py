@@ -12,7 +12,7 @@ could not be reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,8 @@ def _evidence(s: StepResult) -> str:
 
 
 def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host], *,
-          forks: int = 50, timeout: float = 60.0) -> list[Plan]:
+          forks: int = 50, timeout: float = 60.0,
+          pairs: Mapping[str, Sequence[str]] | None = None) -> list[Plan]:
     """One dry-run plan per runbook over `hosts` (all in one batch, nothing halts), its
     once-steps kept to the hosts of `hosts`."""
     from netops.engine.prepare import Overrides, build_plan
@@ -98,7 +99,8 @@ def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Hos
     selected = {h.name for h in hosts}
     out = []
     for rb in runbooks:
-        plan = build_plan(rb, inventory, hosts, [], over, dry_run=True)
+        plan = build_plan(rb, inventory, hosts, (pairs or {}).get(rb.name, ()), over,
+                          dry_run=True)
         # diagnose connects only to the selected nodes: a once-step runs on a selected host
         # of its group, or fails ("no host of group ... to run on") and the runbook's
         # finding is `unknown`

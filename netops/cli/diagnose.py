@@ -33,6 +33,10 @@ def diagnose_cmd(
         "--runbook", "-r", metavar="<runbook>", help="Only these runbooks (repeatable).")] = None,
     evidence: Annotated[bool, typer.Option(
         "--evidence", "-e", help="Show why each finding was made.")] = False,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", metavar="<runbook.name=value>",
+        help="A param of one runbook, e.g. check-conntrack.sample_interval=2s "
+        "(repeatable).")] = None,
     forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
                                        help="Hosts at a time.")] = 50,
     metrics: Annotated[Path | None, typer.Option(
@@ -78,7 +82,8 @@ def diagnose_cmd(
     connector = s.connector()
     preflight(connector, hosts)
     connector.warm(hosts, forks)  # diagnose never asks and never changes anything
-    dry_runs = plans([books[n] for n in names], inventory, hosts, forks=forks)
+    dry_runs = plans([books[n] for n in names], inventory, hosts, forks=forks,
+                     pairs=_runbook_vars(var or [], names))
     reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
     for plan in dry_runs:
         for name, mine in predict(plan).items():
@@ -182,3 +187,15 @@ def _show_by_runbook(console: "Out", result: "Diagnosis") -> None:
                  for status, names in sorted(by.items(), key=lambda kv: kv[0] != "ok")]
         lines.append(f"{check.ljust(pad)}  {'; '.join(parts)}")
     write_plain(console, lines)
+
+
+def _runbook_vars(given: list[str], names: list[str]) -> dict[str, list[str]]:
+    """`--var RUNBOOK.NAME=VALUE` pairs, by runbook (NAME=VALUE, as `run --var` takes)."""
+    out: dict[str, list[str]] = {}
+    for pair in given:
+        target, dot, rest = pair.partition(".")
+        if not dot or "=" not in rest or target not in names:
+            raise UserError(f"--var {pair!r}: expected RUNBOOK.NAME=VALUE with one of the "
+                            "runbooks diagnosed", hint=f"runbooks: {', '.join(names)}")
+        out.setdefault(target, []).append(rest)
+    return out

@@ -133,3 +133,16 @@ def test_once_steps_stay_on_the_selected_nodes(tmp_path: Path) -> None:
     assert result.nodes["n3"]["on-workers"].status == "ok"  # leader ran on n3, not n2
     etcd = result.nodes["n3"]["on-etcd"]
     assert etcd.status == "unknown" and "no host of group 'etcd'" in etcd.evidence
+
+
+def test_diagnose_vars_are_per_runbook() -> None:
+    from netops.cli.diagnose import _runbook_vars
+    from netops.errors import UserError
+
+    names = ["check-conntrack", "check-ip-forward"]
+    assert _runbook_vars(["check-conntrack.sample_interval=1s",
+                          "check-conntrack.max_percent=80"], names) == {
+        "check-conntrack": ["sample_interval=1s", "max_percent=80"]}
+    for bad in ("sample_interval=1s", "nosuch.x=1", "check-conntrack.x"):
+        with pytest.raises(UserError, match=r"RUNBOOK\.NAME=VALUE"):
+            _runbook_vars([bad], names)
