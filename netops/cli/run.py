@@ -420,8 +420,9 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
     def interrupt(signum: int, frame: object) -> None:
         if session.stop.is_set():  # second Ctrl-C: abandon the steps in flight
             session.abandon()
-            console.print(f"abandoned; steps in flight may still complete on the nodes. "
-                          f"Resume with: netops run --resume {plan.run_id}")
+            console.print("abandoned: the steps in flight are stopped with their SSH "
+                          "sessions and journaled as unknown. Resume with: "
+                          f"netops run --resume {plan.run_id}", markup=False)
             sys.stderr.flush()
             os._exit(ExitCode.INTERRUPTED)
         session.stop.set()

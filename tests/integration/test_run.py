@@ -414,3 +414,18 @@ def test_second_ctrl_c_abandons_and_journals_it(lab: Lab, cli: Cli, tmp_path: Pa
     assert "abandoned" in err and "--resume" in err
     run = cli("history", "--json").json["runs"][0]
     assert run["status"] == "interrupted" and "abandoned" in run["reason"]
+    # the step in flight died with its session and is journaled as unknown
+    assert _journal_steps(cli, run["run_id"], "chick2")["snooze"]["status"] == "unknown"
+    time.sleep(2.0)
+    assert lab.node_exec("chick2", "cat /var/tmp/slow.log").stdout.split() == ["first"]
+    # a resume stops before it (no guard) and says how to go on; --unknown retry finishes
+    stopped = cli("run", "--resume", run["run_id"], "--yes", "--json")
+    assert stopped.rc == 1 and stopped.step_status("chick2", "snooze") == "unknown"
+    assert "--unknown retry" in stopped.stderr
+    done = cli("run", "--resume", run["run_id"], "--unknown", "retry", "--var", "nap=0",
+               "--force", "--yes", "--json")
+    assert done.rc == 0, done.stderr
+    assert "--var nap=0 overrides the original run's nap=20 (--force)" in done.stderr
+    assert done.step_status("chick2", "first") == "skipped"
+    assert lab.node_exec("chick2", "cat /var/tmp/slow.log").stdout.split() == \
+        ["first", "nap", "last"]
