@@ -10,6 +10,7 @@ and renders the `RunResult`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import threading
@@ -133,8 +134,6 @@ class RunSession:
 
     def _release_chain(self) -> None:
         """Remove the locks a dead run of the resumed chain left on hosts it finished."""
-        import contextlib
-
         from netops import locks
         from netops.engine.parallel import each
 
@@ -171,7 +170,15 @@ class RunSession:
         world = World(connect=connect, controller=LocalTransport,
                       observer=FanOut([journal, *observers]), ask=ask, stop=self.stop,
                       blocked=blocked)
-        return execute(self.plan, world)
+        run = execute(self.plan, world)
+        if self.journal_failed is not None:
+            # the journal may take writes again (a lock released, space freed): then the run
+            # ends recorded as failed, not as a crash; its unrecorded steps stay `running`,
+            # which a resume treats as unknown
+            with contextlib.suppress(JournalError):
+                self.journal.finish_run(self.plan.run_id, "failed",
+                                        f"stopped between steps: {self.journal_failed}")
+        return run
 
     def _failed(self, error: JournalError) -> None:
         self.journal_failed = error
