@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from netops.lab import Lab, NodeDefaults
 
 MakeLab = Callable[..., "Lab"]
-# Labs from this fixture use prefixes nt200.. and subnets 198.19.200.0/24..; modules that
-# build their own labs use lower numbers (tests/integration/helpers.py: 111, 112, ...).
-_K = itertools.count(200)
+# Labs from this fixture use prefixes nt60..nt99 and subnets 198.19.60.0/24..; modules that
+# build their own labs use fixed numbers from 100 up (tests/integration/helpers.py: 111, ...),
+# so that test workers running side by side (pytest-xdist) never reach for the same one.
+_K = itertools.count(60)
 
 
 def skip_unless_lab_possible() -> None:
@@ -44,7 +45,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLab]:
              defaults: NodeDefaults | None = None) -> Lab:
         for _ in range(40):
             k = next(_K)
-            if k > 254:
+            if k > 99:
                 break
             if Path(f"/sys/class/net/nt{k}br0").exists():
                 continue
@@ -58,7 +59,7 @@ def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeLab]:
                 raise
             made.append(lab)
             return lab
-        pytest.fail("no free lab prefix/subnet (nt200..nt254)")
+        pytest.fail("no free lab prefix/subnet (nt60..nt99)")
 
     yield make
     for lab in made:
@@ -81,3 +82,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and os.environ.get("NETOPS_REQUIRE_ALL") == "1":
         report.outcome = "failed"
         report.longrepr = f"skipped, but NETOPS_REQUIRE_ALL=1 needs every test: {report.longrepr}"
+
+
+# The longest modules (each builds its own lab and runs for minutes), longest first: with
+# `pytest -n` (scripts/test.sh) they start first, so that no worker is left with one of them
+# at the end while the others idle.
+SLOW_FIRST = ("test_matrix.py", "test_lab_verify.py", "test_fix_calico.py", "test_library.py",
+              "test_library_k8s.py", "test_readme.py", "test_transport_hardening.py",
+              "test_promises.py", "test_run.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module is kept

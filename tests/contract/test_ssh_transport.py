@@ -58,10 +58,10 @@ def test_timeout_kills_the_command_on_the_node(sshd: Sshd, tmp_path: Path) -> No
     marker = tmp_path / "orphan"
     started = time.monotonic()
     with pytest.raises(TimedOut):
-        t.run(Command(f"sleep 30 & sleep 30; touch {marker}"), timeout=1)
+        t.run(Command(f"sleep 29.75 & sleep 29.75; touch {marker}"), timeout=1)
     assert time.monotonic() - started < 6
     time.sleep(0.3)
-    left = t.run(Command("pgrep -af 'slee[p] 30' || true")).stdout.strip()
+    left = t.run(Command("pgrep -af 'slee[p] 29[.]75' || true")).stdout.strip()
     assert left == "", f"orphaned processes left on the node: {left}"
     assert not marker.exists()
     t.close()

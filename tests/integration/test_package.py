@@ -22,7 +22,7 @@ NAMES = ["chick1", "chick11"]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from lab_for(tmp_path_factory.mktemp("package"), NAMES, 191)
+    yield from lab_for(tmp_path_factory.mktemp("package"), NAMES, 192)
 
 
 def _wheel(work: Path) -> Path:
