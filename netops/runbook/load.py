@@ -24,6 +24,7 @@ from netops.runbook.model import (
     KINDS,
     PARAM_FIELDS,
     ROLLOUT_FIELDS,
+    SCENARIO_FIELDS,
     STEP_FIELDS,
     TOP_FIELDS,
     Field,
@@ -31,6 +32,7 @@ from netops.runbook.model import (
     Param,
     Rollout,
     Runbook,
+    Scenario,
     Step,
 )
 from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
@@ -288,11 +290,12 @@ class _RunbookLoader(_Validator):
         visible: dict[str, set[str]] = {}
         for phase in model.PHASES:
             phases[phase] = self._phase(phase, top.get(phase) or [], visible)
+        tests = self._scenarios(top.get("tests"))
         _raise_all(self.errors)
         assert rollout is not None and isinstance(name, str)
         return Runbook(name=name, description=values["description"], source=self.doc.path,
                        disruptive=values["disruptive"], sources=tuple(values["sources"] or ()),
-                       params=self.params, rollout=rollout, **phases)
+                       params=self.params, rollout=rollout, tests=tests, **phases)
 
     def _kept(self, work: Callable[..., _T], *args: Any) -> _T | None:
         """`work(*args)`, or None with its errors kept (validation goes on)."""
@@ -407,6 +410,78 @@ class _RunbookLoader(_Validator):
             except UserError as e:
                 raise self.fail(("rollout", "pause"), e.message + " or 'ask'") from None
         return Rollout(sizes, max_fail, pause)
+
+    # -- tests: (lab scenarios) ------------------------------------------------------------
+    def _scenarios(self, raw: Any) -> tuple[Scenario, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.keep(self.fail(("tests",), f"'tests' must be a list of scenarios, got "
+                                f"{_kind(raw)}", "each: name, inject, healthy, vars"))
+            return ()
+        out: list[Scenario] = []
+        for i, item in enumerate(raw):
+            scenario = self._kept(self._scenario, item, ("tests", i))
+            if scenario is None:
+                continue
+            first = next((s for s in out if s.name == scenario.name), None)
+            if first is not None:
+                self.keep(self.fail(("tests", i, "name"), f"duplicate scenario name "
+                                    f"{scenario.name!r} (first at line {first.span.line})"))
+            out.append(scenario)
+        return tuple(out)
+
+    def _scenario(self, item: Any, at: Path_) -> Scenario:
+        what = f"tests[{int(at[1]) + 1}]"
+        raw = self.mapping(item, at, what)
+        if isinstance(raw.get("name"), str):
+            what = f"test {raw['name']!r}"
+        v = self.fields(raw, at, SCENARIO_FIELDS, what)
+        found: list[LoadError] = []
+        if not _NAME.match(v["name"]):
+            found.append(self.fail((*at, "name"), f"{what}: name must be lower-case letters, "
+                                   "digits and dashes", "e.g. forward-drop"))
+        if not v["inject"] and not v["lab_fault"]:
+            found.append(self.fail(at, f"{what}: nothing breaks the node",
+                                   "give `inject:` (shell commands) or `lab_fault:`"))
+        if v["lab_fault"] is not None and not _NAME.match(v["lab_fault"]):
+            found.append(self.fail((*at, "lab_fault"), f"{what}: lab_fault {v['lab_fault']!r} "
+                                   "is not a fault name", "`netops lab fault list` names them"))
+        if v["fixed"] and not v["healthy"]:
+            found.append(self.fail(at, f"{what}: a scenario the run fixes needs `healthy:`",
+                                   "commands that all exit 0 once the node is fixed, without "
+                                   "the runbook's own steps (or `fixed: false`)"))
+        if v["fixed"] and "persists" in raw:
+            found.append(self.fail((*at, "persists"), f"{what}: 'persists' is for report-only "
+                                   "scenarios (`fixed: false`)", key=True))
+        values = self._kept(self._scenario_vars, v["vars"], (*at, "vars"), what)
+        _raise_all(found)
+        return Scenario(name=v["name"], span=self.doc.span(at), inject=tuple(v["inject"] or ()),
+                        lab_fault=v["lab_fault"], healthy=tuple(v["healthy"] or ()),
+                        vars=values or {}, fixed=v["fixed"], persists=v["persists"])
+
+    def _scenario_vars(self, raw: Any, at: Path_, what: str) -> dict[str, Any]:
+        """The scenario's `vars:`, each a param of the runbook and of its type."""
+        if raw is None:
+            return {}
+        raw = self.mapping(raw, at, f"{what}: 'vars'")
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            param = self.params.get(name)
+            if param is None:
+                self.keep(self.fail((*at, name), f"{what}: no param {name!r}",
+                                    _suggest(name, self.params) or
+                                    f"params: {', '.join(self.params) or 'none'}", key=True))
+                continue
+            try:
+                out[name] = param.coerce(value)
+            except UserError as e:
+                self.keep(self.fail((*at, name), f"{what}: var {name!r}: {e.message}"))
+        why = model.check_order(self.params, {n: p.default for n, p in self.params.items()}
+                                | out)
+        if why:
+            self.keep(self.fail(at, f"{what}: vars: {why}"))
+        return out
 
     # -- steps ---------------------------------------------------------------------------------
     def _step(self, item: Any, at: Path_, phase: str, seen: set[str]) -> Step | None:

@@ -168,6 +168,22 @@ TOP_FIELDS: tuple[Field, ...] = (
     Field("steps", "any", "steps run on every host, batch by batch", required=True),
     Field("verify", "any", "read-only health gate run on each host after its steps"),
     Field("after", "any", "steps run once after the rolling part (where: once or controller)"),
+    Field("tests", "any", "lab scenarios that prove the runbook (`netops lab verify`)"),
+)
+
+SCENARIO_FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "the scenario's name (lower-case letters, digits, dashes)",
+          required=True),
+    Field("inject", "strlist", "shell commands run as root on the lab node to break it"),
+    Field("lab_fault", "str", "a netops lab fault to inject instead of (before) `inject`, for "
+          "state outside the node (etcd, the Kubernetes API stand-in); netops's lab only"),
+    Field("healthy", "strlist", "end-state check, independent of the runbook's own steps: "
+          "every command exits 0 on a fixed node (required unless `fixed: false`)"),
+    Field("vars", "any", "param values for the scenario's runs and diagnose: NAME: VALUE"),
+    Field("fixed", "bool", "the run fixes the node; false: report only (the run fails with "
+          "its finding)", default=True),
+    Field("persists", "bool", "with `fixed: false`: the finding survives a reboot (false: "
+          "the reboot clears it)", default=True),
 )
 
 
@@ -252,9 +268,30 @@ class Runbook:
     before: tuple[Step, ...] = ()
     verify: tuple[Step, ...] = ()
     after: tuple[Step, ...] = ()
+    tests: tuple[Scenario, ...] = ()
+    """Lab scenarios (`tests:`) that `netops lab verify` runs."""
 
     def all_steps(self) -> tuple[Step, ...]:
         return (*self.before, *self.steps, *self.verify, *self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One `tests:` entry: how to break a lab node, and how to tell that it is fixed."""
+
+    name: str
+    span: SourceSpan
+    inject: tuple[str, ...] = ()
+    lab_fault: str | None = None
+    healthy: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    """Param values, already coerced to the param's type."""
+    fixed: bool = True
+    persists: bool = True
+
+    def var_args(self) -> list[str]:
+        """The vars as `NAME=VALUE` pairs (what `--var` takes)."""
+        return [f"{k}={as_var(v)}" for k, v in self.vars.items()]
 
 
 # -- value types --------------------------------------------------------------------------------
@@ -386,6 +423,16 @@ def _step_schema(kind: KindSpec) -> dict[str, Any]:
             "additionalProperties": False}
 
 
+def _tests_schema() -> dict[str, Any]:
+    scenario = _object(SCENARIO_FIELDS)
+    scenario["properties"]["name"]["pattern"] = "^[a-z0-9][a-z0-9._-]*$"
+    scenario["properties"]["vars"] = {
+        "type": "object", "description": SCENARIO_FIELDS[4].help,
+        "additionalProperties": {"type": ["string", "number", "boolean", "array"]}}
+    scenario["anyOf"] = [{"required": ["inject"]}, {"required": ["lab_fault"]}]
+    return {"type": "array", "items": scenario, "description": TOP_FIELDS[-1].help}
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of a runbook file, for editors and CI linting."""
     step = {"oneOf": [_step_schema(k) for k in KINDS.values()]}
@@ -394,7 +441,8 @@ def json_schema() -> dict[str, Any]:
               "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
     top = _object(TOP_FIELDS)
     top["properties"].update(params=params, rollout=_object(ROLLOUT_FIELDS), before=steps,
-                             steps={**steps, "minItems": 1}, verify=steps, after=steps)
+                             steps={**steps, "minItems": 1}, verify=steps, after=steps,
+                             tests=_tests_schema())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://netops.dev/schema/runbook.json",
