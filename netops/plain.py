@@ -28,7 +28,7 @@ from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from rich.console import Console
     from rich.segment import Segment
@@ -148,12 +148,14 @@ def _safe_console_class() -> type[Console]:
         def render_str(self, text: str, **options: Any) -> Text:
             return super().render_str(safe(text), **options)
 
-        def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-            # the last net: text segments (not the cursor moves of a live view, which are
-            # `control` segments) before their style's escape codes are put around them
-            return super()._render_buffer(
-                Segment(safe(text), style, control) if not control and _UNSAFE.search(text)
-                else Segment(text, style, control) for text, style, control in buffer)
+        def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
+            # the last net: every text segment Rich lays out (a `Text` built elsewhere, a
+            # table cell), but not the cursor moves of a live view (`control` segments);
+            # nested renderables come through here again, and `safe` is idempotent
+            for segment in super().render(renderable, options):
+                text, style, control = segment
+                yield segment if control or not _UNSAFE.search(text) \
+                    else Segment(safe(text), style, control)
 
     return SafeConsole
 

@@ -41,11 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     import netops.cli.journal  # registers history and report
     import netops.cli.run  # registers the runbook commands
     import netops.cli.schedule  # noqa: F401  (registers schedule and scheduler)
-    from netops.cli.coerce import plain_params
     from netops.locks import NodeLocked
 
     _mount_lab()
-    plain_params()
     debug = "--debug" in (argv if argv is not None else sys.argv)
     exits: tuple[type[BaseException], ...] = (*_click_errors("Exit"), typer.Exit)
     aborts: tuple[type[BaseException], ...] = (*_click_errors("Abort"), typer.Abort)
