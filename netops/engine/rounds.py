@@ -10,12 +10,17 @@ one batch (`run_batch`): one round trip per round, about as many rounds as the l
 dependent reads in a single runbook.
 
 Only read-only commands without stdin are gathered (all a dry run sends); anything else goes
-straight through. With no party expected, a `Rounds` is a plain pass-through. Like `Kept`, which
+straight through. So does a read that takes its time on purpose (a script that calls `sleep`:
+check-conntrack samples a counter over 10 s): in a round it would hold up every read of that
+round, so it gets a channel of its own at once, and while it runs its party does not count as
+live, so that the other runbooks' rounds go on (the node's other checks are done by the time
+the sample is). With no party expected, a `Rounds` is a plain pass-through. Like `Kept`, which
 it extends, it leaves the connection open for the caller to close.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -23,6 +28,13 @@ from netops.engine.readahead import shortest
 from netops.errors import TransportError
 from netops.transport.base import Command, Completed, Transport, read_file
 from netops.transport.kept import Kept
+
+_SLEEPS = re.compile(r"(^|[\s;&|(`])sleep\s")
+
+
+def takes_its_time(cmd: Command) -> bool:
+    """A read that waits on purpose (calls `sleep`): it goes on a channel of its own."""
+    return _SLEEPS.search(cmd.text) is not None
 
 
 @dataclass(slots=True)
@@ -61,6 +73,8 @@ class Rounds(Kept):
 
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
+        if self._live > 1 and cmd.readonly and stdin is None and takes_its_time(cmd):
+            return self._aside(cmd, timeout)
         with self._lock:
             gather = self._live > 1 and cmd.readonly and stdin is None
             if gather:
@@ -77,6 +91,14 @@ class Rounds(Kept):
         if ask.result is None:  # the batch's timeout struck first: on its own, its own timeout
             return self.inner.run(cmd, timeout=timeout)
         return ask.result
+
+    def _aside(self, cmd: Command, timeout: float | None) -> Completed:
+        """`cmd` on its own channel; meanwhile the others' rounds do not wait for this party."""
+        self.leave()
+        try:
+            return self.inner.run(cmd, timeout=timeout)
+        finally:
+            self.expect(1)
 
     def _take_round(self) -> list[_Ask]:
         """The waiting reads, once every live party waits (call with the lock held)."""

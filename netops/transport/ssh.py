@@ -378,7 +378,8 @@ class SshTransport:
                          keepalive=self._keepalive, user=become)
 
     def _take_spare(self) -> paramiko.Channel | None:
-        spare, self._spare = self._spare, None
+        with self._lock:  # two threads may run commands at once (diagnose's runbooks)
+            spare, self._spare = self._spare, None
         if spare is not None and (spare.closed or not spare.active):
             return None
         return spare

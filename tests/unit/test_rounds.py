@@ -254,3 +254,55 @@ def test_a_file_read_joins_the_round_and_a_missing_file_fails_only_its_reader(
     assert calls == ["n1 batch 2"]
     assert got["a"] == b"content\n"
     assert isinstance(got["b"], TransportError) and "reading" in str(got["b"])
+
+
+def test_a_read_that_sleeps_runs_aside_while_the_other_rounds_go_on() -> None:
+    """check-conntrack's 10 s sample must not hold up the other runbooks' rounds: it goes on
+    its own channel at once, and the two other parties' two rounds are sent while it runs
+    (the sample is held until they are: were it waited for, this would never finish)."""
+    rounds_sent = threading.Event()
+    batches: list[list[str]] = []
+
+    class Node(Scripted):
+        def run(self, cmd: Command, *, timeout: float | None = None,
+                stdin: bytes | None = None) -> Completed:
+            assert rounds_sent.wait(5), "the other parties' rounds waited for the sample"
+            return super().run(cmd, timeout=timeout, stdin=stdin)
+
+    def batch(cmds: list[Command]) -> list[Completed | None]:
+        batches.append(sorted(c.text for c in cmds))
+        if len(batches) == 2:
+            rounds_sent.set()
+        return [Completed(0, f"batched {c.text}", "", 0.0) for c in cmds]
+
+    node = Node(batch)
+    rounds = Rounds(node)
+    rounds.expect(3)
+    got: dict[str, list[str]] = {}
+
+    def party(name: str, texts: list[str]) -> None:
+        try:
+            got[name] = [rounds.run(Command(t, readonly=True), timeout=5).stdout for t in texts]
+        finally:
+            rounds.leave()
+
+    threads = [threading.Thread(target=party, args=a) for a in [
+        ("sample", ["a=$(total); sleep 10; b=$(total)"]),
+        ("one", ["echo 1a", "echo 1b"]), ("two", ["echo 2a", "echo 2b"])]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert batches == [["echo 1a", "echo 2a"], ["echo 1b", "echo 2b"]]
+    assert node.singles == ["a=$(total); sleep 10; b=$(total)"]
+    assert got["sample"] == ["alone a=$(total); sleep 10; b=$(total)"]
+    assert got["one"] == ["batched echo 1a", "batched echo 1b"]
+
+
+@pytest.mark.parametrize("text,aside", [("sleep 1", True), ("x; sleep 2s", True),
+                                        ("(sleep 3)", True), ("echo sleepy", False),
+                                        ("nosleep 1", False)])
+def test_what_takes_its_time(text: str, aside: bool) -> None:
+    from netops.engine.rounds import takes_its_time
+
+    assert takes_its_time(Command(text, readonly=True)) is aside
