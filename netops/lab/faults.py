@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netops.errors import UserError
+from netops.lab.units import DOCKER_IPTABLES
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -145,10 +146,23 @@ def _base_sysctl(lab: Lab, node: str) -> None:
          "net.bridge.bridge-nf-call-ip6tables=1\n")
 
 
+_DOCKER_ON_NODE_IPTABLES = f"""\
+# docker back on the node's iptables: forward-drop-legacy leaves docker's chains and FORWARD
+# DROP in the legacy tables (a legacy table is only touched when it exists: reading creates it)
+rm -f {DOCKER_IPTABLES}
+for t in iptables-nft iptables-legacy; do
+  if [ $t = iptables-legacy ]; then grep -qx filter /proc/net/ip_tables_names || continue; fi
+  $t -w -P FORWARD ACCEPT; $t -w -X DOCKER 2>/dev/null; $t -w -X DOCKER-USER 2>/dev/null
+done
+true
+"""
+
+
 def _base_forward(lab: Lab, node: str) -> None:
     """A docker drop-in that re-opens FORWARD after every docker start, then docker restarted
-    (as a provisioning tool would have left the node)."""
-    sh(lab, node, _write("/etc/systemd/system/docker.service.d/10-forward.conf", FORWARD_DROPIN)
+    on the node's own iptables (as a provisioning tool would have left the node)."""
+    sh(lab, node, _DOCKER_ON_NODE_IPTABLES
+       + _write("/etc/systemd/system/docker.service.d/10-forward.conf", FORWARD_DROPIN)
        + "systemctl daemon-reload && systemctl restart docker\n")
 
 
@@ -377,6 +391,25 @@ echo "ExecStartPost=/sbin/iptables -P FORWARD ACCEPT" \
   >> /etc/systemd/system/docker.service.d/exec_start.conf
 systemctl daemon-reload
 systemctl restart docker
+""")
+
+
+def forward_drop_legacy(lab: Lab, node: str) -> None:
+    # Issue 18: docker writes iptables-legacy (a static or vendored docker with its own
+    # iptables) while the node's `iptables` is nf_tables. The provisioning drop-in runs the
+    # node's `iptables`: it re-opens the nf_tables FORWARD, never the legacy one docker closes.
+    # As after a boot with this docker: its chains only in legacy, no pod-CIDR accepts there,
+    # and only the provisioning drop-in (a fix of an earlier run goes).
+    sh(lab, node, """\
+iptables -V | grep -q nf_tables || { echo "the node's iptables is not nf_tables" >&2; exit 1; }
+""" + _REMOVE_FORWARD_FIXES
+       + _write("/etc/systemd/system/docker.service.d/10-forward.conf", FORWARD_DROPIN)
+       + _write(DOCKER_IPTABLES, "legacy\n") + """\
+iptables -w -X DOCKER 2>/dev/null; iptables -w -X DOCKER-USER 2>/dev/null
+for d in -s -d; do
+  while iptables-legacy -w -D FORWARD $d 10.244.0.0/16 -j ACCEPT 2>/dev/null; do :; done
+done
+systemctl daemon-reload && systemctl restart docker
 """)
 
 
@@ -658,6 +691,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "re-opens it", "iptables-forward-accept", forward_drop),
     Fault("docker-dropin-no-service", "the seed's docker drop-in without [Service] (ignored), "
           "FORWARD DROP", "iptables-forward-accept", docker_dropin_no_service),
+    Fault("forward-drop-legacy", "docker writes iptables-legacy, the node's iptables is "
+          "nf_tables: the drop-in re-opens nf_tables only, FORWARD DROP in legacy",
+          "iptables-forward-accept", forward_drop_legacy),
     Fault("stale-ipam", "leaked host-local allocations (id\\r\\neth0, id-only, empty) next to "
           "live pods' ones", "flush-stale-ipam", stale_ipam),
     Fault("flannel-overlap", "flannel Network in etcd v3 overlaps the node subnet; flanneld "

@@ -7,9 +7,17 @@ would ignore these keys. Add a unit here and every new lab knows it.
 from __future__ import annotations
 
 _KUBE = "https://kubernetes.io/docs/"
+DOCKER_IPTABLES = "/etc/netops-lab/docker-iptables"
+"""Names the iptables backend the docker stand-in writes (`legacy`, `nft`); absent: the
+node's `iptables`."""
+_DOCKER_START = "; ".join((
+    f"b=$(cat {DOCKER_IPTABLES} 2>/dev/null)",
+    "case $b in legacy|nft) ipt=/usr/sbin/iptables-$b ;; *) ipt=/usr/sbin/iptables ;; esac",
+    "$ipt -w -N DOCKER 2>/dev/null", "$ipt -w -N DOCKER-USER 2>/dev/null",
+    "$ipt -w -P FORWARD DROP"))
 
 UNITS: dict[str, str] = {
-    "docker.service": """\
+    "docker.service": f"""\
 [Unit]
 Description=Docker Application Container Engine
 Documentation=https://docs.docker.com
@@ -20,8 +28,11 @@ Wants=network-online.target containerd.service
 Type=notify
 ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock
 # What dockerd does at start that runbooks care about: Docker >= 1.13 sets FORWARD to DROP
-# (moby/moby#28257). Drop-ins' ExecStartPost= lines run after it.
-X-NetopsLab-ExecStart=/usr/sbin/iptables -P FORWARD DROP
+# (moby/moby#28257), next to its DOCKER and DOCKER-USER chains (their jump rules are left
+# out: nothing forwards through docker0 in a lab). Drop-ins' ExecStartPost= lines run after
+# it. It writes with the node's `iptables`, or with the backend named in the file at
+# {DOCKER_IPTABLES} (a docker built or bundled with another iptables).
+X-NetopsLab-ExecStart={_DOCKER_START}
 
 [Install]
 WantedBy=multi-user.target
