@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from netops.engine.rounds import Rounds
     from netops.inventory.model import Host, Inventory
     from netops.runbook.model import Runbook
+    from netops.transport.ssh import SshConnector
 
 OK, BROKEN, UNKNOWN, UNREACHABLE = "ok", "broken", "unknown", "unreachable"
 
@@ -164,3 +165,44 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
     for name, row in diagnosis.nodes.items():
         diagnosis.nodes[name] = {rb: row[rb] for rb in order if rb in row}
     return diagnosis
+
+
+def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host],
+                   connector: SshConnector, observer: Observer, *, forks: int = 50,
+                   pairs: Mapping[str, Sequence[str]] | None = None) -> Diagnosis:
+    """`diagnose` over SSH, with its transport stack: per node one kept connection, under it
+    the rounds (`Rounds`: the runbooks' unpredicted reads, one batch per round), above it the
+    read-ahead (`ReadAhead`: every predicted read of every runbook, fetched on reaching the
+    node). The connections are closed at the end."""
+    from netops.engine.readahead import ReadAhead, predict
+    from netops.engine.rounds import Rounds
+    from netops.errors import TransportError
+    from netops.transport.base import Command
+    from netops.transport.local import LocalTransport
+
+    connector.warm(hosts, forks)  # diagnose never asks and never changes anything
+    dry_runs = plans(runbooks, inventory, hosts, forks=forks, pairs=pairs)
+    reads: dict[str, list[Any]] = {h.name: [] for h in hosts}
+    for plan in dry_runs:
+        for name, mine in predict(plan).items():
+            reads[name] += mine
+    ssh = {h.name: connector.transport(h) for h in hosts}
+    rounds = {name: Rounds(t) for name, t in ssh.items()}
+    kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
+
+    def reach(host: Host) -> str:
+        """Connect and fetch the node's predicted checks in one go; why not, if not."""
+        try:
+            kept[host.name].prefetch()
+            if not any(reads[host.name]):
+                kept[host.name].run(Command("true", readonly=True), timeout=30)
+            return ""
+        except TransportError as e:
+            return str(e)
+
+    try:
+        return diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport, observer,
+                        forks=forks, reach=reach, rounds=lambda h: rounds[h.name])
+    finally:
+        for t in ssh.values():
+            t.close()

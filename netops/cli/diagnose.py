@@ -10,14 +10,13 @@ import typer
 
 from netops.cli.app import JsonOpt, NodesOpt, app, preflight, settings
 from netops.engine.result import ExitCode
-from netops.errors import TransportError, UserError
-from netops.transport.base import Command
+from netops.errors import UserError
 
 if TYPE_CHECKING:
+    from netops.cli.app import Settings
     from netops.diagnose import Diagnosis
-    from netops.engine.readahead import Read
-    from netops.inventory.model import Host
     from netops.plain import Out
+    from netops.runbook.model import Runbook
 
 MARK = {"ok": "[green]·[/]", "broken": "[bold red]✗[/]", "unknown": "[yellow]?[/]",
         "unreachable": "[magenta]![/]"}
@@ -58,61 +57,27 @@ def diagnose_cmd(
 
     Example: netops diagnose --nodes workers --evidence
     """
-    from netops.diagnose import applicable, diagnose, plans
+    from netops.diagnose import diagnose_fleet
     from netops.engine.events import FanOut
-    from netops.engine.readahead import ReadAhead, predict
-    from netops.engine.rounds import Rounds
     from netops.report import LiveView
-    from netops.runbook.load import load_all
-    from netops.transport.local import LocalTransport
 
     s = settings(ctx)
     console = s.console()
-    books, errors = load_all(s.runbook_dirs(), only or None)  # -r: load only those
-    for e in errors:
-        console.print(f"invalid runbook skipped: {e}", markup=False)
-    names = only or sorted(n for n, rb in books.items() if applicable(rb))
-    missing = [n for n in names if n not in books]
-    if missing:
-        raise UserError(f"no runbook named {missing[0]!r}", hint="`netops list` shows them")
+    books = _runbooks(s, only)
+    names = [rb.name for rb in books]
     inventory = s.load_inventory()
     hosts = inventory.select(nodes)
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
     connector = s.connector()
     preflight(connector, hosts)
-    connector.warm(hosts, forks)  # diagnose never asks and never changes anything
-    dry_runs = plans([books[n] for n in names], inventory, hosts, forks=forks,
-                     pairs=_runbook_vars(var or [], names))
-    reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
-    for plan in dry_runs:
-        for name, mine in predict(plan).items():
-            reads[name] += mine
-    ssh = {h.name: connector.transport(h) for h in hosts}
-    rounds = {name: Rounds(t) for name, t in ssh.items()}
-    kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
-
-    def reach(host: "Host") -> str:
-        """Connect and fetch the node's predicted checks in one go; why not, if not."""
-        try:
-            kept[host.name].prefetch()
-            if not any(reads[host.name]):
-                kept[host.name].run(Command("true", readonly=True), timeout=30)
-            return ""
-        except TransportError as e:
-            return str(e)
-
+    pairs = _runbook_vars(var or [], names)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)
     began, clock = time.time(), time.monotonic()
-    try:
-        result = diagnose(dry_runs, hosts, lambda h: kept[h.name], LocalTransport,
-                          FanOut([LiveView(console, verbose=True, live=False,
-                                           batch_lines=False)] if s.verbose else []),
-                          forks=forks, reach=reach, rounds=lambda h: rounds[h.name])
-    finally:
-        for t in ssh.values():
-            t.close()
+    live = [LiveView(console, verbose=True, live=False, batch_lines=False)] if s.verbose else []
+    result = diagnose_fleet(books, inventory, hosts, connector,
+                            FanOut(live), forks=forks, pairs=pairs)
     down = [n for n, row in result.nodes.items()
             if any(f.status == "unreachable" for f in row.values())]
     if down:
@@ -124,6 +89,22 @@ def diagnose_cmd(
         _show(console, result, evidence)
     healthy = all(f.status == "ok" for row in result.nodes.values() for f in row.values())
     return ExitCode.OK if healthy else ExitCode.FAILED
+
+
+def _runbooks(s: "Settings", only: list[str] | None) -> list["Runbook"]:
+    """The runbooks of -r, or every one diagnose can run unattended; an invalid one is
+    skipped with a line saying why."""
+    from netops.diagnose import applicable
+    from netops.runbook.load import load_all
+
+    books, errors = load_all(s.runbook_dirs(), only or None)  # -r: load only those
+    for e in errors:
+        s.console().print(f"invalid runbook skipped: {e}", markup=False)
+    names = only or sorted(n for n, rb in books.items() if applicable(rb))
+    missing = [n for n in names if n not in books]
+    if missing:
+        raise UserError(f"no runbook named {missing[0]!r}", hint="`netops list` shows them")
+    return [books[n] for n in names]
 
 
 def _write_files(console: "Out", result: "Diagnosis", began: float, took: float,
