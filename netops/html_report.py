@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
     from netops.diagnose import Diagnosis
+    from netops.journal import HostRow, RunRow, StepRow
 
 STATUS_COLOURS = {
     "ok": "#2e9e44", "changed": "#2f6fdf", "skipped": "#b0b7bf", "would-change": "#e8a33d",
@@ -130,13 +131,13 @@ class Timeline:
     label_w: float = LABEL
 
 
-def _gate_ids(run: Mapping[str, Any]) -> set[str]:
+def _gate_ids(run: RunRow) -> set[str]:
     """Ids of the runbook's verify steps, when the runbook file is still the one that ran."""
     import hashlib
 
-    path = Path(str(run.get("runbook_path") or ""))
+    path = Path(run.runbook_path)
     try:
-        if hashlib.sha256(path.read_bytes()).hexdigest() != run.get("runbook_sha256"):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != run.runbook_sha256:
             return set()
         from netops.runbook.load import load_runbook
 
@@ -153,24 +154,23 @@ def _nice_step(span: float) -> float:
     return 86400.0
 
 
-def _groups(hosts: Sequence[Mapping[str, Any]],
-            steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, int, list[str]]]:
+def _groups(hosts: Sequence[HostRow],
+            steps: Sequence[StepRow]) -> list[tuple[str, int, list[str]]]:
     """(label, batch, hosts) in order: once-steps' hosts (not in any batch) first."""
     by_batch: dict[int, list[str]] = {}
-    for h in sorted(hosts, key=lambda h: (h["batch"] or 0, h["host"])):
-        by_batch.setdefault(int(h["batch"] or 0), []).append(h["host"])
-    once = sorted({s["host"] for s in steps} - {h["host"] for h in hosts})
+    for h in sorted(hosts, key=lambda h: (h.batch or 0, h.host)):
+        by_batch.setdefault(h.batch or 0, []).append(h.host)
+    once = sorted({s.host for s in steps} - {h.host for h in hosts})
     groups = [(f"batch {b}", b, names) for b, names in sorted(by_batch.items())]
     return [("once", -1, once), *groups] if once else groups
 
 
-def _lanes(tl: Timeline, hosts: Sequence[Mapping[str, Any]],
-           steps: Sequence[Mapping[str, Any]],
+def _lanes(tl: Timeline, hosts: Sequence[HostRow], steps: Sequence[StepRow],
            x: Callable[[float], float]) -> tuple[dict[str, float], float]:
     """A lane per host, a band per batch, a hatched band per pause between batches."""
     y = 8.0
     lane_y: dict[str, float] = {}
-    status_of = {h["host"]: h["status"] for h in hosts}
+    status_of = {h.host: h.status for h in hosts}
     spans: list[tuple[int, float, float]] = []
     for label, b, names in _groups(hosts, steps):
         top = y
@@ -179,12 +179,11 @@ def _lanes(tl: Timeline, hosts: Sequence[Mapping[str, Any]],
             tl.lanes.append({"host": name, "y": y, "status": status_of.get(name, ""),
                              "batch": label if name == names[0] else ""})
             y += LANE
-        mine = [s for s in steps if s["host"] in names]
-        rows = [h for h in hosts if h["host"] in names]
-        starts = [float(s["started"]) for s in mine] + \
-            [float(h["started"]) for h in rows if h.get("started")]
-        stops = [float(s["started"]) + float(s["duration_s"] or 0) for s in mine] + \
-            [float(h["finished"]) for h in rows if h.get("finished")]
+        mine = [s for s in steps if s.host in names]
+        rows = [h for h in hosts if h.host in names]
+        starts = [s.started for s in mine] + [h.started for h in rows if h.started]
+        stops = [s.started + (s.duration_s or 0) for s in mine] + \
+            [h.finished for h in rows if h.finished]
         if starts:
             a, z = min(starts), max(stops or starts)
             tl.bands.append(Band(x(a), top - 3, max(2.0, x(z) - x(a)), y - top + 6,
@@ -199,12 +198,12 @@ def _lanes(tl: Timeline, hosts: Sequence[Mapping[str, Any]],
     return lane_y, y
 
 
-def timeline(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
-             steps: Sequence[Mapping[str, Any]], gates: set[str]) -> Timeline:
-    t0 = float(run["started"])
-    ends = [float(s["started"]) + float(s["duration_s"] or 0) for s in steps]
-    ends += [float(h["finished"]) for h in hosts if h.get("finished")]
-    t1 = max([float(run.get("finished") or 0), *ends, t0 + 1.0])
+def timeline(run: RunRow, hosts: Sequence[HostRow], steps: Sequence[StepRow],
+             gates: set[str]) -> Timeline:
+    t0 = run.started
+    ends = [s.started + (s.duration_s or 0) for s in steps]
+    ends += [h.finished for h in hosts if h.finished]
+    t1 = max([run.finished or 0, *ends, t0 + 1.0])
     span = t1 - t0
 
     def x(t: float) -> float:
@@ -213,18 +212,17 @@ def timeline(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
     tl = Timeline(width=LABEL + WIDTH + 70, height=0)
     lane_y, y = _lanes(tl, hosts, steps, x)
     for i, s in enumerate(steps):
-        started = float(s["started"])
-        dur = float(s["duration_s"] or 0)
-        gate = s["step_id"] in gates
-        tip = (f"{s['host']} · {s['step_id']}{' (verify gate)' if gate else ''}: "
-               f"{s['status']}, {_secs(dur)} from +{_secs(started - t0)}")
-        if s.get("command"):
-            tip += f"\n$ {safe(str(s['command']))[:300]}"
-        if s.get("note"):
-            tip += f"\n{safe(str(s['note']))[:300]}"
-        tl.bars.append(Bar(x(started), lane_y.get(s["host"], 0) + 2,
-                           max(3.0, dur / span * WIDTH), str(s["status"]), s["host"],
-                           s["step_id"], tip, gate, f"step-{i}"))
+        dur = s.duration_s or 0
+        gate = s.step_id in gates
+        tip = (f"{s.host} · {s.step_id}{' (verify gate)' if gate else ''}: "
+               f"{s.status}, {_secs(dur)} from +{_secs(s.started - t0)}")
+        if s.command:
+            tip += f"\n$ {safe(s.command)[:300]}"
+        if s.note:
+            tip += f"\n{safe(s.note)[:300]}"
+        tl.bars.append(Bar(x(s.started), lane_y.get(s.host, 0) + 2,
+                           max(3.0, dur / span * WIDTH), s.status, s.host, s.step_id, tip,
+                           gate, f"step-{i}"))
     tl.axis_y = y
     step = _nice_step(span)
     t = 0.0
@@ -235,52 +233,54 @@ def timeline(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
     return tl
 
 
-def run_html(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
-             steps: Sequence[Mapping[str, Any]],
-             resumed_by: Sequence[Mapping[str, Any]] = ()) -> str:
+def run_html(run: RunRow, hosts: Sequence[HostRow], steps: Sequence[StepRow],
+             resumed_by: Sequence[RunRow] = ()) -> str:
     """The page of one journaled run (rows as `Journal.run`, `.hosts`, `.steps` give them)."""
     gates = _gate_ids(run)
     tl = timeline(run, hosts, steps, gates)
-    anchors = {id(s): f"step-{i}" for i, s in enumerate(steps)}
-    findings = [dict(s, anchor=anchors[id(s)]) for s in steps
-                if s["finding"] or s["status"] in FINDING_STATUSES]
+    # the template's view of a step: its row with its anchor on the page and its gate mark
+    shown = [dict(s.to_json(), anchor=f"step-{i}", gate=s.step_id in gates)
+             for i, s in enumerate(steps)]
+    findings = [v for s, v in zip(steps, shown, strict=True)
+                if s.finding or s.status in FINDING_STATUSES]
     per_host: dict[str, list[dict[str, Any]]] = {}
-    for s in steps:
-        per_host.setdefault(s["host"], []).append(dict(s, anchor=anchors[id(s)],
-                                                       gate=s["step_id"] in gates))
+    for s, v in zip(steps, shown, strict=True):
+        per_host.setdefault(s.host, []).append(v)
     counts: dict[str, int] = {}
     for h in hosts:
-        counts[h["status"]] = counts.get(h["status"], 0) + 1
-    took = (run["finished"] - run["started"]) if run.get("finished") else None
-    meta = [
-        ("status", str(run["status"])), ("runbook", str(run["runbook"])),
-        ("kind", "dry run" if run.get("dry_run") else "run"),
-        ("operator", f"{run.get('operator') or ''} on {run.get('controller') or ''}"),
-        ("started", _clock(run["started"])),
-        ("finished", _clock(run.get("finished")) + (f" ({_secs(took)})" if took is not None
-                                                    else " (did not finish)")),
-        ("targets", f"{run.get('nodes') or 'all'} from {run.get('inventory') or ''}"),
-        ("runbook file", f"{run.get('runbook_path') or ''} "
-                         f"(sha256 {str(run.get('runbook_sha256') or '')[:12]})"),
-        ("params", ", ".join(f"{k}={v}" for k, v in (run.get("params") or {}).items()) or "—"),
-        ("rollout", ", ".join(f"{k}={v}" for k, v in (run.get("rollout") or {}).items())
-         or "—"),
-        ("batches", " | ".join(", ".join(b) for b in run.get("batches") or []) or "—"),
-        ("command", " ".join(run.get("argv") or []) or "—"),
-    ]
-    if run.get("resumed_from"):
-        meta.append(("resumes", str(run["resumed_from"])))
-    if resumed_by:
-        meta.append(("resumed by", ", ".join(f"{r['run_id']} ({r['status']})"
-                                             for r in resumed_by)))
-    if run.get("reason"):
-        meta.append(("reason", str(run["reason"])))
+        counts[h.status] = counts.get(h.status, 0) + 1
     legend = [s for s in ("ok", "changed", "would-change", "skipped", "failed", "unreachable",
                           "unknown", "not-run") if any(b.status == s for b in tl.bars)]
     return _env().get_template("run.html.j2").render(
-        run=run, meta=meta, tl=tl, findings=findings, hosts=hosts, per_host=per_host,
-        counts=sorted(counts.items()), legend=legend, gates=bool(gates),
-        generated=_clock(time.time()), raw=json.dumps({"run_id": run["run_id"]}))
+        run=run, meta=_meta(run, resumed_by), tl=tl, findings=findings, hosts=hosts,
+        per_host=per_host, counts=sorted(counts.items()), legend=legend, gates=bool(gates),
+        generated=_clock(time.time()), raw=json.dumps({"run_id": run.run_id}))
+
+
+def _meta(run: RunRow, resumed_by: Sequence[RunRow]) -> list[tuple[str, str]]:
+    """The run's facts, as the page's table lists them."""
+    took = (run.finished - run.started) if run.finished else None
+    meta = [
+        ("status", run.status), ("runbook", run.runbook),
+        ("kind", "dry run" if run.dry_run else "run"),
+        ("operator", f"{run.operator} on {run.controller}"),
+        ("started", _clock(run.started)),
+        ("finished", _clock(run.finished) + (f" ({_secs(took)})" if took is not None
+                                             else " (did not finish)")),
+        ("targets", f"{run.nodes or 'all'} from {run.inventory}"),
+        ("runbook file", f"{run.runbook_path} (sha256 {run.runbook_sha256[:12]})"),
+        ("params", ", ".join(f"{k}={v}" for k, v in run.params.items()) or "—"),
+        ("rollout", ", ".join(f"{k}={v}" for k, v in run.rollout.items()) or "—"),
+        ("batches", " | ".join(", ".join(b) for b in run.batches) or "—"),
+        ("command", " ".join(run.argv) or "—"),
+    ]
+    if run.resumed_from:
+        meta.append(("resumes", run.resumed_from))
+    if resumed_by:
+        meta.append(("resumed by", ", ".join(f"{r.run_id} ({r.status})" for r in resumed_by)))
+    if run.reason:
+        meta.append(("reason", run.reason))
+    return meta
 
 
 # -- the diagnose matrix -------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class SchedulerMetrics:
             return
         counts: dict[str, int] = {}
         for h in rows:
-            counts[h["status"]] = counts.get(h["status"], 0) + 1
+            counts[h.status] = counts.get(h.status, 0) + 1
         for status in ("ok", "changed", "failed", "unreachable", "not-run", "would-change"):
             self.last_hosts.labels(schedule=name, status=status).set(counts.get(status, 0))
         for status, n in counts.items():

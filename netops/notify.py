@@ -222,15 +222,14 @@ def event_from_journal(journal: Journal, run_id: str, schedule: str | None = Non
     if run is None:
         return None
     hosts, steps = journal.hosts(run_id), journal.steps(run_id)
-    findings = [{"host": s["host"], "step": s["step_id"], "status": s["status"],
-                 "note": _one_line(s["note"] or "")}
-                for s in steps if s["finding"] or s["status"] in FINDING_STATUSES]
-    status = run["status"] or fallback_status
-    return Event(_status_event(status), status, run["runbook"], run["nodes"] or "", run_id,
-                 schedule, bool(run["dry_run"]), run.get("reason") or "",
-                 _host_lists((h["host"], h["status"]) for h in hosts),
-                 findings[:MAX_FINDINGS], run["started"], run.get("finished"),
-                 controller=run.get("controller") or "")
+    findings = [{"host": s.host, "step": s.step_id, "status": s.status,
+                 "note": _one_line(s.note)}
+                for s in steps if s.finding or s.status in FINDING_STATUSES]
+    status = run.status or fallback_status
+    return Event(_status_event(status), status, run.runbook, run.nodes, run_id, schedule,
+                 run.dry_run, run.reason, _host_lists((h.host, h.status) for h in hosts),
+                 findings[:MAX_FINDINGS], run.started, run.finished,
+                 controller=run.controller)
 
 
 def event_from_diagnosis(doc: Mapping[str, Any], schedule: Schedule, ok: bool) -> Event:

@@ -24,13 +24,11 @@ from netops.errors import UserError
 from netops.runbook.model import as_var
 
 if TYPE_CHECKING:
-    from netops.journal import Journal
+    from netops.journal import Chain, ChainState, Journal
     from netops.runbook.model import Runbook
 
 FINISHED = frozenset({"ok", "changed", "skipped"})
 """Host statuses of a host that needs nothing more."""
-DONE = frozenset({"ok", "changed"})
-"""Step statuses of a step that must not run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,93 +53,74 @@ class ResumeState:
 
 def resume_state(journal: Journal, run_id: str, *, force: bool = False) -> ResumeState:
     """The chain that `run_id` belongs to, checked for a resume (UserError when it cannot)."""
-    named = journal.run(run_id)
-    if named is None:
+    chain = journal.chain(run_id)
+    if chain is None:
         raise UserError(f"no run {run_id!r} in the journal {journal.path}",
                         hint="`netops history` lists runs")
-    if named["dry_run"]:
-        raise UserError(f"run {named['run_id']} was a dry run: nothing to resume")
-    if named["runbook"] == "exec" and not named["runbook_path"]:
-        raise UserError(f"run {named['run_id']} was a `netops exec`: nothing to resume",
-                        hint="run the command again")
-    runs = _chain(journal, named)
-    root, latest = runs[0], runs[-1]
-    for run in runs:
-        if run["status"] == "running" and not force:
-            raise UserError(f"run {run['run_id']} is still running (pid {run['pid']} on "
-                            f"{run['controller']})",
-                            hint="wait for it, or give --force if that process is gone")
-    if latest["status"] == "ok":
-        by = "" if latest is named else f" (finished by run {latest['run_id']})"
-        raise UserError(f"run {named['run_id']} finished ok{by}: nothing to resume")
-    path = Path(root["runbook_path"])
-    if not path.is_file():
-        raise UserError(f"the runbook of run {root['run_id']} is gone: {path}")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != root["runbook_sha256"] and not force:
-        raise UserError(f"{path} changed since run {root['run_id']}",
-                        hint="resuming would mix two versions; use --force to accept that")
-    for run in runs:
-        journal.settle_unknown(run["run_id"])  # what a dead run left in flight
-    batches = tuple(tuple(b) for b in root["batches"])
-    status = _host_status(journal, runs)
-    unfinished = tuple(h for b in batches for h in b if status.get(h) not in FINISHED)
+    path = _check(chain, force)
+    for run in chain.runs:
+        journal.settle_unknown(run.run_id)  # what a dead run left in flight
+    state = journal.resume_state(chain.named.run_id)
+    assert state is not None  # the chain was just read
+    root = state.chain.root
+    unfinished = tuple(h for b in root.batches for h in b
+                       if state.host_status.get(h) not in FINISHED)
     from netops.runbook.load import load_runbook
 
     rb = load_runbook(path)
-    done, unknown = _steps(journal, runs, {st.id for st in (*rb.before, *rb.after)})
-    return ResumeState(named["run_id"], latest["run_id"], tuple(r["run_id"] for r in runs),
-                       path, root["nodes"], dict(root["params"]), dict(root["rollout"]),
-                       batches, unfinished, done, unknown)
+    done, unknown = _once(state, {st.id for st in (*rb.before, *rb.after)})
+    return ResumeState(chain.named.run_id, chain.latest.run_id,
+                       tuple(r.run_id for r in state.chain.runs), path, root.nodes,
+                       dict(root.params), dict(root.rollout), root.batches, unfinished, done,
+                       unknown)
 
 
-def _chain(journal: Journal, named: dict[str, Any]) -> list[dict[str, Any]]:
-    """The original run and every run that resumed it (transitively), oldest first."""
-    root = named
-    seen = {root["run_id"]}
-    while root.get("resumed_from"):
-        parent = journal.run(root["resumed_from"])
-        if parent is None or parent["run_id"] in seen:
-            break
-        seen.add(parent["run_id"])
-        root = parent
-    runs, todo = [root], [root["run_id"]]
-    seen = {root["run_id"]}
-    while todo:
-        for child in journal.resumed_by(todo.pop()):
-            if child["run_id"] not in seen:
-                seen.add(child["run_id"])
-                runs.append(child)
-                todo.append(child["run_id"])
-    return sorted(runs, key=lambda r: r["started"])
+def _check(chain: Chain, force: bool) -> Path:
+    """The runbook file of a chain that can be resumed (UserError saying why not)."""
+    named, root, latest = chain.named, chain.root, chain.latest
+    if named.dry_run:
+        raise UserError(f"run {named.run_id} was a dry run: nothing to resume")
+    if named.runbook == "exec" and not named.runbook_path:
+        raise UserError(f"run {named.run_id} was a `netops exec`: nothing to resume",
+                        hint="run the command again")
+    for run in chain.runs:
+        if run.status == "running" and not force:
+            raise UserError(f"run {run.run_id} is still running (pid {run.pid} on "
+                            f"{run.controller})",
+                            hint="wait for it, or give --force if that process is gone")
+    if latest.status == "ok":
+        by = "" if latest.run_id == named.run_id else f" (finished by run {latest.run_id})"
+        raise UserError(f"run {named.run_id} finished ok{by}: nothing to resume")
+    path = Path(root.runbook_path)
+    if not path.is_file():
+        raise UserError(f"the runbook of run {root.run_id} is gone: {path}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != root.runbook_sha256 and not force:
+        raise UserError(f"{path} changed since run {root.run_id}",
+                        hint="resuming would mix two versions; use --force to accept that")
+    return path
 
 
-def _host_status(journal: Journal, runs: list[dict[str, Any]]) -> dict[str, str]:
-    """Per host: its status in the latest run of the chain that ran it."""
-    status: dict[str, str] = {}
-    for run in runs:
-        for row in journal.hosts(run["run_id"]):
-            if row["status"] != "not-run" or row["host"] not in status:
-                status[row["host"]] = row["status"]
-    return status
-
-
-def _steps(journal: Journal, runs: list[dict[str, Any]], once_ids: set[str]
-           ) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """Per host (or ONCE): the steps the chain completed, and those of unknown outcome."""
+def _once(state: ChainState, once_ids: set[str]
+          ) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """The journal's per-host step ids, with the runbook's once-steps (before/after, which
+    ran on whichever host) under ONCE, as `netops.engine.host` looks them up."""
     from netops.engine.host import ONCE
 
-    done: dict[str, set[str]] = {}
-    unknown: dict[str, set[str]] = {}
-    for run in runs:
-        for row in journal.steps(run["run_id"]):
-            key = ONCE if row["step_id"] in once_ids else row["host"]
-            if row["status"] in DONE:
-                done.setdefault(key, set()).add(row["step_id"])
-                unknown.get(key, set()).discard(row["step_id"])
-            elif row["status"] == "unknown" and row["step_id"] not in done.get(key, set()):
-                unknown.setdefault(key, set()).add(row["step_id"])
-    return ({k: frozenset(v) for k, v in done.items()},
-            {k: frozenset(v) for k, v in unknown.items() if v})
+    done: dict[str, frozenset[str]] = {}
+    unknown: dict[str, frozenset[str]] = {}
+    for per_host, out in ((state.done, done), (state.unknown, unknown)):
+        once: set[str] = set()
+        for host, ids in per_host.items():
+            once |= ids & once_ids
+            if ids - once_ids:
+                out[host] = frozenset(ids - once_ids)
+        if once:
+            out[ONCE] = frozenset(once)
+    if ONCE in unknown:  # a once-step completed on any host is done for the whole run
+        left = unknown.pop(ONCE) - done.get(ONCE, frozenset())
+        if left:
+            unknown[ONCE] = left
+    return done, unknown
 
 
 def resume_vars(state: ResumeState, rb: Runbook, given: list[str],

@@ -41,7 +41,7 @@ from netops.journal import pid_alive
 from netops.schedule import Schedule, fmt_duration, fmt_time
 
 if TYPE_CHECKING:
-    from netops.journal import Journal
+    from netops.journal import FireRow, Journal
 
 GRACE = 60.0
 """A fire handled later than this after its time counts as missed (unless caught up)."""
@@ -238,40 +238,39 @@ class Scheduler:
             return (f"the run fired at {fmt_time(mine.fire_time, s.tz)} "
                     f"({mine.run_id or f'pid {mine.child.pid}'}) is still going")
         for row in self.journal.unfinished_fires(s.name):
-            if mine is not None and row["fire_time"] == mine.fire_time:
+            if mine is not None and row.fire_time == mine.fire_time:
                 continue
             run_id, alive = self._liveness(row)
             if alive:
-                return (f"the run fired at {fmt_time(row['fire_time'], s.tz)} "
-                        f"({run_id or 'starting'}, by {row['claimed_by']}) is still going")
+                return (f"the run fired at {fmt_time(row.fire_time, s.tz)} "
+                        f"({run_id or 'starting'}, by {row.claimed_by}) is still going")
             self._settle(row, run_id)
         return ""
 
-    def _liveness(self, row: Mapping[str, Any]) -> tuple[str | None, bool]:
+    def _liveness(self, row: FireRow) -> tuple[str | None, bool]:
         """(run id, still going?) of a fire launched by another (or an earlier) scheduler."""
-        run_id = row["run_id"]
-        local = row["controller"] == self.controller
-        if not run_id and row["pid"] and local:
-            run_id = self.journal.run_of_process(row["pid"], self.controller,
-                                                 row["recorded"] - 60)
+        run_id = row.run_id
+        local = row.controller == self.controller
+        if not run_id and row.pid and local:
+            run_id = self.journal.run_of_process(row.pid, self.controller, row.recorded - 60)
         run = self.journal.run(run_id) if run_id else None
         if run is not None:
-            return run_id, run["status"] == "running"
+            return run_id, run.status == "running"
         if local:
-            return run_id, bool(row["pid"]) and pid_alive(int(row["pid"]))
-        return run_id, self.clock() < float(row["window_end"] or 0)
+            return run_id, bool(row.pid) and pid_alive(int(row.pid or 0))
+        return run_id, self.clock() < (row.window_end or 0)
 
-    def _settle(self, row: Mapping[str, Any], run_id: str | None) -> None:
+    def _settle(self, row: FireRow, run_id: str | None) -> None:
         run = self.journal.run(run_id) if run_id else None
-        self.journal.update_fire(row["schedule"], row["fire_time"], run_id=run_id,
-                                 run_status=run["status"] if run else None,
+        self.journal.update_fire(row.schedule, row.fire_time, run_id=run_id,
+                                 run_status=run.status if run else None,
                                  finished=time.time(),
                                  note="ended while no scheduler was watching it")
 
     def reconcile(self) -> None:
         """Settle fires whose runs ended while no scheduler watched them (after a crash)."""
         for row in self.journal.unfinished_fires():
-            if row["schedule"] in self.running:
+            if row.schedule in self.running:
                 continue
             run_id, alive = self._liveness(row)
             if not alive:
@@ -292,7 +291,7 @@ class Scheduler:
             run_id = out.run_id or r.run_id or self.journal.run_of_process(
                 r.child.pid, self.controller, r.launched - 5)
             run = self.journal.run(run_id) if run_id and not out.run_status else None
-            status = out.run_status or (run["status"] if run else None)
+            status = out.run_status or (run.status if run else None)
             self.journal.update_fire(name, r.fire_time, run_id=run_id, run_status=status,
                                      exit_code=code, note=out.note, finished=time.time())
             resume = (f"; finish it with: netops run --resume {run_id}" if run_id and status

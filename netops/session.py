@@ -157,7 +157,7 @@ class RunSession:
 
     def _run_status(self, run_id: str) -> str | None:
         run = self.journal.run(run_id)
-        return run["status"] if run else None
+        return run.status if run else None
 
     def _execute(self, connect: Callable[[Host], Transport], observers: Sequence[Observer],
                  ask: Callable[[str], bool] | None,

@@ -10,10 +10,13 @@ written); the Markdown is made terminal-`safe` as a whole, since it is often rea
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from netops.plain import safe
+
+if TYPE_CHECKING:
+    from netops.journal import HostRow, RunRow, StepRow
 
 FINDING_STATUSES = ("failed", "would-change", "unreachable")
 
@@ -35,63 +38,61 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _status(step: Mapping[str, Any]) -> str:
+def _status(step: StepRow) -> str:
     """A step's status; an error says its exit code when that tells why (127: the command was
     not found, 126, a signal), since the command column shows the command, not the note."""
-    status = str(step["status"])
-    rc = step.get("rc")
-    if status in ("failed", "unknown") and isinstance(rc, int) and (rc in (126, 127)
-                                                                     or rc > 128 or rc < 0):
+    rc = step.rc
+    if step.status in ("failed", "unknown") and rc is not None and (rc in (126, 127)
+                                                                    or rc > 128 or rc < 0):
         from netops.transport.base import unexpected_rc
 
-        return f"{status}: {unexpected_rc(rc) or f'rc {rc}'}"
-    return status
+        return f"{step.status}: {unexpected_rc(rc) or f'rc {rc}'}"
+    return step.status
 
 
-def markdown(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
-             steps: Sequence[Mapping[str, Any]]) -> str:
-    took = (run["finished"] - run["started"]) if run.get("finished") else None
-    kind = "dry run" if run["dry_run"] else "run"
-    out = [f"# {run['runbook']} {kind} {run['run_id']}: {run['status']}", ""]
+def markdown(run: RunRow, hosts: Sequence[HostRow], steps: Sequence[StepRow]) -> str:
+    took = (run.finished - run.started) if run.finished else None
+    kind = "dry run" if run.dry_run else "run"
+    out = [f"# {run.runbook} {kind} {run.run_id}: {run.status}", ""]
     out += [
-        f"- **Who**: {run['operator']} on {run['controller']}",
-        f"- **When**: {_clock(run['started'])} to {_clock(run.get('finished'))}"
+        f"- **Who**: {run.operator} on {run.controller}",
+        f"- **When**: {_clock(run.started)} to {_clock(run.finished)}"
         + (f" ({took:.1f}s)" if took is not None else " (did not finish)"),
-        f"- **Targets**: `{run['nodes'] or 'all'}` from {run['inventory']}",
-        f"- **Runbook**: {run['runbook_path']} (sha256 {str(run['runbook_sha256'])[:12]})",
+        f"- **Targets**: `{run.nodes or 'all'}` from {run.inventory}",
+        f"- **Runbook**: {run.runbook_path} (sha256 {run.runbook_sha256[:12]})",
     ]
-    if run["params"]:
-        out.append("- **Params**: " + ", ".join(f"`{k}={v}`" for k, v in run["params"].items()))
-    if run.get("resumed_from"):
-        out.append(f"- **Resumes**: run {run['resumed_from']}")
-    if run.get("reason"):
-        out.append(f"- **Halted**: {run['reason']}")
+    if run.params:
+        out.append("- **Params**: " + ", ".join(f"`{k}={v}`" for k, v in run.params.items()))
+    if run.resumed_from:
+        out.append(f"- **Resumes**: run {run.resumed_from}")
+    if run.reason:
+        out.append(f"- **Halted**: {run.reason}")
     out += ["", "## Plan", ""]
-    out += [f"{i}. {', '.join(batch)}" for i, batch in enumerate(run["batches"], 1)] or ["—"]
-    found = [s for s in steps if s["finding"] or s["status"] in FINDING_STATUSES]
+    out += [f"{i}. {', '.join(batch)}" for i, batch in enumerate(run.batches, 1)] or ["—"]
+    found = [s for s in steps if s.finding or s.status in FINDING_STATUSES]
     out += ["", "## What was found", ""]
-    out += [f"- **{s['host']}** `{s['step_id']}` ({s['status']}): {_one_line(s['note'])}"
+    out += [f"- **{s.host}** `{s.step_id}` ({s.status}): {_one_line(s.note)}"
             for s in found] or ["Nothing: every check held."]
     out += ["", "## What was done, in order", "",
             "| time | host | step | status | command / note |", "|---|---|---|---|---|"]
     for s in steps:
-        what = s["command"] or s["note"] or ""
-        out.append(f"| {_hms(s['started'])} | {s['host']} | {s['step_id']} | {_status(s)} | "
+        what = s.command or s.note
+        out.append(f"| {_hms(s.started)} | {s.host} | {s.step_id} | {_status(s)} | "
                    f"{_cell(_one_line(what, 80))} |")
     out += ["", "## How each node ended", "", "| host | batch | status | changed steps |",
             "|---|---|---|---|"]
     for h in hosts:
-        changed = [s["step_id"] for s in steps if s["host"] == h["host"] and s["changed"]]
-        out.append(f"| {h['host']} | {h['batch']} | {h['status']} | "
-                   f"{', '.join(changed) or '—'} |")
-    failed = [s for s in steps if s["status"] in ("failed", "unreachable")]
-    if failed:
-        out += ["", "## Failures", ""]
-        for s in failed:
-            out.append(f"### {s['host']}: {s['step_id']}")
-            out.append("")
-            out.append(_one_line(s["note"], 300) or "(no note)")
-            if (s["stderr"] or "").strip():
-                out += ["", "```", s["stderr"].strip()[-2000:], "```"]
-            out.append("")
-    return safe("\n".join(out).rstrip() + "\n")
+        changed = [s.step_id for s in steps if s.host == h.host and s.changed]
+        out.append(f"| {h.host} | {h.batch} | {h.status} | {', '.join(changed) or '—'} |")
+    return safe("\n".join(out + _failures(steps)).rstrip() + "\n")
+
+
+def _failures(steps: Sequence[StepRow]) -> list[str]:
+    failed = [s for s in steps if s.status in ("failed", "unreachable")]
+    out = ["", "## Failures", ""] if failed else []
+    for s in failed:
+        out += [f"### {s.host}: {s.step_id}", "", _one_line(s.note, 300) or "(no note)"]
+        if s.stderr.strip():
+            out += ["", "```", s.stderr.strip()[-2000:], "```"]
+        out.append("")
+    return out

@@ -4,13 +4,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from netops.cli.app import JsonOpt, app, open_journal
 from netops.engine.result import ExitCode
 from netops.errors import UserError
+
+if TYPE_CHECKING:
+    from netops.journal import Journal, RunRow
 
 
 def parse_since(text: str) -> float:
@@ -58,25 +61,27 @@ def history_cmd(
 
     print_table(("run", "started", "runbook", "nodes", "status", "hosts", "operator"), [
         (r["run_id"], time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
-         r["runbook"] + (" (dry run)" if r["dry_run"] else ""), r["nodes"] or "",
-         r["status"], ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items())),
-         r["operator"] or "") for r in rows], title=f"runs in {journal.path}")
+         r["runbook"] + (" (dry run)" if r["dry_run"] else ""), r["nodes"], r["status"],
+         ", ".join(f"{n} {st}" for st, n in sorted(r["host_status"].items())),
+         r["operator"]) for r in rows], title=f"runs in {journal.path}")
     if not rows:
         sys.stderr.write(f"no run in {journal.path} matches\n")
     return ExitCode.OK
 
 
-def _summary(journal: Any, run: dict[str, Any], node: str | None) -> dict[str, Any]:
-    hosts = journal.hosts(run["run_id"])
+def _summary(journal: "Journal", run: "RunRow", node: str | None) -> dict[str, Any]:
+    """A run's line of `history` (its --json object): the run and its hosts' statuses."""
+    hosts = journal.hosts(run.run_id)
     counts: dict[str, int] = {}
     for h in hosts:
-        counts[h["status"]] = counts.get(h["status"], 0) + 1
-    keep = ("run_id", "runbook", "nodes", "status", "reason", "dry_run", "operator",
-            "controller", "started", "finished", "resumed_from")
-    out = {k: run[k] for k in keep}
-    out["host_status"] = counts
+        counts[h.status] = counts.get(h.status, 0) + 1
+    out: dict[str, Any] = {
+        "run_id": run.run_id, "runbook": run.runbook, "nodes": run.nodes, "status": run.status,
+        "reason": run.reason, "dry_run": run.dry_run, "operator": run.operator,
+        "controller": run.controller, "started": run.started, "finished": run.finished,
+        "resumed_from": run.resumed_from, "host_status": counts}
     if node:
-        out["node_status"] = next((h["status"] for h in hosts if h["host"] == node), None)
+        out["node_status"] = next((h.status for h in hosts if h.host == node), None)
     return out
 
 
@@ -103,13 +108,14 @@ def report_cmd(
     run = journal.run(run_id)
     if run is None:
         raise UserError(f"no run {run_id!r} in {journal.path}", hint="`netops history` lists runs")
-    hosts, steps = journal.hosts(run["run_id"]), journal.steps(run["run_id"])
+    hosts, steps = journal.hosts(run.run_id), journal.steps(run.run_id)
     if fmt == "json":
-        text = json.dumps({"run": run, "hosts": hosts, "steps": steps}) + "\n"
+        text = json.dumps({"run": run.to_json(), "hosts": [h.to_json() for h in hosts],
+                           "steps": [s.to_json() for s in steps]}) + "\n"
     elif fmt == "html":
         from netops.html_report import run_html
 
-        text = run_html(run, hosts, steps, journal.resumed_by(run["run_id"]))
+        text = run_html(run, hosts, steps, journal.resumed_by(run.run_id))
     else:
         text = markdown(run, hosts, steps)
     if output is None:

@@ -109,13 +109,13 @@ def _doc(sc: "Schedule", journal: "Journal", now: float, count: int,
 
     fires = []
     for row in journal.fires(sc.name, limit=last) if last else []:
-        status = row["run_status"]
-        if row["run_id"] and not status:
-            run = journal.run(row["run_id"])
-            status = run["status"] if run else None
-        fires.append({"fire_time": row["fire_time"], "at": fmt_time(row["fire_time"], sc.tz),
-                      "status": row["status"], "run_id": row["run_id"], "run_status": status,
-                      "exit_code": row["exit_code"], "note": row["note"] or ""})
+        status = row.run_status
+        if row.run_id and not status:
+            run = journal.run(row.run_id)
+            status = run.status if run else None
+        fires.append({"fire_time": row.fire_time, "at": fmt_time(row.fire_time, sc.tz),
+                      "status": row.status, "run_id": row.run_id, "run_status": status,
+                      "exit_code": row.exit_code, "note": row.note})
     return {"name": sc.name, "runbook": sc.runbook, "nodes": sc.nodes, "cron": sc.cron.text,
             "timezone": sc.tz.key, "window_s": sc.window, "dry_run": sc.dry_run,
             "catch_up": sc.catch_up, "enabled": sc.enabled, "description": sc.description,

@@ -37,7 +37,9 @@ def test_run_notify_delivers_retries_and_keeps_the_url_secret(tmp_path: Path,
     assert rec.attempts == 3 and took < 60
     assert "s3cr3tT0ken" not in done.stderr and "qu3rys3cret" not in done.stderr
     assert "notified http://127.0.0.1:" in done.stderr
-    argv = Journal(tmp_path / "journal.db").run(run_id)["argv"]  # type: ignore[index]
+    run = Journal(tmp_path / "journal.db").run(run_id)
+    assert run is not None
+    argv = run.argv
     assert "--notify" in argv and not any("s3cr3tT0ken" in a for a in argv), argv
 
 

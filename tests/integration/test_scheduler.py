@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from netops.journal import Journal
+from netops.journal import FireRow, Journal
 from netops.lab import Lab
 from netops.schedule import Schedule, load_schedules
 from netops.scheduler import ProcessLauncher, Scheduler
@@ -94,7 +94,7 @@ def node_log(lab: Lab, name: str) -> list[str]:
     return lab.node_exec(name, f"cat {LOG} 2>/dev/null || true").stdout.split()
 
 
-def fires(cli: Cli, name: str) -> list[dict[str, object]]:
+def fires(cli: Cli, name: str) -> list[FireRow]:
     return list(reversed(Journal(cli.home / "journal.db").fires(name, limit=100)))
 
 
@@ -115,14 +115,14 @@ def test_a_due_schedule_fires_once(fresh: Lab, cli: Cli) -> None:
         s.tick()
     wait_runs(s)
     (row,) = fires(cli, "every-minute")
-    assert row["status"] == "fired" and row["run_status"] == "ok" and row["exit_code"] == 0
+    assert row.status == "fired" and row.run_status == "ok" and row.exit_code == 0
     runs = cli("history", "--json").json["runs"]
-    assert [r["run_id"] for r in runs] == [row["run_id"]] and runs[0]["status"] == "ok"
+    assert [r["run_id"] for r in runs] == [row.run_id] and runs[0]["status"] == "ok"
     assert node_log(fresh, "chick1") == ["start", "done"] == node_log(fresh, "chick2")
     assert node_log(fresh, "chick3") == []
     listed = cli("schedule", "list", "--schedules", str(cli.home / "schedules.yaml"),
                  "--json").json["schedules"][0]
-    assert listed["last"][0]["run_id"] == row["run_id"] and listed["last"][0]["run_status"] == "ok"
+    assert listed["last"][0]["run_id"] == row.run_id and listed["last"][0]["run_status"] == "ok"
 
 
 def test_a_window_closing_mid_run_halts_between_batches_resumably(
@@ -141,17 +141,17 @@ def test_a_window_closing_mid_run_halts_between_batches_resumably(
     assert [x.status for x in s.tick()] == ["fired"]
     wait_runs(s)
     (row,) = fires(cli, "short-window")
-    assert row["run_status"] == "halted" and row["exit_code"] == 1
-    assert str(row["note"]).startswith("maintenance window closed at ")
-    assert f"before batch 2 (not run: chick2, chick3); resume with --resume {row['run_id']}" \
-        in str(row["note"])
+    assert row.run_status == "halted" and row.exit_code == 1
+    assert str(row.note).startswith("maintenance window closed at ")
+    assert f"before batch 2 (not run: chick2, chick3); resume with --resume {row.run_id}" \
+        in str(row.note)
     assert node_log(fresh, "chick1") == ["start", "done"]
     assert node_log(fresh, "chick2") == [] == node_log(fresh, "chick3")
-    report = cli("report", str(row["run_id"]), "--format", "json").json
+    report = cli("report", str(row.run_id), "--format", "json").json
     assert {h["host"]: h["status"] for h in report["hosts"]} == {
         "chick1": "changed", "chick2": "not-run", "chick3": "not-run"}
     # resumable: the rest runs, chick1 is not touched again
-    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--force",
+    resumed = cli("run", "--resume", str(row.run_id), "--var", "nap=0", "--force",
                   "--yes", "--json")
     assert resumed.rc == 0, resumed.stderr
     assert node_log(fresh, "chick1") == ["start", "done"]
@@ -187,12 +187,12 @@ def test_a_restarted_scheduler_neither_fires_twice_nor_overlaps_the_run_in_fligh
     assert [x.status for x in second.tick()] == ["fired"]
     wait_runs(second)
     rows = fires(cli, "slow")
-    assert [r["status"] for r in rows] == ["fired", "refused", "fired"]
-    assert rows[0]["run_status"] == "ok" and rows[0]["run_id"]
-    assert "no scheduler was watching" in str(rows[0]["note"])
+    assert [r.status for r in rows] == ["fired", "refused", "fired"]
+    assert rows[0].run_status == "ok" and rows[0].run_id
+    assert "no scheduler was watching" in str(rows[0].note)
     assert node_log(fresh, "chick3") == ["start", "done", "start", "done"]  # two runs, in turn
     runs = cli("history", "--json").json["runs"]
-    assert sorted(r["run_id"] for r in runs) == sorted([rows[0]["run_id"], rows[2]["run_id"]])
+    assert sorted(r["run_id"] for r in runs) == sorted([rows[0].run_id, rows[2].run_id])
 
 
 def test_runs_missed_while_down_are_recorded_not_run(fresh: Lab, cli: Cli) -> None:
@@ -215,10 +215,10 @@ def test_runs_missed_while_down_are_recorded_not_run(fresh: Lab, cli: Cli) -> No
     assert statuses == ["missed", "missed", "fired"]
     wait_runs(second)
     rows = fires(cli, "report")
-    assert [r["status"] for r in rows] == ["fired", "missed", "missed", "fired"]
-    assert [r["fire_time"] for r in rows] == [f, f + 60, f + 120, f + 180]
-    assert rows[1]["note"] == "nobody fired it on time (2m10s late)"
-    assert rows[1]["run_id"] is None and rows[2]["run_id"] is None
+    assert [r.status for r in rows] == ["fired", "missed", "missed", "fired"]
+    assert [r.fire_time for r in rows] == [f, f + 60, f + 120, f + 180]
+    assert rows[1].note == "nobody fired it on time (2m10s late)"
+    assert rows[1].run_id is None and rows[2].run_id is None
     assert any("missed the fire at" in line for line in said)
     runs = cli("history", "--json").json["runs"]
     assert len(runs) == 2 and all(r["dry_run"] for r in runs)  # the missed ones never ran
@@ -258,12 +258,12 @@ def test_scheduler_once_and_sigterm(fresh: Lab, cli: Cli) -> None:
     assert proc.returncode == 0, err
     assert "SIGTERM: no new fires; stopping" in err and "interrupting run" in err
     assert "scheduler stopped" in err and "netops run --resume" in err
-    (row,) = [r for r in fires(cli, "slow") if r["status"] == "fired"]  # + a superseded one
-    assert row["run_status"] == "interrupted" and row["exit_code"] == 130
+    (row,) = [r for r in fires(cli, "slow") if r.status == "fired"]  # + a superseded one
+    assert row.run_status == "interrupted" and row.exit_code == 130
     # the step in flight finished, chick2 was not started, the lock was released: resumable
     assert node_log(fresh, "chick1") == ["start", "done"] and node_log(fresh, "chick2") == []
     assert fresh.node_exec("chick1", "test -e /var/lib/netops/lock", check=False).returncode
-    resumed = cli("run", "--resume", str(row["run_id"]), "--var", "nap=0", "--force",
+    resumed = cli("run", "--resume", str(row.run_id), "--var", "nap=0", "--force",
                   "--yes", "--json")
     assert resumed.rc == 0, resumed.stderr
     assert resumed.statuses() == {"chick2": "changed"}

@@ -165,14 +165,14 @@ def test_a_guard_that_could_not_run_is_an_error(tmp_path: Path) -> None:
 
 def test_report_timeline_shows_an_unexpected_exit_code_as_an_error() -> None:
     now = time.time()
-    run = {"run_id": "r1", "runbook": "demo", "dry_run": False, "status": "failed",
-           "operator": "op", "controller": "c", "started": now, "finished": now + 1,
-           "nodes": "n1", "inventory": "inv", "runbook_path": "p", "runbook_sha256": "0" * 64,
-           "params": {}, "batches": [["n1"]]}
-    steps = [{"host": "n1", "step_id": "probe", "status": "failed", "rc": 127, "finding": False,
-              "command": "nosuch", "note": "command not found (rc 127): sh: nosuch: not found",
-              "started": now, "changed": False, "stderr": "sh: nosuch: not found"}]
-    text = markdown(run, [{"host": "n1", "batch": 1, "status": "failed"}], steps)
+    from netops.journal import HostRow, RunRow, StepRow
+
+    run = RunRow("r1", "demo", "p", "0" * 64, "inv", "", "n1", {}, False, "failed", "", "op",
+                 "c", None, (), (("n1",),), None, now, now + 1, {})
+    steps = [StepRow("r1", "n1", 1, "probe", status="failed", rc=127, command="nosuch",
+                     note="command not found (rc 127): sh: nosuch: not found", started=now,
+                     stderr="sh: nosuch: not found")]
+    text = markdown(run, [HostRow("r1", "n1", 1, "failed")], steps)
     assert "| probe | failed: command not found (rc 127) | nosuch |" in text
     assert "command not found" in text.split("## What was found")[1].split("##")[0]
 

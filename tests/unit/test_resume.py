@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from netops.errors import UserError
-from netops.journal import Journal, RunRecord
+from netops.journal import Journal, RunRecord, StepRow
 from netops.resume import resume_state
 
 RUNBOOK = """\
@@ -40,13 +40,13 @@ def _run(j: Journal, rb: Path, run_id: str, batches: list[list[str]],
 
 
 def _step(j: Journal, run_id: str, host: str, seq: int, step: str, status: str) -> None:
-    j.write("INSERT INTO steps (run_id, host, seq, step_id, status, started) "
-            "VALUES (?,?,?,?,?,?)", (run_id, host, seq, step, status, time.time()))
+    j.record_step(StepRow(run_id, host, seq, step, status=status, started=time.time()))
 
 
 def _host(j: Journal, run_id: str, host: str, status: str) -> None:
-    j.write("INSERT INTO hosts (run_id, host, batch, status) VALUES (?,?,?,?)",
-            (run_id, host, 1, status))
+    j.start_batch(run_id, 1, [host])
+    if status != "running":
+        j.finish_host(run_id, host, status)
 
 
 def test_a_dead_run_leaves_every_unstarted_host_and_its_in_flight_step_unknown(
@@ -61,7 +61,7 @@ def test_a_dead_run_leaves_every_unstarted_host_and_its_in_flight_step_unknown(
     assert state.done == {"n1": frozenset({"a"})}
     assert state.unknown == {"n1": frozenset({"b"})}
     assert state.rollout == {"tolerance": 0, "forks": 5}
-    assert [r["status"] for r in j.steps("r1")] == ["changed", "unknown"]
+    assert [r.status for r in j.steps("r1")] == ["changed", "unknown"]
 
 
 def test_the_chain_is_read_from_any_of_its_runs(tmp_path: Path) -> None:
@@ -101,3 +101,30 @@ def test_a_running_run_is_not_resumed(tmp_path: Path) -> None:
                           batches=[["n1"]], pid=os.getpid()))
     with pytest.raises(UserError, match="still running"):
         resume_state(j, "live")
+
+
+def test_a_once_step_done_on_any_host_is_done_for_the_resume(tmp_path: Path) -> None:
+    """Before/after steps run once, on whichever host: the chain's record of them is keyed
+    ONCE, and one completed anywhere is not unknown any more."""
+    from netops.engine.host import ONCE
+
+    rb = tmp_path / "once.yaml"
+    rb.write_text(RUNBOOK.replace("steps:", "before:\n  - id: drain\n    local: echo d\n"
+                                  "steps:", 1))
+    j = Journal(tmp_path / "j.db")
+    j.start_run(RunRecord(run_id="r1", runbook="two", runbook_path=str(rb),
+                          runbook_sha256=hashlib.sha256(rb.read_bytes()).hexdigest(),
+                          batches=[["n1"], ["n2"]], pid=DEAD_PID))
+    _host(j, "r1", "n1", "failed")
+    _step(j, "r1", "n1", 1, "drain", "unknown")
+    _step(j, "r1", "n1", 2, "a", "changed")
+    j.finish_run("r1", "halted")
+    _run(j, rb, "r2", [["n1"], ["n2"]], resumed_from="r1")
+    _host(j, "r2", "n2", "failed")
+    _step(j, "r2", "n2", 1, "drain", "ok")
+    _step(j, "r2", "n2", 2, "b", "unknown")
+    j.finish_run("r2", "failed")
+    state = resume_state(j, "r1")
+    assert state.done == {ONCE: frozenset({"drain"}), "n1": frozenset({"a"})}
+    assert state.unknown == {"n2": frozenset({"b"})}
+    assert state.unfinished == ("n1", "n2")

@@ -363,7 +363,7 @@ def scheduler(tmp: Path, clock: Clock, body: str = NIGHTLY,
 
 def statuses(tmp: Path, name: str = "nightly") -> list[tuple[str, str]]:
     rows = Journal(tmp / "journal.db").fires(name, limit=1000)
-    return [(datetime.fromtimestamp(r["fire_time"], _UTC).strftime("%m-%d %H:%M"), r["status"])
+    return [(datetime.fromtimestamp(r.fire_time, _UTC).strftime("%m-%d %H:%M"), r.status)
             for r in reversed(rows)]
 
 
@@ -378,7 +378,7 @@ def test_a_due_schedule_fires_once(tmp_path: Path) -> None:
         assert s.tick() == []
     assert [(n, w) for n, w, _ in launcher.started] == [("nightly", at("2026-06-19 03:00"))]
     row = Journal(tmp_path / "journal.db").fires("nightly")[0]
-    assert row["pid"] == launcher.pid and row["window_end"] == at("2026-06-19 03:00")
+    assert row.pid == launcher.pid and row.window_end == at("2026-06-19 03:00")
     assert s.next_fire() == at("2026-06-20 02:00")
 
 
@@ -463,7 +463,7 @@ def test_an_overlapping_fire_is_refused_even_across_a_restart(tmp_path: Path) ->
     clock.set("2026-06-19 02:30:00")
     assert [f.status for f in s2.tick()] == ["fired"]
     first = j.fires("nightly", limit=10)[-1]
-    assert first["finished"] is not None and "no scheduler was watching" in first["note"]
+    assert first.finished is not None and "no scheduler was watching" in first.note
     assert statuses(tmp_path) == [("06-19 02:00", "fired"), ("06-19 02:10", "refused"),
                                   ("06-19 02:20", "refused"), ("06-19 02:30", "fired")]
 
@@ -477,9 +477,9 @@ def test_the_end_of_a_run_is_recorded_with_its_id_and_status(tmp_path: Path) -> 
     clock.set("2026-06-19 02:30:00")
     s.tick()
     row = Journal(tmp_path / "journal.db").fires("nightly")[0]
-    assert (row["status"], row["run_id"], row["run_status"], row["exit_code"]) == (
+    assert (row.status, row.run_id, row.run_status, row.exit_code) == (
         "fired", f"run{launcher.pid}", "halted", 1)
-    assert row["note"] == "halted: window closed" and row["finished"] is not None
+    assert row.note == "halted: window closed" and row.finished is not None
     assert s.running == {} and s.ended[0][1].run_status == "halted"
 
 
@@ -513,7 +513,7 @@ def test_stop_interrupts_runs_in_flight_and_records_them(tmp_path: Path) -> None
     s.stop_runs(timeout=5, sleep=lambda _: None)
     assert launcher.started[0][2].interrupts == 1
     row = Journal(tmp_path / "journal.db").fires("nightly")[0]
-    assert (row["run_status"], row["exit_code"]) == ("interrupted", 130)
+    assert (row.run_status, row.exit_code) == ("interrupted", 130)
 
 
 def test_run_args_are_what_an_operator_would_type(tmp_path: Path) -> None:
