@@ -176,6 +176,55 @@ def test_iptables_forward_accept(lab: Lab, cli: Cli, fault: str) -> None:
     assert sh(lab, BAD, "iptables -S FORWARD | head -n1").strip() == "-P FORWARD ACCEPT"
 
 
+LEGACY_FILTER = "iptables-legacy -S"  # rules and policies, no counters
+DROPIN = "/etc/systemd/system/docker.service.d/10-netops-forward.conf"
+
+
+def test_iptables_forward_accept_legacy_docker(lab: Lab, cli: Cli) -> None:
+    """Issue 18, mixed backends: docker writes iptables-legacy on an nf_tables node, and the
+    provisioning drop-in re-opens only nf_tables' FORWARD. With a DROP in nf_tables too (a
+    firewall script), the findings name both backends; the dry run changes neither; the run
+    puts the pod-CIDR accepts into both and a drop-in running iptables-legacy (docker's
+    backend); after a reboot legacy FORWARD is open and a re-run changes nothing."""
+    F.inject(lab, f"forward-drop-legacy@{BAD}")
+    assert sh(lab, BAD, "iptables -V").split()[-1] == "(nf_tables)"
+    assert sh(lab, BAD, "iptables-legacy -S FORWARD | head -n1").strip() == "-P FORWARD DROP"
+    assert "-N DOCKER" in sh(lab, BAD, "iptables-legacy -S")
+    assert "-N DOCKER" not in sh(lab, BAD, "iptables -S")
+    sh(lab, BAD, "iptables -P FORWARD DROP")
+    legacy = sh(lab, BAD, LEGACY_FILTER)
+
+    dry = run(cli, "iptables-forward-accept", "--dry-run")
+    steps = {s["id"]: s for s in dry.json["hosts"][BAD]["steps"]}
+    assert ("FORWARD DROP in iptables-nft (the node's iptables) and iptables-legacy (docker "
+            "writes there)") in steps["runtime"]["note"], steps["runtime"]
+    assert "in iptables-legacy (docker writes there): no [Service]" in \
+        steps["persisted"]["note"], steps["persisted"]
+    assert "/usr/sbin/iptables (nf_tables)" in steps["persisted"]["stdout"], "the wrong backend"
+    assert "+ExecStartPost=/sbin/iptables-legacy -P FORWARD ACCEPT" in steps["dropin_file"]["diff"]
+    assert sh(lab, BAD, LEGACY_FILTER) == legacy, "the dry run changed the legacy tables"
+
+    real = dry_fix(lab, cli, "iptables-forward-accept",
+                   why="FORWARD DROP in iptables-nft (the node's iptables) and iptables-legacy")
+    steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
+    assert steps["accept_from_pods"]["stdout"].split("\n")[:2] == [
+        "iptables-nft: -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT",
+        "iptables-legacy: -I FORWARD 1 -s 10.244.0.0/16 -j ACCEPT"], steps["accept_from_pods"]
+    for ipt in ("iptables-nft", "iptables-legacy"):
+        rules = sh(lab, BAD, f"{ipt} -S FORWARD").splitlines()
+        assert rules[0] == "-P FORWARD DROP", "docker must not be restarted by the runbook"
+        assert {"-A FORWARD -s 10.244.0.0/16 -j ACCEPT",
+                "-A FORWARD -d 10.244.0.0/16 -j ACCEPT"} <= set(rules), (ipt, rules)
+    dropin = [ln for ln in sh(lab, BAD, f"cat {DROPIN}").splitlines() if ln[:1] != "#"]
+    assert dropin == ["[Service]", "ExecStartPost=/sbin/iptables-legacy -P FORWARD ACCEPT"]
+    assert steps["verify_persisted"]["stdout"].strip() == (
+        f"iptables-legacy (docker writes there): persisted by {DROPIN} (/sbin/iptables-legacy)")
+
+    reboot_run_again(lab, cli, "iptables-forward-accept")
+    assert sh(lab, BAD, "iptables-legacy -S FORWARD | head -n1").strip() == "-P FORWARD ACCEPT"
+    assert "-N DOCKER" in sh(lab, BAD, "iptables-legacy -S"), "docker started on legacy"
+
+
 def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"stale-ipam@{BAD}")
     listing = "ls /var/lib/cni/networks/cbr0"

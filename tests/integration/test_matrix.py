@@ -59,6 +59,7 @@ MATRIX: dict[str, Row] = {
     "bridge-nf-off": Row(("check-bridge-nf",)),
     "forward-drop": Row(("iptables-forward-accept",)),
     "docker-dropin-no-service": Row(("iptables-forward-accept",)),
+    "forward-drop-legacy": Row(("iptables-forward-accept",)),
     "stale-ipam": Row(("flush-stale-ipam",), vars=("cordon=false",)),
     "flannel-overlap": Row(("reset-flannel-subnet",), vars=FLANNEL),
     "flannel-overlap-v2": Row(("reset-flannel-subnet",), vars=FLANNEL),
@@ -97,7 +98,7 @@ ROUNDS: list[list[str]] = [
     ["ip-forward-sysctl-conf", "cni-config-stale", "conntrack-near-full", "selinux-enforcing",
      "flannel-config-v2-only", "kube-proxy-legacy-rules-missing"],
     ["cni-config-missing", "calico-silent", "nodelocaldns-down", "kube-proxy-rules-missing",
-     "flannel-config-v3-only"],
+     "flannel-config-v3-only", "forward-drop-legacy"],
     ["calico-not-live", "bare-pod", "resolv-conf-loopback", "resolv-conf-too-many-nameservers",
      "flannel-etcd-v2-off", "pdb-blocks-drain"],
 ]
