@@ -1,89 +1,75 @@
-"""Map a runbook step (model) onto its kind's function, rendering templates on the way.
+"""Map a runbook step onto its kind's module (`netops.steps.registry`), rendering the
+templates of its arguments on the way, as their `arg(template=...)` metadata says.
 
-A kind's module is imported when a step of that kind first runs: a run loads only the kinds
-its runbook uses (the file, sysctl and systemd kinds cost a few ms of start-up each).
+A kind's module is imported when a step of that kind is first loaded or run: a run loads only
+the kinds its runbook uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
-from netops.steps import command
 from netops.steps.base import Expect, Outcome, StepContext
+from netops.steps.registry import kind
 
 if TYPE_CHECKING:
     from netops.runbook.model import Step
+    from netops.transport.base import Command
 
 Render = Callable[[str], str]
 
 
-def expect_of(raw: Any, text: Render | None = None) -> Expect:
-    """A step's `expect:`, its strings rendered with `text` (templates, like every string
-    that reaches a node or a comparison)."""
-    if raw is None:
-        return Expect()
-    render = text or (lambda s: s)
+def rendered(args: Any, shell: Render, text: Render) -> Any:
+    """`args` (a kind's `Args`) with every template field rendered: "shell" fields by `shell`
+    (values shell-quoted), "text" fields by `text` (an expectation's strings, each line of a
+    list); the others as written."""
+    changes: dict[str, Any] = {}
+    for f in fields(args):
+        how, value = f.metadata.get("template"), getattr(args, f.name)
+        if how is None or value is None:
+            continue
+        render = shell if how == "shell" else text
+        if isinstance(value, Expect):
+            changes[f.name] = expect_of(value, render)
+        elif isinstance(value, tuple):
+            changes[f.name] = tuple(render(x) for x in value)
+        else:
+            changes[f.name] = render(value)
+    return replace(args, **changes) if changes else args
 
-    def value(name: str) -> str | None:
-        found = getattr(raw, name, None)
-        return None if found is None else render(str(found))
 
-    return Expect(rc=getattr(raw, "rc", 0), stdout=value("stdout"),
-                  stdout_regex=value("stdout_regex"), stdout_contains=value("stdout_contains"))
+def expect_of(raw: Expect, text: Render) -> Expect:
+    """An expectation, its strings rendered with `text` (templates, like every string that
+    reaches a node or a comparison)."""
+
+    def value(found: str | None) -> str | None:
+        return None if found is None else text(found)
+
+    return Expect(rc=raw.rc, stdout=value(raw.stdout), stdout_regex=value(raw.stdout_regex),
+                  stdout_contains=value(raw.stdout_contains))
+
+
+def step_context(step: Step, ctx: StepContext, gate: bool) -> StepContext:
+    """`ctx` told what the step says of itself (it mutates; it is in the health gate)."""
+    if ctx.mutates == step.mutates and ctx.gate == gate:
+        return ctx
+    return replace(ctx, mutates=step.mutates, gate=gate)
 
 
 def run_kind(step: Step, ctx: StepContext, shell: Render, text: Render, *,
              gate: bool = False) -> Outcome:
     """Run `step` with `ctx`; `shell` renders command templates (values shell-quoted),
     `text` renders plain strings (paths, file content, values)."""
-    a = step.args
-    opt = _optional(text)
-    match step.kind:
-        case "check":
-            return command.check(ctx, command=shell(a.command), expect=expect_of(a.expect, text),
-                                 fail=bool(a.fail) or gate)
-        case "shell":
-            return command.shell(ctx, command=shell(a.command), unless=_opt(shell, a.unless),
-                                 creates=opt(a.creates), mutates=step.mutates)
-        case "kubectl" | "local":
-            prefix = "kubectl " if step.kind == "kubectl" else ""
-            return command.shell(ctx, command=prefix + shell(a.command),
-                                 unless=_opt(shell, getattr(a, "unless", None)),
-                                 creates=None, mutates=step.mutates)
-        case "wait":
-            return command.wait(ctx, command=shell(a.check), expect=expect_of(a.expect, text),
-                                timeout=a.timeout_s, interval=a.interval_s)
-        case "sysctl":
-            from netops.steps import sysctl
-
-            return sysctl.run(ctx, key=text(a.key), value=text(str(a.value)),
-                              persist=opt(a.persist),
-                              comment_out_conflicts=a.comment_out_conflicts)
-        case "file":
-            from netops.steps import file
-
-            lines = None if a.lines is None else [text(x) for x in a.lines]
-            return file.run(ctx, path=text(a.path), content=opt(a.content), lines=lines,
-                            mode=a.mode, backup=a.backup, state=a.state)
-        case "systemd":
-            from netops.steps import systemd
-
-            return systemd.run(ctx, unit=text(a.unit), state=a.state, enabled=a.enabled,
-                               masked=a.masked, daemon_reload=a.daemon_reload)
-        case "reboot":
-            from netops.steps import reboot
-
-            return reboot.run(ctx, timeout=a.timeout_s)
-    raise AssertionError(f"unknown step kind {step.kind!r} passed validation")
+    return kind(step.kind).run(rendered(step.args, shell, text), step_context(step, ctx, gate))
 
 
-def _opt(render: Render, value: str | None) -> str | None:
-    return None if value is None else render(value)
-
-
-def _optional(render: Render) -> Callable[[str | None], str | None]:
-    return lambda value: _opt(render, value)
+def reads_of(step: Step, ctx: StepContext, shell: Render, text: Render, *,
+             gate: bool = False) -> list[Command]:
+    """The read-only commands `step` will send first, as `run_kind` would send them."""
+    return kind(step.kind).reads(rendered(step.args, shell, text),
+                                 step_context(step, ctx, gate))
 
 
 def context_vars(params: Mapping[str, Any], host: Any, registered: Mapping[str, Any],

@@ -13,6 +13,7 @@ from netops.engine.result import FAILING, HostResult, Status, StepResult, host_s
 from netops.errors import JournalError, NetopsError, TimedOut, TransportError
 from netops.runbook.render import evaluate_when, render_command, render_text
 from netops.steps.base import Outcome, StepContext
+from netops.steps.registry import kind
 from netops.transport.base import Transport, mask
 from netops.transport.env import EnvTransport, controller_env
 from netops.transport.readonly import ReadOnlyTransport
@@ -155,13 +156,9 @@ def _masked(r: StepResult, secrets: frozenset[str]) -> StepResult:
 
 
 def guarded(step: Step) -> bool:
-    """Whether running `step` again converges instead of repeating its change: the
-    declarative kinds read the node first, a shell step may carry `unless`/`creates`."""
-    if step.kind in ("sysctl", "file"):
-        return True
-    if step.kind == "systemd":
-        return getattr(step.args, "state", None) not in ("restarted", "reloaded")
-    return bool(getattr(step.args, "unless", None) or getattr(step.args, "creates", None))
+    """Whether running `step` again converges instead of repeating its change (its kind
+    says, from its arguments: `converges`)."""
+    return kind(step.kind).converges(step.args)
 
 
 def _result(step: Step, o: Outcome, duration: float) -> StepResult:

@@ -9,21 +9,24 @@ fetch.
 
 Correctness rules:
 - only commands the steps will send anyway, rendered exactly as the steps render them: each
-  step's kind runs against a probe transport that stops it at its first command;
+  step's kind declares the read-only commands it sends first (`reads(args, ctx)`, pure; see
+  `netops.steps.registry`); a step whose templates cannot be rendered before it runs (they
+  read registered results) is not predicted;
 - a step with `when:` is not predicted (its command may never run); outside a dry run it
   ends a segment: the reads after it are fetched in a batch of their own, when the first of
   them is asked for, so that commands run in their order, at about their time (in a dry run
   nothing changes between them, and all of a host's predicted reads are one batch); nor is
-  any step after a `wait` or `reboot` step predicted, nor (outside a dry run) any step after
-  a mutating one, on the node or the controller (kubectl acts on the node too): their reads
-  must see the state after it;
+  a `wait` or `reboot` step (a kind with `ENDS_READ_AHEAD`) or any step after it predicted,
+  nor (outside a dry run) any step from a mutating one on, on the node or the controller
+  (kubectl acts on the node too): their reads must see the state after it;
 - an answer is used at most as many times as it was predicted (a retried check asks the node
   again), and any mutating command, `put` or `reset` on the connection drops every unused
   answer;
 - a command that did not finish inside the batch (the batch's timeout struck) is run again on
   its own, under its own timeout, so a step never times out because of another step.
 
-The step machinery (dispatch, render) is imported lazily: `netops --help` stays light.
+The step machinery (dispatch, render, the kinds) is imported lazily: `netops --help` stays
+light.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netops.transport.base import (
-    READ_FILE_TIMEOUT,
     Command,
     Completed,
     Transport,
@@ -168,36 +170,6 @@ class ReadAhead:
 
 
 # -- prediction -----------------------------------------------------------------------------
-class _First(BaseException):
-    """Raised by the probe at a step's first command (a BaseException, so that no step kind
-    can catch it as an ordinary failure)."""
-
-    def __init__(self, command: Command | None, timeout: float | None,
-                 stdin: bytes | None) -> None:
-        self.command, self.timeout, self.stdin = command, timeout, stdin
-
-
-class _Probe:
-    host = "probe"
-
-    def run(self, cmd: Command, *, timeout: float | None = None,
-            stdin: bytes | None = None) -> Completed:
-        raise _First(cmd, timeout, stdin)
-
-    def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
-        raise _First(None, None, data)
-
-    def get(self, path: str) -> bytes:
-        raise _First(read_file_command(path), READ_FILE_TIMEOUT, None)
-
-    def close(self) -> None:
-        pass
-
-
-STOPPERS = frozenset({"wait", "reboot"})
-"""Step kinds after which nothing is predicted: the node's state is expected to move."""
-
-
 def predict(plan: Plan,
             hosts: Iterable[Host] | None = None) -> dict[str, tuple[Read | None, ...]]:
     """Host name -> the reads its steps will send, in order, None where a node step's command
@@ -207,47 +179,67 @@ def predict(plan: Plan,
 
 
 def _host_reads(plan: Plan, host: Host) -> list[Read | None]:
-    steps = list(plan.runbook.steps)
+    from netops.steps.registry import kind
+
     reads: list[Read | None] = []
-    for step in steps:
-        if step.kind in STOPPERS or (step.mutates and not plan.dry_run):
+    for step in plan.runbook.steps:
+        if kind(step.kind).ENDS_READ_AHEAD or (step.mutates and not plan.dry_run):
             return reads
         if step.on != "node":
             continue
-        read = None if step.when else _first_read(plan, host, step)
-        if read is not None or not plan.dry_run:  # a dry run's reads are one segment
-            reads.append(read)
+        found: list[Read | None] = [None] if step.when else _declared(plan, host, step)
+        if plan.dry_run:  # a dry run's reads are one segment
+            found = [r for r in found if r is not None]
+        reads += found
     if not plan.dry_run:  # all steps were reads: the health gate follows them directly
         for step in plan.runbook.verify:
-            if step.kind in STOPPERS or step.mutates:
+            if kind(step.kind).ENDS_READ_AHEAD or step.mutates:
                 break
             if step.on == "node":
-                reads.append(None if step.when else _first_read(plan, host, step, gate=True))
+                reads += [None] if step.when else _declared(plan, host, step, gate=True)
     return reads
 
 
-def _first_read(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> Read | None:
-    from netops.engine.dispatch import context_vars, run_kind
-    from netops.runbook.render import render_command, render_text
+def _declared(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> list[Read | None]:
+    """The reads `step` declares it sends first on `host`, or [None] when it declares none, or
+    its templates need what only the run knows (registered results)."""
+    from netops.engine.dispatch import context_vars, reads_of
+    from netops.runbook.render import RenderError, render_command, render_text
     from netops.steps.base import StepContext
-    from netops.transport.readonly import ReadOnlyTransport
 
-    variables: Mapping[str, Any] = context_vars(plan.params, host, {}, plan.run_id)
-    probe: Transport = _Probe()
-    ctx = StepContext(
-        transport=ReadOnlyTransport(probe) if plan.dry_run else probe, dry_run=plan.dry_run,
-        timeout=step.timeout_s or plan.timeout, become=step.become, secrets=plan.secrets)
+    variables: Mapping[str, Any] = context_vars(plan.params, host, {}, plan.run_id,
+                                               dry_run=plan.dry_run)
+    timeout = step.timeout_s or plan.timeout
+    ctx = StepContext(transport=_UNCONNECTED, dry_run=plan.dry_run, timeout=timeout,
+                      become=step.become, secrets=plan.secrets)
     try:
-        run_kind(step, ctx, lambda t: render_command(t, variables, plan.secrets).text,
-                 lambda t: render_text(t, variables), gate=gate)
-    except _First as first:
-        cmd = first.command
-        if cmd is None or not cmd.readonly or first.stdin is not None:
-            return None
-        return Read(cmd, first.timeout)
-    except Exception:  # a template that needs registered results, a refused write, ...
-        return None
-    return None
+        commands = reads_of(step, ctx, lambda t: render_command(t, variables, plan.secrets).text,
+                            lambda t: render_text(t, variables), gate=gate)
+    except RenderError:  # e.g. `{{ earlier.stdout }}`: known only once the run gets there
+        return [None]
+    return [Read(cmd, timeout) for cmd in commands] or [None]
+
+
+class _Unconnected:
+    """The transport of a prediction: `reads` is pure, so nothing may reach it."""
+
+    host = "prediction"
+
+    def run(self, cmd: Command, *, timeout: float | None = None,
+            stdin: bytes | None = None) -> Completed:
+        raise AssertionError(f"a kind's `reads` sent {cmd.display!r}")
+
+    def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        raise AssertionError(f"a kind's `reads` wrote {path}")
+
+    def get(self, path: str) -> bytes:
+        raise AssertionError(f"a kind's `reads` fetched {path}")
+
+    def close(self) -> None:
+        pass
+
+
+_UNCONNECTED: Transport = _Unconnected()
 
 
 def wrap_all(connect: Callable[[Host], Transport],

@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import yaml
@@ -21,7 +20,7 @@ import yaml
 from netops.errors import LoadError, SourceSpan, UserError
 from netops.runbook import model
 from netops.runbook.model import (
-    KINDS,
+    KIND_NAMES,
     PARAM_FIELDS,
     ROLLOUT_FIELDS,
     SCENARIO_FIELDS,
@@ -34,8 +33,11 @@ from netops.runbook.model import (
     Runbook,
     Scenario,
     Step,
+    kind_spec,
 )
 from netops.runbook.render import JINJA_GLOBALS, TemplateSyntax, references
+from netops.steps.base import Expect
+from netops.steps.registry import kind as kind_module
 from netops.yamlfile import YamlFile, read_text
 
 Path_ = tuple[str | int, ...]
@@ -227,7 +229,7 @@ class _Validator:
                                 "compute it in a template field (a command, a path), or "
                                 "write the value itself")
 
-    def expect(self, value: Any, at: Path_, what: str) -> SimpleNamespace:
+    def expect(self, value: Any, at: Path_, what: str) -> Expect:
         raw = self.mapping(value, at, f"{what}: 'expect'")
         allowed = {"rc": (int, type(None)), "stdout": (str, int, float),
                    "stdout_regex": (str,), "stdout_contains": (str,)}
@@ -246,10 +248,9 @@ class _Validator:
             except re.error as e:
                 raise self.fail((*at, "stdout_regex"), f"bad regex: {e}") from None
         stdout = raw.get("stdout")
-        return SimpleNamespace(rc=raw.get("rc", 0),
-                               stdout=None if stdout is None else str(stdout),
-                               stdout_regex=raw.get("stdout_regex"),
-                               stdout_contains=raw.get("stdout_contains"))
+        return Expect(rc=raw.get("rc", 0), stdout=None if stdout is None else str(stdout),
+                      stdout_regex=raw.get("stdout_regex"),
+                      stdout_contains=raw.get("stdout_contains"))
 
 
 _SCALARS: dict[str, Any] = {
@@ -512,7 +513,7 @@ class _RunbookLoader(_Validator):
         name = c["name"] or (f"{kind.name}: {main}" if isinstance(main, str)
                              else kind.name)
         return Step(id=step_id, name=" ".join(name.split())[:80], kind=kind.name,
-                    args=SimpleNamespace(**args), on=on, mutates=mutates,
+                    args=args, on=on, mutates=mutates,
                     span=self.doc.span(at), group=c["group"], when=c["when"],
                     register=c["register"], become=c["become"],
                     timeout_s=c["timeout_s"], retries=c["retries"], delay_s=c["delay_s"],
@@ -533,18 +534,19 @@ class _RunbookLoader(_Validator):
         return bool(mutates)
 
     def _kind_of(self, raw: Mapping[str, Any], at: Path_, label: str) -> KindSpec:
-        kinds = [k for k in raw if k in KINDS]
+        kinds = [k for k in raw if k in KIND_NAMES]
         if not kinds:
             others = [k for k in raw if k not in {f.name for f in STEP_FIELDS}]
             if others:
                 raise self.fail((*at, others[0]), f"{label}: unknown step kind {others[0]!r}",
-                                _suggest(others[0], KINDS) or
-                                f"step kinds: {', '.join(KINDS)}", key=True)
-            raise self.fail(at, f"{label}: no step kind", f"give one of: {', '.join(KINDS)}")
+                                _suggest(others[0], KIND_NAMES) or
+                                f"step kinds: {', '.join(KIND_NAMES)}", key=True)
+            raise self.fail(at, f"{label}: no step kind",
+                            f"give one of: {', '.join(KIND_NAMES)}")
         if len(kinds) > 1:
             raise self.fail((*at, kinds[1]), f"{label}: more than one step kind "
                             f"({', '.join(kinds)})", "split it into two steps", key=True)
-        return KINDS[kinds[0]]
+        return kind_spec(kinds[0])
 
     def _gather(self, kind: KindSpec, raw: Mapping[str, Any], at: Path_,
                 label: str) -> tuple[dict[str, Any], dict[str, Path_]]:
@@ -576,7 +578,8 @@ class _RunbookLoader(_Validator):
         return args, where
 
     def _args(self, kind: KindSpec, raw: dict[str, Any], arg_at: dict[str, Path_],
-              kind_at: Path_, label: str) -> dict[str, Any]:
+              kind_at: Path_, label: str) -> Any:
+        """The kind's `Args` from `raw` (a key not given keeps the dataclass default)."""
         known = {f.name: f for f in kind.fields}
         for k in raw:
             if k not in known:
@@ -585,23 +588,17 @@ class _RunbookLoader(_Validator):
         out: dict[str, Any] = {}
         for f in kind.fields:
             if f.name in raw:
-                out[f.attr or f.name] = self.typed(raw[f.name], f, arg_at[f.name], label)
+                value = self.typed(raw[f.name], f, arg_at[f.name], label)
+                out[f.attr or f.name] = tuple(value) if f.type == "strlist" else value
             elif f.required:
                 raise self.fail(kind_at, f"{label}: {kind.name} needs {f.name!r} "
                                 f"({_describe(f.type)})", f.help)
-            else:
-                out[f.attr or f.name] = f.default
-        if kind.name == "file" and out["state"] == "present" \
-                and (out["content"] is None) == (out["lines"] is None):
-            raise self.fail(kind_at, f"{label}: file needs exactly one of 'content' or 'lines'")
-        if kind.name == "systemd" and not (out["state"] or out["enabled"] is not None
-                                           or out["masked"] is not None):
-            raise self.fail(kind_at, f"{label}: systemd needs state, enabled or masked")
-        if kind.name == "file" and out["mode"] is not None \
-                and not re.fullmatch(r"0?[0-7]{3}", out["mode"]):
-            raise self.fail(arg_at["mode"], f"{label}: mode {out['mode']!r} must be octal "
-                            "like '0644' (quote it, or YAML reads 0644 as a number)")
-        return out
+        args = kind.args(**out)
+        problem = kind_module(kind.name).problem(args)
+        if problem is not None:
+            at = arg_at[problem[0]] if problem[0] else kind_at
+            raise self.fail(at, f"{label}: {problem[1]}")
+        return args
 
     def _check_id(self, value: str, at: Path_) -> None:
         if not _ID.match(value):

@@ -1,7 +1,8 @@
-"""The runbook format: typed records, the step-kind table, and the JSON Schema built from it.
+"""The runbook format: typed records, the field tables, and the JSON Schema built from them.
 
-One table (`KINDS`, `STEP_FIELDS`, `TOP_FIELDS`) drives validation (load.py), the published
-schema (`json_schema`) and `netops show`, so the three can never disagree. Validation is
+One table per mapping (`STEP_FIELDS`, `TOP_FIELDS`, ...; a step kind's is derived from its
+module's `Args` dataclass, `kind_spec`) drives validation (load.py), the published schema
+(`json_schema`) and `netops show`, so the three can never disagree. Validation is
 hand-rolled over that table rather than done by a schema library: it keeps YAML positions on
 every error and keeps `netops run` start-up fast.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from netops.errors import SourceSpan, UserError
+from netops.steps.registry import NAMES, kind
 
 PARAM_TYPES = ("string", "int", "bool", "duration", "cidr", "list")
 WHERE = ("node", "controller", "once")
@@ -44,9 +47,14 @@ class Field:
     """Rendered with Jinja2 at run time (so checked for undefined names at load time)."""
 
 
+KIND_NAMES: tuple[str, ...] = NAMES
+"""Every step kind (`netops.steps.registry`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KindSpec:
-    """A step kind: its arguments, which one a plain scalar fills, and its defaults."""
+    """A step kind as the format sees it, derived from its module (`netops.steps.registry`):
+    its arguments, which one a plain scalar fills, and its defaults."""
 
     name: str
     help: str
@@ -55,68 +63,50 @@ class KindSpec:
     mutates: bool
     on: str = "node"
     mutates_overridable: bool = False
+    args: type[Any] = object
+    """The kind's frozen `Args` dataclass, which a step's validated arguments become."""
 
 
-_CMD = Field("command", "str", "the shell command (values are shell-quoted)", required=True,
-             template=True)
-_UNLESS = Field("unless", "str", "read-only guard: when it exits 0 the host is converged and "
-                "the command does not run", template=True)
-_EXPECT = Field("expect", "expect", "what the output must be: rc (default 0), stdout (exact, "
-                "stripped), stdout_regex, stdout_contains (the strings are templates)",
-                template=True)
+@cache
+def kind_spec(name: str) -> KindSpec:
+    """The format of step kind `name` (one of `KIND_NAMES`), from its module."""
+    module = kind(name)
+    return KindSpec(name, module.HELP, arg_fields(module.Args), module.MAIN, module.MUTATES,
+                    module.ON, module.MUTATES_OVERRIDABLE, module.Args)
 
-KINDS: dict[str, KindSpec] = {k.name: k for k in (
-    KindSpec("check", "read-only command; runs in dry runs too; a failed `expect` is a "
-             "finding (`ID.failed`), or a failure with `fail: true`",
-             (_CMD, _EXPECT, Field("fail", "bool", "fail the host when expect does not hold",
-                                   default=False)),
-             main="command", mutates=False),
-    KindSpec("shell", "mutating command, idempotent through its `unless`/`creates` guard",
-             (_CMD, _UNLESS, Field("creates", "str", "skip when this path exists",
-                                   template=True)),
-             main="command", mutates=True, mutates_overridable=True),
-    KindSpec("kubectl", "kubectl arguments, run on the controller with the operator's "
-             "kubeconfig", (_CMD, _UNLESS), main="command", mutates=True, on="controller",
-             mutates_overridable=True),
-    KindSpec("local", "command run on the controller", (_CMD, _UNLESS), main="command",
-             mutates=True, on="controller", mutates_overridable=True),
-    KindSpec("wait", "retry a read-only check until its expect holds, or fail after `within`",
-             (Field("check", "str", "the read-only command", required=True, template=True),
-              _EXPECT,
-              Field("within", "duration", "give up after", default=300.0, attr="timeout_s"),
-              Field("every", "duration", "pause between tries", default=5.0,
-                    attr="interval_s")),
-             main="check", mutates=False),
-    KindSpec("sysctl", "kernel parameter now and at boot (knows which sysctl.d file wins)",
-             (Field("key", "str", "e.g. net.ipv4.ip_forward", required=True, template=True),
-              Field("value", "text", "desired value", required=True, template=True),
-              Field("persist", "str", "sysctl.d file to write (omit: runtime only)",
-                    template=True),
-              Field("comment_out_conflicts", "bool", "comment out later assignments that "
-                    "would win at boot", default=True)),
-             main=None, mutates=True),
-    KindSpec("file", "file content (whole, or lines that must be present), mode, backup",
-             (Field("path", "str", "absolute path on the node", required=True, template=True),
-              Field("content", "str", "the whole content", template=True),
-              Field("lines", "strlist", "lines that must be present", template=True),
-              Field("mode", "str", "octal mode such as '0644'"),
-              Field("backup", "bool", "keep PATH.netops.bak of the old content",
-                    default=False),
-              Field("state", ("present", "absent"), "present or absent", default="present")),
-             main="path", mutates=True),
-    KindSpec("systemd", "unit state: started, stopped, restarted, reloaded; enabled; masked",
-             (Field("unit", "str", "unit name", required=True, template=True),
-              Field("state", ("started", "stopped", "restarted", "reloaded"),
-                    "desired active state"),
-              Field("enabled", "bool", "enabled at boot"),
-              Field("masked", "bool", "masked (never starts)"),
-              Field("daemon_reload", "bool", "run daemon-reload first", default=False)),
-             main="unit", mutates=True),
-    KindSpec("reboot", "reboot the node, wait until it is back, prove it by a new boot id",
-             (Field("within", "duration", "how long the node may take to come back",
-                    default=600.0, attr="timeout_s"),),
-             main="within", mutates=True),
-)}
+
+def arg_fields(args: type[Any]) -> tuple[Field, ...]:
+    """The format's fields of an `Args` dataclass, from its annotations and `arg(...)`
+    metadata (`netops.steps.base.arg`), in the order they are declared."""
+    hints = get_type_hints(args)
+    out = []
+    for f in fields(args):
+        meta = f.metadata
+        plain = isinstance(f.default, str | int | float | bool)
+        out.append(Field(meta["key"] or f.name, _format(hints[f.name], meta["text"]),
+                         meta["help"], required=f.default is MISSING,
+                         default=f.default if plain else None,
+                         attr=f.name if meta["key"] else None,
+                         template=meta["template"] is not None))
+    return tuple(out)
+
+
+def _format(hint: Any, text: bool) -> str | tuple[str, ...]:
+    """The format type of an annotation (`Field.type`): optional values are optional keys."""
+    if get_origin(hint) in (Union, UnionType):  # `Literal[...] | None` is a typing.Union
+        hint = next(h for h in get_args(hint) if h is not type(None))
+    if get_origin(hint) is Literal:
+        return tuple(get_args(hint))
+    if get_origin(hint) is tuple:
+        return "strlist"
+    names: dict[Any, str] = {str: "text" if text else "str", bool: "bool", int: "int",
+                             float: "duration"}
+    if hint in names:
+        return names[hint]
+    if getattr(hint, "__name__", "") == "Expect":  # netops.steps.base.Expect
+        return "expect"
+    raise TypeError(f"no runbook format for an argument of type {hint!r}")
+
 
 STEP_FIELDS: tuple[Field, ...] = (
     Field("id", "str", "identifier; later steps read the result as `ID.failed`, `ID.stdout`, "
@@ -241,7 +231,8 @@ class Step:
     id: str
     name: str
     kind: str
-    args: SimpleNamespace
+    args: Any
+    """The kind's frozen `Args` (`netops.steps.<kind>.Args`), validated, not yet rendered."""
     on: str
     mutates: bool
     span: SourceSpan
@@ -435,7 +426,7 @@ def _tests_schema() -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (2020-12) of a runbook file, for editors and CI linting."""
-    step = {"oneOf": [_step_schema(k) for k in KINDS.values()]}
+    step = {"oneOf": [_step_schema(kind_spec(k)) for k in KIND_NAMES]}
     steps = {"type": "array", "items": {"$ref": "#/$defs/step"}}
     params = {"type": "object", "additionalProperties": _object(PARAM_FIELDS),
               "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}

@@ -1,7 +1,10 @@
-"""What every step kind receives and returns.
+"""What every step kind receives and returns, and how a kind declares its arguments.
 
-A kind is a function `run(ctx, **args) -> Outcome`. It reads state with read-only commands,
-decides what must change (pure code), and, unless the run is a dry run, applies the change.
+A kind is one module (see `netops.steps.registry`): a frozen `Args` dataclass whose fields
+carry their format in `arg(...)` metadata (the runbook schema and validation are derived from
+it), `reads(args, ctx)` -- the read-only commands it sends first, pure, so that a dry run and
+the read-ahead know them without running anything --, `decide` (pure: what must change, from
+what was read) and `apply`, composed by `run(args, ctx) -> Outcome`.
 In a dry run `ctx.transport` refuses mutating commands, so a kind cannot mutate by mistake.
 """
 
@@ -9,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import MISSING, dataclass, field
+from typing import Any, Literal
 
 from netops.engine.result import Status
 from netops.transport.base import Command, Completed, Transport
@@ -36,6 +39,11 @@ class StepContext:
     that a later step predicts from there instead of from the untouched node. One dict per
     host, shared by its steps."""
 
+    mutates: bool = False
+    """The step changes the node (a shell step's `mutates: false` makes its command a read)."""
+    gate: bool = False
+    """The step is part of the health gate (`verify:`): a failed expectation fails the host."""
+
     def command(self, text: str, *, readonly: bool) -> Command:
         return Command(text, secrets=self.secrets, become=self.become, readonly=readonly)
 
@@ -48,6 +56,25 @@ class StepContext:
         """Run a mutating command (refused in a dry run)."""
         return self.transport.run(self.command(text, readonly=False), timeout=self.timeout,
                                   stdin=stdin)
+
+    def send(self, commands: list[Command]) -> list[Completed]:
+        """Run a kind's declared reads (`reads(args, ctx)`), in order."""
+        return [self.transport.run(cmd, timeout=self.timeout) for cmd in commands]
+
+
+Template = Literal["shell", "text"]
+
+
+def arg(help: str, *, default: Any = MISSING, key: str | None = None,
+        template: Template | None = None, text: bool = False) -> Any:
+    """A field of a kind's `Args`: `help` for people and the schema; `key` the YAML key when it
+    differs from the attribute (`within` -> `timeout_s`); `template` how the engine renders it
+    ("shell": values shell-quoted, for commands; "text": as written, for paths and values);
+    `text` accepts a number too (read as its text). The format type follows the annotation:
+    str, bool, int, float (a duration), tuple[str, ...] (a list), Literal[...] (a choice), Expect.
+    """
+    meta = {"help": help, "key": key, "template": template, "text": text}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True, slots=True)

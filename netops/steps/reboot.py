@@ -1,15 +1,27 @@
 """`reboot`: restart the node, survive the dropped connection, prove the reboot happened.
 
 Proof is a changed `/proc/sys/kernel/random/boot_id`; uptime can lie on containers and labs.
+A wait for the node cannot be decided from one read: `reads` declares the boot id read first,
+`run` keeps the loop. Nothing after a reboot is read ahead (the node comes back changed).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from netops.engine.result import Status
 from netops.errors import TransportError
-from netops.steps.base import Outcome, StepContext
+from netops.steps.base import Outcome, StepContext, arg
+from netops.transport.base import Command
+
+HELP = "reboot the node, wait until it is back, prove it by a new boot id"
+MAIN: str | None = "within"
+MUTATES = True
+MUTATES_OVERRIDABLE = False
+ON = "node"
+ENDS_READ_AHEAD = True
+INTERVAL = 1.0
+"""Seconds between two looks at the boot id while the node comes back."""
 
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 # Detached and delayed, so the command returns before the connection drops; and run as a
@@ -17,8 +29,27 @@ BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 REBOOT = "nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 &"
 
 
-def run(ctx: StepContext, *, timeout: float, interval: float = 1.0) -> Outcome:
-    before = ctx.read(BOOT_ID).stdout.strip()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Args:
+    timeout_s: float = arg("how long the node may take to come back", default=600.0,
+                           key="within")
+
+
+def problem(args: Args) -> tuple[str, str] | None:
+    return None
+
+
+def converges(args: Args) -> bool:
+    return False  # a second run reboots again
+
+
+def reads(args: Args, ctx: StepContext) -> list[Command]:
+    return [ctx.command(BOOT_ID, readonly=True)]
+
+
+def run(args: Args, ctx: StepContext) -> Outcome:
+    timeout, interval = args.timeout_s, INTERVAL
+    before = ctx.send(reads(args, ctx))[0].stdout.strip()
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command=REBOOT,
                        note=f"would reboot (boot id {before[:8]}) and wait up to {timeout:g}s")

@@ -1,5 +1,9 @@
 """`sysctl`: a kernel parameter now (runtime) and at boot (the winning sysctl.d assignment).
 
+One read (the runtime value and every sysctl file, `probe_script`), a pure decision (`decide`:
+the commands and the file that take the node there), then `apply` (or, in a dry run, the
+prediction later steps read from `ctx.predicted`).
+
 Files are edited where their content lives: Debian's /etc/sysctl.d/99-sysctl.conf is a symlink
 to ../sysctl.conf, so a conflicting assignment seen through both names is commented out once,
 in /etc/sysctl.conf (the link stays a link, and the `.netops.bak` backup holds the real text).
@@ -7,13 +11,12 @@ in /etc/sysctl.conf (the link stays a link, and the `.netops.bak` backup holds t
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from dataclasses import dataclass, field
 
 from netops.engine.result import Status
-from netops.steps.base import Outcome, StepContext, may_change
+from netops.steps.base import Outcome, StepContext, arg, may_change
 from netops.steps.sysctl_order import (
     SYSCTL_CONF,
     SYSCTL_DIRS,
@@ -21,8 +24,37 @@ from netops.steps.sysctl_order import (
     boot_value,
     normalize_key,
 )
+from netops.transport.base import Command, Completed
 
+HELP = "kernel parameter now and at boot (knows which sysctl.d file wins)"
+MAIN: str | None = None
+MUTATES = True
+MUTATES_OVERRIDABLE = False
+ON = "node"
+ENDS_READ_AHEAD = False
 MARK = "==> netops-file "
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Args:
+    key: str = arg("e.g. net.ipv4.ip_forward", template="text")
+    value: str = arg("desired value", template="text", text=True)
+    persist: str | None = arg("sysctl.d file to write (omit: runtime only)", default=None,
+                              template="text")
+    comment_out_conflicts: bool = arg("comment out later assignments that would win at boot",
+                                      default=True)
+
+
+def problem(args: Args) -> tuple[str, str] | None:
+    return None
+
+
+def converges(args: Args) -> bool:
+    return True  # it reads the node before it acts
+
+
+def reads(args: Args, ctx: StepContext) -> list[Command]:
+    return [ctx.command(probe_script(normalize_key(args.key)), readonly=True)]
 
 
 def probe_script(key: str) -> str:
@@ -87,67 +119,102 @@ def desired_file(current: str | None, key: str, value: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-def run(ctx: StepContext, *, key: str, value: str, persist: str | None,
-        comment_out_conflicts: bool = True) -> Outcome:
-    key = normalize_key(key)
-    state = _read_state(ctx, key)
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What `decide` found must change, for `apply`."""
+
+    state: SysctlState
+    key: str
+    value: str
+    actions: list[str]
+    write_to: str | None
+    new_file: str | None
+    conflicts: list[str]
+    summary: str
+    diff: str
+
+
+def decide(args: Args, ctx: StepContext, observed: list[Completed]) -> Outcome | Change:
+    """The change that takes the node to `args` (an OK outcome: nothing to change); pure."""
+    key, value, persist = normalize_key(args.key), args.value, args.persist
+    state = _as_read(ctx, key, observed[0].stdout)
     actions: list[str] = []
     notes: list[str] = []
-    diff = ""
     if state.runtime != value:
         now = state.runtime if state.runtime is not None else f"missing ({state.runtime_error})"
         notes.append(f"runtime {now} -> {value}")
         actions.append(f"sysctl -w {shlex.quote(f'{key}={value}')}")
-    new_file: str | None = None
-    conflicts: list[str] = []
-    winner = boot_value(state.files, key)
-    write_to = persist
-    if persist and (winner is None or winner.value != value):
-        files = dict(state.files)
-        current = files.get(persist)
-        write_to = state.target(persist)  # a symlinked persist file: write its target
-        want = desired_file(current, key, value)
-        if want != current:
-            new_file = want
-            diff = "".join(difflib.unified_diff(
-                (current or "").splitlines(True), want.splitlines(True),
-                f"a{write_to}", f"b{write_to}"))
-        for path in [persist, *files]:  # every name of the same file sees the new text
-            if state.target(path) == write_to:
-                files[path] = want
-        found = assignments(files, key)
-        mine = max((i for i, a in enumerate(found) if state.target(a.path) == write_to),
-                   default=-1)
-        # One edit per real file, whichever names (99-sysctl.conf, sysctl.conf) show it.
-        later = [a.path for a in found[mine + 1:] if a.value != value]
-        conflicts = sorted({state.target(p) for p in later})
-        links = sorted({shown(state, p) for p in later if state.target(p) != p})
-        if conflicts and links:
-            notes.append("via symlink " + ", ".join(links))
-        before = assignments(state.files, key)
-        was = f"{before[-1].value} ({before[-1].path}:{before[-1].line})" if before else "unset"
-        if new_file is not None or conflicts:
-            notes.append(f"boot {was} -> {value}")
-        if conflicts and not comment_out_conflicts:
-            notes.append(f"later files still win: {', '.join(conflicts)}")
-            conflicts = []
+    boot = _boot(state, key, value, persist, args.comment_out_conflicts, notes)
+    new_file, conflicts, write_to, diff = boot
     if not actions and new_file is None and not conflicts:
         return Outcome(Status.OK, note=f"{key} = {value} now and at boot" if persist
                        else f"{key} = {value}")
-    for path in conflicts:
-        actions.append(comment_out(path, key))
-    summary = "; ".join(notes)
-    plan = actions + ([f"write {write_to}"] if new_file is not None else [])
+    actions += [comment_out(path, key) for path in conflicts]
+    return Change(state, key, value, actions, write_to, new_file, conflicts, "; ".join(notes),
+                  diff)
+
+
+def _boot(state: SysctlState, key: str, value: str, persist: str | None,
+          comment_out_conflicts: bool, notes: list[str],
+          ) -> tuple[str | None, list[str], str | None, str]:
+    """(the persist file's new text or None, files whose later assignment must be commented
+    out, the file to write, its diff) for the value at boot; appends to `notes`."""
+    winner = boot_value(state.files, key)
+    if not persist or (winner is not None and winner.value == value):
+        return None, [], persist, ""
+    import difflib
+
+    files = dict(state.files)
+    current = files.get(persist)
+    write_to = state.target(persist)  # a symlinked persist file: write its target
+    want = desired_file(current, key, value)
+    new_file, diff = None, ""
+    if want != current:
+        new_file = want
+        diff = "".join(difflib.unified_diff(
+            (current or "").splitlines(True), want.splitlines(True),
+            f"a{write_to}", f"b{write_to}"))
+    for path in [persist, *files]:  # every name of the same file sees the new text
+        if state.target(path) == write_to:
+            files[path] = want
+    found = assignments(files, key)
+    mine = max((i for i, a in enumerate(found) if state.target(a.path) == write_to),
+               default=-1)
+    # One edit per real file, whichever names (99-sysctl.conf, sysctl.conf) show it.
+    later = [a.path for a in found[mine + 1:] if a.value != value]
+    conflicts = sorted({state.target(p) for p in later})
+    links = sorted({shown(state, p) for p in later if state.target(p) != p})
+    if conflicts and links:
+        notes.append("via symlink " + ", ".join(links))
+    before = assignments(state.files, key)
+    was = f"{before[-1].value} ({before[-1].path}:{before[-1].line})" if before else "unset"
+    if new_file is not None or conflicts:
+        notes.append(f"boot {was} -> {value}")
+    if conflicts and not comment_out_conflicts:
+        notes.append(f"later files still win: {', '.join(conflicts)}")
+        conflicts = []
+    return new_file, conflicts, write_to, diff
+
+
+def apply(args: Args, ctx: StepContext, decision: Outcome | Change) -> Outcome:
+    if isinstance(decision, Outcome):
+        return decision
+    d = decision
     if ctx.dry_run:
-        _predict(ctx.predicted, state, key, value, write_to, new_file, conflicts)
-        return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=diff,
-                       note=may_change(ctx, summary))
-    return _apply(ctx, actions, write_to, new_file, summary, diff)
+        _predict(ctx.predicted, d.state, d.key, d.value, d.write_to, d.new_file, d.conflicts)
+        plan = d.actions + ([f"write {d.write_to}"] if d.new_file is not None else [])
+        return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=d.diff,
+                       note=may_change(ctx, d.summary))
+    return _apply(ctx, d.actions, d.write_to, d.new_file, d.summary, d.diff)
 
 
-def _read_state(ctx: StepContext, key: str) -> SysctlState:
+def run(args: Args, ctx: StepContext) -> Outcome:
+    return apply(args, ctx, decide(args, ctx, ctx.send(reads(args, ctx))))
+
+
+def _as_read(ctx: StepContext, key: str, out: str) -> SysctlState:
     """The node's state for `key`; in a dry run, as the steps before would have left it."""
-    state = parse(ctx.read(probe_script(key)).stdout)
+    state = parse(out)
     return _as_predicted(state, key, ctx.predicted) if ctx.dry_run else state
 
 

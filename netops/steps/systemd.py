@@ -1,12 +1,49 @@
-"""`systemd`: a unit's active state, enablement and masking, compared before acting."""
+"""`systemd`: a unit's active state, enablement and masking, compared before acting.
+
+One read (`probe_script`), a pure decision (`plan`: the systemctl commands), an `apply`.
+"""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Literal
 
 from netops.engine.result import Status
-from netops.steps.base import Outcome, StepContext, may_change
+from netops.steps.base import Outcome, StepContext, arg, may_change
+from netops.transport.base import Command, Completed
+
+HELP = "unit state: started, stopped, restarted, reloaded; enabled; masked"
+MAIN: str | None = "unit"
+MUTATES = True
+MUTATES_OVERRIDABLE = False
+ON = "node"
+ENDS_READ_AHEAD = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Args:
+    unit: str = arg("unit name", template="text")
+    state: Literal["started", "stopped", "restarted", "reloaded"] | None = arg(
+        "desired active state", default=None)
+    enabled: bool | None = arg("enabled at boot", default=None)
+    masked: bool | None = arg("masked (never starts)", default=None)
+    daemon_reload: bool = arg("run daemon-reload first", default=False)
+
+
+def problem(args: Args) -> tuple[str, str] | None:
+    if not (args.state or args.enabled is not None or args.masked is not None):
+        return "", "systemd needs state, enabled or masked"
+    return None
+
+
+def converges(args: Args) -> bool:
+    """A restart or reload is a change every time; the rest compares before acting."""
+    return args.state not in ("restarted", "reloaded")
+
+
+def reads(args: Args, ctx: StepContext) -> list[Command]:
+    return [ctx.command(probe_script(args.unit), readonly=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +99,33 @@ def plan(unit: str, now: UnitState, *, state: str | None, enabled: bool | None,
     return cmds, notes
 
 
-def run(ctx: StepContext, *, unit: str, state: str | None, enabled: bool | None,
-        masked: bool | None, daemon_reload: bool) -> Outcome:
-    now = parse(ctx.read(probe_script(unit)).stdout)
-    cmds, notes = plan(unit, now, state=state, enabled=enabled, masked=masked,
-                       daemon_reload=daemon_reload)
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The systemctl commands (joined by &&) and what they change, for `apply`."""
+
+    text: str
+    summary: str
+
+
+def decide(args: Args, ctx: StepContext, observed: list[Completed]) -> Outcome | Change:
+    now = parse(observed[0].stdout)
+    cmds, notes = plan(args.unit, now, state=args.state, enabled=args.enabled,
+                       masked=args.masked, daemon_reload=args.daemon_reload)
     if not notes:
-        return Outcome(Status.OK, note=f"{unit}: {now.active}, {now.enabled or 'unknown'}")
-    summary = f"{unit}: " + ", ".join(notes)
-    text = " && ".join(cmds)
+        return Outcome(Status.OK, note=f"{args.unit}: {now.active}, {now.enabled or 'unknown'}")
+    return Change(" && ".join(cmds), f"{args.unit}: " + ", ".join(notes))
+
+
+def apply(args: Args, ctx: StepContext, decision: Outcome | Change) -> Outcome:
+    if isinstance(decision, Outcome):
+        return decision
+    text, summary = decision.text, decision.summary
     if ctx.dry_run:
         return Outcome(Status.WOULD_CHANGE, command=text, note=may_change(ctx, summary))
     done = ctx.write(text)
     return Outcome(Status.CHANGED if done.ok else Status.FAILED, command=text, rc=done.rc,
                    stdout=done.stdout, stderr=done.stderr, note=summary)
+
+
+def run(args: Args, ctx: StepContext) -> Outcome:
+    return apply(args, ctx, decide(args, ctx, ctx.send(reads(args, ctx))))

@@ -11,7 +11,7 @@ import pytest
 from netops.engine.result import Status
 from netops.masking import MIN_FRAGMENT, secret_forms, short
 from netops.runbook.render import render_command
-from netops.steps import command, file
+from netops.steps import _command, check, file, shell, wait
 from netops.steps.base import Expect, StepContext
 from netops.transport.base import MASK, Command, Completed, mask
 
@@ -133,8 +133,8 @@ def ctx(transport: Echo, dry_run: bool = False) -> StepContext:
                                     Expect(rc=None, stdout_regex="^nope$")])
 def test_a_failing_check_reports_no_secret(expect: Expect) -> None:
     out = "a" * 50 + SECRET + "\n"  # the note's quote of stdout is cut inside the secret
-    o = command.check(ctx(Echo(out, err=f"err {SECRET}")), command=f"echo {shlex.quote(SECRET)}",
-                      expect=expect, fail=True)
+    o = check.run(check.Args(command=f"echo {shlex.quote(SECRET)}", expect=expect, fail=True),
+                  ctx(Echo(out, err=f"err {SECRET}")))
     assert o.status is Status.FAILED and o.finding
     shown = json.dumps([o.command, o.stdout, o.stderr, o.note, repr(o)])
     for piece in (SECRET, SECRET[:5], json.dumps(SECRET)[1:-1], "w'rd"):
@@ -143,17 +143,16 @@ def test_a_failing_check_reports_no_secret(expect: Expect) -> None:
 
 
 def test_a_check_that_holds_only_once_masked_still_fails_without_quoting_it() -> None:
-    o = command.check(ctx(Echo(SECRET, rc=0)), command="true",
-                      expect=Expect(rc=None, stdout=MASK), fail=True)
-    assert o.status is Status.FAILED and o.note == command.HIDDEN
+    o = check.run(check.Args(command="true", expect=Expect(rc=None, stdout=MASK), fail=True),
+                  ctx(Echo(SECRET, rc=0)))
+    assert o.status is Status.FAILED and o.note == _command.HIDDEN
 
 
 def test_shell_and_wait_mask_their_output() -> None:
-    o = command.shell(ctx(Echo(SECRET, rc=0)), command="x", unless=None, creates=None,
-                      mutates=False)
+    o = shell.run(shell.Args(command="x"), ctx(Echo(SECRET, rc=0)))  # mutates: false
     assert o.stdout == MASK
-    w = command.wait(ctx(Echo(f"now {SECRET}", rc=1), dry_run=True), command="x",
-                     expect=Expect(), timeout=1, interval=1)
+    w = wait.run(wait.Args(check="x", timeout_s=1, interval_s=1),
+                 ctx(Echo(f"now {SECRET}", rc=1), dry_run=True))
     assert SECRET not in w.stdout + w.note and "rc 1" in w.note
 
 
@@ -167,8 +166,7 @@ def test_a_file_diff_in_a_dry_run_masks_a_multi_line_secret() -> None:
 
     c = StepContext(transport=Probe(""), dry_run=True, timeout=None, become=False,
                     secrets=frozenset({secret}))
-    o = file.run(c, path="/etc/key.pem", content=f"key:\n{secret}\n", lines=None,
-                 mode="0600", backup=False)
+    o = file.run(file.Args(path="/etc/key.pem", content=f"key:\n{secret}\n", mode="0600"), c)
     assert o.status is Status.WOULD_CHANGE
     assert "+key:" in o.diff and "-old" in o.diff
     text = json.dumps([o.diff, o.note, o.command]) + o.diff

@@ -133,12 +133,12 @@ def test_a_dry_run_predicts_from_the_steps_before_it() -> None:
                            become=False, predicted=predicted)
 
     path = "/etc/sysctl.d/99-k8s.conf"
-    first = sysctl.run(ctx(), key="net.ipv4.ip_forward", value="1", persist=path)
+    first = sysctl.run(sysctl.Args(key="net.ipv4.ip_forward", value="1", persist=path), ctx())
     assert "+net.ipv4.ip_forward = 1" in first.diff and "runtime 0 -> 1" in first.note
-    second = sysctl.run(ctx(), key="net.bridge.bridge-nf-call-iptables", value="1",
-                        persist=path)
+    second = sysctl.run(sysctl.Args(key="net.bridge.bridge-nf-call-iptables", value="1",
+                                    persist=path), ctx())
     assert second.diff.splitlines()[2:] == [
         "@@ -1,2 +1,3 @@", " # managed by netops", " net.ipv4.ip_forward = 1",
         "+net.bridge.bridge-nf-call-iptables = 1"], second.diff
-    again = sysctl.run(ctx(), key="net.ipv4.ip_forward", value="1", persist=path)
+    again = sysctl.run(sysctl.Args(key="net.ipv4.ip_forward", value="1", persist=path), ctx())
     assert again.status is Status.OK, again
