@@ -124,7 +124,14 @@ class RunSession:
                 self.journal.finish_run(self.plan.run_id, "failed", f"not run: {refused}")
                 raise refused
             keeper = locks.LeaseKeeper(locked, kept.__getitem__, holder)
-            connect = wrap_all(lambda h: kept[h.name], predict(self.plan))
+
+            # a once-step may run on a host the run does not target (an etcd host of a run
+            # on workers): it gets a kept connection too, unlocked like the controller
+            def kept_or_new(h: Host) -> Transport:
+                if h.name not in kept:
+                    kept[h.name] = Kept(self.connector.transport(h))
+                return kept[h.name]
+            connect = wrap_all(kept_or_new, predict(self.plan))
             return self._execute(connect, [*observers, keeper], ask, failed)
         finally:
             locks.release_all(locked, kept.__getitem__, self.plan.run_id, self.plan.forks)
