@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,17 +105,23 @@ def cases(books: Mapping[str, Runbook]) -> list[Case]:
 
 
 def rounds(todo: Sequence[Case], slots: int) -> list[list[Case]]:
-    """Cases in rounds of at most `slots`, at most one scenario of a runbook per round (its
-    runs and the controller-side state it touches, e.g. flannel's etcd prefix, are shared)."""
-    out: list[list[Case]] = []
+    """Cases in as few rounds of at most `slots` as can be, at most one scenario of a runbook
+    per round (its runs and the controller-side state it touches, e.g. flannel's etcd prefix,
+    are shared); the runbooks with the most scenarios are placed first."""
+    by_book: dict[str, list[Case]] = {}
     for case in todo:
-        spot = next((r for r in out if len(r) < slots and all(
-            c.runbook.name != case.runbook.name for c in r)), None)
-        if spot is None:
-            spot = []
-            out.append(spot)
-        spot.append(case)
-    return out
+        by_book.setdefault(case.runbook.name, []).append(case)
+    need = max([-(-len(todo) // slots), *(len(v) for v in by_book.values())], default=0)
+    out: list[list[Case]] = [[] for _ in range(need)]
+    for group in sorted(by_book.values(), key=len, reverse=True):
+        for case in group:
+            free = [r for r in out if len(r) < slots
+                    and all(c.runbook.name != case.runbook.name for c in r)]
+            if not free:
+                free = [[]]
+                out.append(free[0])
+            min(free, key=len).append(case)
+    return [r for r in out if r]
 
 
 # -- outcomes ------------------------------------------------------------------------------------
@@ -203,22 +210,28 @@ class Round:
     netops: Netops
     placed: dict[str, Outcome]
     """node -> the outcome of the case placed there."""
+    timings: dict[str, float] = field(default_factory=dict)
 
     def live(self) -> list[Outcome]:
         """The cases still worth checking (their scenario was injected)."""
         return [o for o in self.placed.values() if o.checks.get("inject", ("", ""))[0] == "ok"]
 
     def run(self) -> None:
-        reset(self.lab)
-        each(list(self.placed.values()), self.inject)
-        self.diagnose("diagnose", after=False)
-        self.dry_runs()
-        each(self.live(), lambda o: self.fix(o, "run"))
-        each(self.live(), lambda o: self.fix(o, "re-run"))
-        for o in self.live():
-            self.lab.reboot(o.node)
-        each(self.live(), self.after_reboot)
-        self.diagnose("diagnose-after", after=True)
+        """Every check of every case of the round, phase by phase (`timings`: seconds)."""
+        phases: list[tuple[str, Callable[[], object]]] = [
+            ("reset", lambda: reset(self.lab)),
+            ("inject", lambda: each(list(self.placed.values()), self.inject)),
+            ("diagnose", lambda: self.diagnose("diagnose", after=False)),
+            ("dry-run", self.dry_runs),
+            ("run", lambda: each(self.live(), lambda o: self.fix(o, "run"))),
+            ("re-run", lambda: each(self.live(), lambda o: self.fix(o, "re-run"))),
+            ("reboot", lambda: each(self.live(), self.reboot)),
+            ("diagnose-after", lambda: self.diagnose("diagnose-after", after=True)),
+        ]
+        for name, work in phases:
+            began = time.monotonic()
+            work()
+            self.timings[name] = round(time.monotonic() - began, 1)
 
     def healthy(self, node: str, sc: Scenario) -> tuple[bool, str]:
         """`healthy` on `node`: all pass, or the first command that failed and its output."""
@@ -324,9 +337,11 @@ class Round:
             ok, why = self.healthy(o.node, sc) if sc.fixed else (None, "report only")
             o.check("healthy", ok, why)
 
-    def after_reboot(self, o: Outcome) -> None:
+    def reboot(self, o: Outcome) -> None:
+        """Reboot the node; `healthy` still passes once its kubelet started its pods again."""
         from netops.lab.faults_k8s import wait_started
 
+        self.lab.reboot(o.node)
         if self.lab.kube:
             try:
                 wait_started(self.lab, o.node, timeout=60)
@@ -362,10 +377,15 @@ def reset(lab: Lab) -> None:
 
 
 # -- the whole verification -----------------------------------------------------------------------
-def lab_size(count: int) -> int:
-    """Nodes for `count` scenarios: the healthy one, then one per scenario up to 7 at a time
-    (three at least: the lab's etcd group, where flannel's once-steps run)."""
-    return max(3, min(8, count + 1))
+def lab_size(todo: Sequence[Case], slots: int = 7) -> int:
+    """Nodes for the scenarios: the healthy one, then as many as the fewest rounds need with
+    at most `slots` at a time (three at least: the lab's etcd group, for `where: once`)."""
+    per_book: dict[str, int] = {}
+    for c in todo:
+        per_book[c.runbook.name] = per_book.get(c.runbook.name, 0) + 1
+    count = max(1, len(todo))
+    need = max([-(-count // slots), *per_book.values()])
+    return max(3, 1 + -(-count // need))
 
 
 def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,
@@ -373,7 +393,7 @@ def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,
            progress: Callable[[str], None] = lambda _: None) -> list[Outcome]:
     """Build a lab, check every scenario of `books`, tear the lab down (also on Ctrl-C)."""
     todo = cases(books)
-    names = [f"chick{i}" for i in range(1, (nodes or lab_size(len(todo))) + 1)]
+    names = [f"chick{i}" for i in range(1, (nodes or lab_size(todo)) + 1)]
     if len(names) < 2:
         raise UserError("lab verify needs 2 nodes at least (one stays healthy)")
     plan = rounds(todo, len(names) - 1)
@@ -384,8 +404,11 @@ def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,
             placed = {n: Outcome(c, n, i) for n, c in zip(names[1:], group, strict=False)}
             progress(f"round {i}/{len(plan)}: " + ", ".join(
                 f"{c.label}@{n}" for n, c in ((o.node, o.case) for o in placed.values())))
+            done = Round(lab, cli, placed)
             try:
-                Round(lab, cli, placed).run()
+                done.run()
+                progress(f"round {i} took " + ", ".join(f"{k} {v:g}s"
+                                                        for k, v in done.timings.items()))
             except (UserError, OSError, subprocess.SubprocessError) as e:
                 for o in placed.values():
                     o.check("error", False, f"round {i} stopped: {e}")
