@@ -225,6 +225,35 @@ def test_iptables_forward_accept_legacy_docker(lab: Lab, cli: Cli) -> None:
     assert "-N DOCKER" in sh(lab, BAD, "iptables-legacy -S"), "docker started on legacy"
 
 
+def test_iptables_forward_accept_nft_docker_on_legacy_node(lab: Lab, cli: Cli) -> None:
+    """The reverse: the node's `iptables` is legacy (its alternatives), docker writes
+    nf_tables, and the provisioning drop-in's `/usr/sbin/iptables` now re-opens legacy only.
+    Set up here, not as a lab fault: every other runbook would follow the node's `iptables` to
+    legacy and miss kube-proxy's and node-local-dns's nf_tables rules. `healthy` puts the
+    alternatives back (keep_original)."""
+    alts = [f"/etc/alternatives/iptables{x}" for x in ("", "-save", "-restore")]
+    sh(lab, BAD, F.keep_original(*alts)
+       + "".join(f"ln -sfn /usr/sbin/iptables-legacy{x} {a}\n"
+                 for x, a in zip(("", "-save", "-restore"), alts, strict=True))
+       + f"rm -f {DROPIN}\necho nft > /etc/netops-lab/docker-iptables\n"
+       + "for d in -s -d; do\n"
+         "  while iptables-nft -D FORWARD $d 10.244.0.0/16 -j ACCEPT 2>/dev/null; do :; done\n"
+         "done\nsystemctl daemon-reload && systemctl restart docker\n")
+    assert sh(lab, BAD, "iptables -V").split()[-1] == "(legacy)"
+    assert sh(lab, BAD, "iptables-nft -S FORWARD | head -n1").strip() == "-P FORWARD DROP"
+    assert sh(lab, BAD, "iptables -S FORWARD | head -n1").strip() == "-P FORWARD ACCEPT"
+
+    real = dry_fix(lab, cli, "iptables-forward-accept",
+                   why="FORWARD DROP in iptables-nft (docker writes there), no ACCEPT rules")
+    steps = {s["id"]: s for s in real.json["hosts"][BAD]["steps"]}
+    assert steps["accept_to_pods"]["stdout"] == \
+        "iptables-nft: -I FORWARD 1 -d 10.244.0.0/16 -j ACCEPT\n", steps["accept_to_pods"]
+    dropin = [ln for ln in sh(lab, BAD, f"cat {DROPIN}").splitlines() if ln[:1] != "#"]
+    assert dropin == ["[Service]", "ExecStartPost=/sbin/iptables-nft -P FORWARD ACCEPT"]
+    reboot_run_again(lab, cli, "iptables-forward-accept")
+    assert sh(lab, BAD, "iptables-nft -S FORWARD | head -n1").strip() == "-P FORWARD ACCEPT"
+
+
 def test_flush_stale_ipam(lab: Lab, cli: Cli) -> None:
     F.inject(lab, f"stale-ipam@{BAD}")
     listing = "ls /var/lib/cni/networks/cbr0"
