@@ -91,9 +91,10 @@ def status(pdb: Obj, pods: list[Obj]) -> Obj:
 
 def _status(code: int, reason: str, message: str, **details: Any) -> Obj:
     body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "message": message, "reason": reason, "code": code}
-    if details:
+                 "message": message, "reason": reason}
+    if details:  # metav1.Status field order: details (omitted when empty) before code
         body["details"] = details
+    body["code"] = code
     return body
 
 
