@@ -9,7 +9,6 @@ a missing text to "", and a `running` run whose process is gone to `crashed`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import socket
@@ -41,12 +40,15 @@ class _Row:
     def to_json(self) -> dict[str, Any]:
         """The row's values keyed by column, ready for `json.dumps` (tuples read as lists).
         Shallow: `dataclasses.asdict` deep-copies, which cost half of a step's write."""
-        return {name: getattr(self, name) for name in _columns(type(self))}
+        cls = type(self)
+        names = _COLUMNS.get(cls)
+        if names is None:
+            names = _COLUMNS[cls] = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return {name: getattr(self, name) for name in names}
 
 
-@functools.cache
-def _columns(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+"""Per row class: its field names, in column order."""
 
 
 @dataclass(frozen=True, slots=True)
