@@ -70,9 +70,11 @@ class Out:
     rc: int
 
 
-def node_session(tmp: Path, files: dict[str, str], commands: list[list[str]]) -> list[Out]:
+def node_session(tmp: Path, files: dict[str, str], commands: list[list[str]], *,
+                 env: dict[str, str] | None = None, net: bool = False) -> list[Out]:
     """Run `commands` one after the other on a throw-away node holding `files` (absolute
-    path -> text). Stand-in names (first word) resolve to netops/lab/standins."""
+    path -> text). Stand-in names (first word) resolve to netops/lab/standins. `net`: a
+    network namespace of its own too (for stand-ins that listen)."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         pytest.skip("needs root and unshare (a private mount namespace per node)")
     for d in ("etc", "var", "work/etc", "work/var", "stage"):
@@ -85,9 +87,10 @@ def node_session(tmp: Path, files: dict[str, str], commands: list[list[str]]) ->
     argvs = [[str(STANDINS / c[0]) if (STANDINS / c[0]).exists() else c[0], *c[1:]]
              for c in commands]
     done = subprocess.run(
-        ["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", NODE_SETUP,
-         "sh", str(tmp), sys.executable, "-c", DRIVER, json.dumps(argvs)],
-        capture_output=True, text=True, env=NODE_ENV, timeout=120)
+        ["unshare", "--mount", "--uts", *(["--net"] if net else []), "--propagation",
+         "private", "sh", "-c", NODE_SETUP, "sh", str(tmp), sys.executable, "-c", DRIVER,
+         json.dumps(argvs)],
+        capture_output=True, text=True, env={**NODE_ENV, **(env or {})}, timeout=120)
     assert done.returncode == 0, done.stderr
     return [Out(**json.loads(line)) for line in done.stdout.splitlines()]
 
@@ -363,6 +366,35 @@ def test_getenforce_prints_libselinux_words(tmp_path: Path) -> None:
     for n, (files, word) in enumerate(cases):
         out = node_run(tmp_path / str(n), files, "getenforce")
         assert (out.stdout, out.rc) == (word + "\n", 0)
+
+
+# -- calico-node's CRI log, what `kubectl logs --timestamps` shows --------------------------
+def go_layout_regex(layout: str) -> str:
+    """A regex for what Go's time.Format(layout) prints in UTC (only the layout's elements
+    used by RFC3339NanoFixed)."""
+    parts = {"2006": r"\d{4}", "01": r"\d{2}", "02": r"\d{2}", "15": r"\d{2}", "04": r"\d{2}",
+             "05": r"\d{2}", "000000000": r"\d{9}", "Z07:00": "Z"}
+    tokens = re.split(r"(2006|000000000|Z07:00|01|02|15|04|05)", layout)
+    return "".join(parts.get(t, re.escape(t)) for t in tokens)
+
+
+def test_calico_node_writes_cri_log_lines_kubelet_serves(tmp_path: Path) -> None:
+    """fix-calico's freshness check reads `kubectl logs --timestamps`: the kubelet parses the
+    CRI file (parseCRILog) and prints each line's time as RFC3339NanoFixed; the API stand-in
+    passes the file's time through, so the stand-in must write that shape."""
+    src = fixture("kube/kubelet-logs.go.txt")
+    layout = re.search(r'RFC3339NanoFixed = "([^"]+)"', src)
+    assert layout and "timeFormatOut = types.RFC3339NanoFixed" in src
+    cri = re.compile(go_layout_regex(layout.group(1)) + r" (stdout|stderr) [PF] .*")
+    examples = re.findall(r"^//   (\S+ \S+ \S+ .*)$", src, re.M)
+    assert len(examples) == 2 and all(cri.fullmatch(e) for e in examples)
+    outs = node_session(tmp_path, {}, [["timeout", "2", str(STANDINS / "calico-node"),
+                                        "kube-system", "calico-node-x", "uid1", "0"]],
+                        env={"CALICO_LOG_INTERVAL": "0.2"}, net=True)
+    assert outs[0].rc == 124, outs[0].stderr  # still logging when timeout stopped it
+    log = tmp_path / "var/log/pods/kube-system_calico-node-x_uid1/calico-node/0.log"
+    lines = log.read_text().splitlines()
+    assert len(lines) >= 4 and all(cri.fullmatch(line) for line in lines), lines[:3]
 
 
 # -- the Kubernetes API stand-in ------------------------------------------------------------
