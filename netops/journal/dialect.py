@@ -100,10 +100,10 @@ class Dialect(ABC):
 
     def execute(self, sql: Sql, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run `sql` with `params` (exactly its fields); the rows it returns, if any."""
-        given = dict(params or {})
-        if set(given) != sql.names:
+        given = params or {}
+        if given.keys() != sql.names:
             raise ValueError(f"{sql!r} takes {sorted(sql.names)}, given {sorted(given)}")
-        return self._run(self.render(sql), given)
+        return self._run(self.render(sql), dict(given))
 
     @abstractmethod
     def marker(self, name: str) -> str:
