@@ -6,7 +6,7 @@ each host's current step and elapsed time; elsewhere (CI, cron, pipes) one plain
 Text from a node (output, notes, diffs) is escaped wherever it meets Rich markup (a table cell
 is markup too), and reaches the terminal through `netops.plain.safe` (the consoles apply it to
 what they print; `Text` built here and `write_plain` apply it themselves). Secrets are masked
-at the source, in the step kinds (`netops.steps.command`, `netops.steps.file`); the optional
+at the source, in the step kinds (`netops.steps._command`, `netops.steps.file`); the optional
 `secrets` of these functions mask again whatever a caller may pass that did not go through a
 kind (an engine note).
 """
