@@ -1,0 +1,127 @@
+"""`netops lab verify` (issue 18 item 5): every runbook proves itself on a lab of its own.
+
+The whole library's `tests:` scenarios must all pass (k=241); an operator's runbook whose run
+does not fix its scenario must be caught, with a MISS row and exit 1 (k=242); bad input exits
+2 before any lab is built. Each call builds and tears down its own lab, so the machine keeps
+no namespace or bridge of it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from netops.runbook.load import load_all
+from tests.conftest import skip_unless_lab_possible
+from tests.integration.helpers import REPO
+
+LIBRARY = REPO / "netops" / "runbooks"
+
+
+def verify(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netops", "lab", "verify", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def leftovers(prefix: str) -> list[str]:
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return [line for line in links.splitlines() if f" {prefix}" in line]
+
+
+@pytest.mark.lab
+def test_the_whole_library_proves_itself(tmp_path: Path) -> None:
+    skip_unless_lab_possible()
+    began = time.monotonic()
+    done = verify("--json", "--prefix", "nt241", "--subnet", "198.19.241.0/24", cwd=tmp_path)
+    took = time.monotonic() - began
+    report = json.loads(done.stdout or "{}")
+    missed = [f"{s['runbook']}/{s['scenario']} {n}: {c['evidence']}"
+              for s in report.get("scenarios", []) for n, c in s["checks"].items()
+              if c["verdict"] == "MISS"]
+    assert done.returncode == 0 and report["ok"], "\n".join(missed) + done.stderr[-3000:]
+    books, _ = load_all([LIBRARY])
+    proved = {s["runbook"] for s in report["scenarios"]}
+    assert proved == set(books), "every shipped runbook carries scenarios, all verified"
+    assert len(report["scenarios"]) == sum(len(rb.tests) for rb in books.values())
+    for s in report["scenarios"]:  # every check ran: ok, or n/a for a report-only healthy
+        verdicts = {n: c["verdict"] for n, c in s["checks"].items()}
+        assert len(verdicts) == 9 and set(verdicts.values()) <= {"ok", "n/a"}, s
+    assert not leftovers("nt241")
+    print(f"lab verify over the library: {len(report['scenarios'])} scenarios, {took:.0f} s")
+
+
+WRONG = """\
+name: wrong-forward-fix
+description: >-
+  An operator's runbook that checks ip_forward but "fixes" it by writing a marker file: its
+  run changes the node, and leaves it broken.
+params:
+  marker: {type: string, default: /var/lib/wrong-forward-fix}
+steps:
+  - id: runtime
+    name: ip_forward is 1
+    check: cat /proc/sys/net/ipv4/ip_forward
+    expect: {stdout: "1"}
+  - id: fix
+    name: the wrong fix
+    when: runtime.failed
+    shell: echo done > {{ marker }}
+    creates: "{{ marker }}"
+tests:
+  - name: forwarding-off
+    inject: [sysctl -qw net.ipv4.ip_forward=0]
+    healthy: [test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1]
+"""
+
+
+@pytest.mark.lab
+def test_a_runbook_that_does_not_fix_its_scenario_is_a_miss(tmp_path: Path) -> None:
+    skip_unless_lab_possible()
+    mine = tmp_path / "runbooks"
+    mine.mkdir()
+    (mine / "wrong-forward-fix.yaml").write_text(WRONG)
+    done = verify("wrong-forward-fix", "--runbooks", str(mine), "--prefix", "nt242",
+                  "--subnet", "198.19.242.0/24", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {line.split()[0]: line.split()[2:] for line in done.stdout.splitlines()
+            if line.startswith("wrong-forward-fix/")}
+    # inject, diagnose, dry-run, unchanged, run: as they should be; the node is not fixed
+    assert rows["wrong-forward-fix/forwarding-off"] == [
+        "ok", "ok", "ok", "ok", "ok", "MISS", "ok", "MISS", "MISS"], done.stdout
+    assert "MISS wrong-forward-fix/forwarding-off healthy: `test \"$(cat " \
+        "/proc/sys/net/ipv4/ip_forward)\" = 1` rc 1" in done.stdout
+    assert "diagnose-after: chick2 broken (want ok)" in done.stdout
+    assert "0 of 1 scenarios proved" in done.stderr
+    assert not leftovers("nt242")
+
+
+def test_bad_input_exits_2_before_any_lab(tmp_path: Path) -> None:
+    skip_unless_lab_possible()  # verify needs root, even to refuse
+    mine = tmp_path / "runbooks"
+    mine.mkdir()
+    untested = textwrap.dedent(WRONG).split("tests:")[0].replace("wrong-forward-fix",
+                                                                  "untested")
+    (mine / "untested.yaml").write_text(untested)
+    done = verify("untested", "--runbooks", str(mine), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "has no `tests:` scenario" in done.stderr
+    (mine / "faulty.yaml").write_text(
+        WRONG.replace("wrong-forward-fix", "faulty").split("tests:")[0]
+        + "tests:\n  - name: a\n    lab_fault: no-such-fault\n    fixed: false\n")
+    done = verify("faulty", "--runbooks", str(mine), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert f"{mine / 'faulty.yaml'}:18:5: test 'a': unknown lab fault 'no-such-fault'" \
+        in done.stderr
+    (mine / "broken.yaml").write_text(
+        WRONG.replace("wrong-forward-fix", "broken") + "    vars: {markr: x}\n")
+    done = verify("--runbooks", str(mine), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert f"{mine / 'broken.yaml'}:21:12: test 'forwarding-off': no param 'markr'" \
+        in done.stderr
+    done = verify("no-such-runbook", cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "no runbook named 'no-such-runbook'" in done.stderr
