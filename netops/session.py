@@ -68,6 +68,19 @@ def run_record(plan: Plan, inventory: Sequence[Path], nodes: str | None,
         rollout=rollout_record(plan, batch_size))
 
 
+def exec_record(run_id: str, inventory: Sequence[Path], nodes: str | None, command: str, *,
+                become: bool, hosts: Sequence[Host], forks: int, timeout: float) -> RunRecord:
+    """The journal's record of `netops exec` before it starts: one batch of every host."""
+    from netops.journal import RunRecord
+    from netops.notify import redact_argv
+
+    return RunRecord(
+        run_id=run_id, runbook="exec", inventory=",".join(str(p.resolve()) for p in inventory),
+        inventory_sha256=inventory_digest(inventory), nodes=nodes or "all",
+        params={"command": command, "become": become}, batches=[[h.name for h in hosts]],
+        argv=redact_argv(list(sys.argv)), rollout={"forks": forks, "timeout": timeout})
+
+
 @dataclass
 class RunSession:
     """One run of a plan: record, locks, execution, release."""

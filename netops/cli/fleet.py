@@ -72,9 +72,8 @@ def exec_cmd(
 
     from netops.engine.adhoc import run_adhoc
     from netops.engine.events import FanOut, Observer
-    from netops.journal import RunRecord
     from netops.report import ExecOutput, LiveView, exec_summary
-    from netops.session import inventory_digest
+    from netops.session import exec_record
     from netops.transport.base import Command
 
     s = settings(ctx)
@@ -87,11 +86,8 @@ def exec_cmd(
     journal.check()
     run_id = uuid.uuid4().hex[:12]
     sources = s.inventories or [s.inventory]
-    journal.start_run(RunRecord(
-        run_id=run_id, runbook="exec", inventory=",".join(str(p.resolve()) for p in sources),
-        inventory_sha256=inventory_digest(sources), nodes=nodes or "all",
-        params={"command": text, "become": become}, batches=[[h.name for h in hosts]],
-        argv=list(sys.argv), rollout={"forks": forks, "timeout": timeout}))
+    journal.start_run(exec_record(run_id, sources, nodes, text, become=become, hosts=hosts,
+                                  forks=forks, timeout=timeout))
     observers: list[Observer] = [journal.observer(run_id),
                                  LiveView(console, verbose=s.verbose, output=as_json,
                                           batch_lines=False)]

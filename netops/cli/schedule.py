@@ -13,6 +13,8 @@ from netops.engine.result import ExitCode
 from netops.errors import UserError
 
 if TYPE_CHECKING:
+    import threading
+
     from netops.journal import Journal
     from netops.plain import Out
     from netops.schedule import Schedule
@@ -235,9 +237,6 @@ def scheduler_cmd(
     Cron example (every minute; the grace covers cron's start-up delay):
     * * * * *  netops scheduler --once --grace 2m
     """
-    import signal
-    import threading
-
     from netops.runbook.model import parse_duration
     from netops.schedule import fmt_time
     from netops.scheduler import ProcessLauncher, Scheduler
@@ -260,6 +259,30 @@ def scheduler_cmd(
                       grace=parse_duration(grace), report=say)
     sched.set_schedules(found)
     notifier, server = _watch(sched, journal, say, metrics_port, metrics_address)
+    stop = _stop_on_signals(say)
+    timeout = parse_duration(stop_timeout)
+    try:
+        if once:
+            sched.once(stop, timeout)
+            failed = [o for _, o in sched.ended if o.exit_code != 0]
+            return ExitCode.FAILED if failed else ExitCode.OK
+        say(f"scheduler started: {len(found)} schedule(s) from {path}; journal {journal.path}")
+        for sc in found.values():
+            nxt = sc.next_fire(time.time())
+            say(f"  {sc.name}: {sc.cron.text} {sc.tz.key}, next "
+                + (fmt_time(nxt, sc.tz) if nxt and sc.enabled else "never (disabled)"))
+        sched.serve(stop, _Reloader(s, path, say), stop_timeout=timeout)
+    finally:
+        _unwatch(notifier, server)
+    say("scheduler stopped")
+    return ExitCode.OK
+
+
+def _stop_on_signals(say: Any) -> "threading.Event":
+    """An event SIGTERM and SIGINT set: no new fire, runs in flight halt cleanly."""
+    import signal
+    import threading
+
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -269,25 +292,7 @@ def scheduler_cmd(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    timeout = parse_duration(stop_timeout)
-    if once:
-        try:
-            sched.once(stop, timeout)
-        finally:
-            _unwatch(notifier, server)
-        failed = [o for _, o in sched.ended if o.exit_code != 0]
-        return ExitCode.FAILED if failed else ExitCode.OK
-    say(f"scheduler started: {len(found)} schedule(s) from {path}; journal {journal.path}")
-    for sc in found.values():
-        nxt = sc.next_fire(time.time())
-        say(f"  {sc.name}: {sc.cron.text} {sc.tz.key}, next "
-            + (fmt_time(nxt, sc.tz) if nxt and sc.enabled else "never (disabled)"))
-    try:
-        sched.serve(stop, _Reloader(s, path, say), stop_timeout=timeout)
-    finally:
-        _unwatch(notifier, server)
-    say("scheduler stopped")
-    return ExitCode.OK
+    return stop
 
 
 def _watch(sched: "Scheduler", journal: "Journal", say: Any, port: int | None,
