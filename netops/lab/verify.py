@@ -12,8 +12,9 @@ not use the runbook's own steps). Per scenario, on its own node next to a node k
     healthy     `healthy` now passes
     re-run      a second run changes nothing
     reboot      after a reboot `healthy` still passes (report-only: nothing to check)
-    diagnose-after  after the reboot diagnose finds the node ok (report-only: broken while
-                the finding persists a reboot, `persists: true`)
+    diagnose-after  after the reboot diagnose says what `healthy` found: ok (a diagnose
+                that calls a still-broken node ok is a miss too); report-only: broken while
+                the finding persists a reboot (`persists: true`), else ok
 
 Scenarios are placed one per node, in rounds: each round resets every node to the healthy
 baseline, injects, and runs the checks of all its scenarios at once (runs target only their own
@@ -292,8 +293,8 @@ class Round:
         r = self.netops(*args)
         cells = r.doc().get("nodes", {})
         for o in live:
-            sc, rb = o.case.scenario, o.case.runbook.name
-            want = "broken" if not after or (not sc.fixed and sc.persists) else "ok"
+            rb = o.case.runbook.name
+            want = "broken" if not after else _after_boot(o)
             got = {n: cells.get(n, {}).get(rb, {}) for n in (GOOD, o.node)}
             seen = {n: str(c.get("status", "none")) for n, c in got.items()}
             ok = seen == {GOOD: "ok", o.node: want}
@@ -351,6 +352,15 @@ class Round:
         ok, why = self.healthy(o.node, o.case.scenario) if o.case.scenario.fixed \
             else (None, "report only")
         o.check("reboot", ok, why)
+
+
+def _after_boot(o: Outcome) -> str:
+    """What diagnose must say after the reboot: what `healthy` found then (a diagnose that
+    calls a still-broken node ok misses it too); report-only: broken while it persists."""
+    sc = o.case.scenario
+    if not sc.fixed:
+        return "broken" if sc.persists else "ok"
+    return "ok" if o.checks.get("reboot", ("MISS", ""))[0] == "ok" else "broken"
 
 
 def _first_difference(a: str, b: str) -> str:
