@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from netops.lab import Lab
+from netops.lab.verify import SNAPSHOT as SNAPSHOT  # a node's state, shared with lab verify
+from netops.lab.verify import snapshot as snapshot
 from tests.conftest import skip_unless_lab_possible
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,24 +76,6 @@ class Result:
     def step_status(self, host: str, step: str) -> str:
         steps = self.json["hosts"][host]["steps"]
         return next(str(s["status"]) for s in steps if s["id"] == step)
-
-
-SNAPSHOT = r"""
-sysctl -a 2>/dev/null | grep -E '^net\.(ipv4\.(ip_forward|conf\.all)|bridge)' | sort
-iptables -S; iptables -t nat -S
-for d in /etc /var/lib /run /tmp; do
-  find "$d" -xdev \( -path /run/utmp -o -path /var/lib/dpkg -o -path /var/lib/apt \
-       -o -path /run/sshd -o -name '*.pid' -o -path /var/log \) -prune -o -newer /etc/hostname \
-       -printf '%p %y %s %m\n' 2>/dev/null
-done | sort
-find /etc/sysctl.d /etc/systemd /etc/modules-load.d /var/lib/netops /run -xdev -type f \
-     ! -name '*.pid' ! -name utmp -exec md5sum {} + 2>/dev/null | sort
-"""
-
-
-def snapshot(lab: Lab) -> dict[str, str]:
-    """Everything a runbook could change on each node, as text."""
-    return {name: lab.node_exec(name, SNAPSHOT, check=False).stdout for name in lab.names}
 
 
 VOLATILE = {"resourceVersion", "lastHeartbeatTime", "lastTransitionTime", "startTime",
