@@ -24,20 +24,34 @@ Render = Callable[[str], str]
 def rendered(args: Any, shell: Render, text: Render) -> Any:
     """`args` (a kind's `Args`) with every template field rendered: "shell" fields by `shell`
     (values shell-quoted), "text" fields by `text` (an expectation's strings, each line of a
-    list); the others as written."""
+    list); the others as written. The same object when rendering changed nothing."""
     changes: dict[str, Any] = {}
-    for f in fields(args):
-        how, value = f.metadata.get("template"), getattr(args, f.name)
-        if how is None or value is None:
+    for name, how in _templated(type(args)):
+        value = getattr(args, name)
+        if value is None:
             continue
         render = shell if how == "shell" else text
         if isinstance(value, Expect):
-            changes[f.name] = expect_of(value, render)
+            new: Any = expect_of(value, render)
         elif isinstance(value, tuple):
-            changes[f.name] = tuple(render(x) for x in value)
+            new = tuple(render(x) for x in value)
         else:
-            changes[f.name] = render(value)
+            new = render(value)
+        if new != value:
+            changes[name] = new
     return replace(args, **changes) if changes else args
+
+
+_TEMPLATED: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _templated(args: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, "shell" or "text") of each template field of an `Args` class."""
+    found = _TEMPLATED.get(args)
+    if found is None:
+        found = _TEMPLATED[args] = tuple((f.name, f.metadata["template"]) for f in fields(args)
+                                         if f.metadata.get("template"))
+    return found
 
 
 def expect_of(raw: Expect, text: Render) -> Expect:

@@ -126,6 +126,7 @@ class StepRunner:
             timeout=step.timeout_s or self.plan.timeout, become=step.become,
             secrets=self.plan.secrets, prior_change=self.changed,
             sleep=self.world.sleep, clock=self.world.clock, predicted=self.predicted,
+            mutates=step.mutates, gate=gate,
         )
 
         def shell(template: str) -> str:

@@ -211,7 +211,7 @@ def _declared(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> list
                                                dry_run=plan.dry_run)
     timeout = step.timeout_s or plan.timeout
     ctx = StepContext(transport=_UNCONNECTED, dry_run=plan.dry_run, timeout=timeout,
-                      become=step.become, secrets=plan.secrets)
+                      become=step.become, secrets=plan.secrets, mutates=step.mutates, gate=gate)
     try:
         commands = reads_of(step, ctx, lambda t: render_command(t, variables, plan.secrets).text,
                             lambda t: render_text(t, variables), gate=gate)
