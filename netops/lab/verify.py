@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netops.errors import UserError
+from netops.errors import NetopsError, UserError
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -194,11 +194,15 @@ class Result:
         return str(self.doc().get("hosts", {}).get(host, {}).get("status", "none"))
 
     def why(self, host: str) -> str:
-        """The first step of `host` that did not end ok, with its output (or stderr)."""
-        for s in self.doc().get("hosts", {}).get(host, {}).get("steps", []):
-            if s.get("status") not in ("ok", "skipped"):
-                text = s.get("stderr") or s.get("stdout") or s.get("message") or ""
-                return f"{s.get('id')}: {s.get('status')} {str(text)[:200]}"
+        """What `host`'s run says for itself: its failed step, else its first finding, else
+        its first change, with the step's note and output (or the CLI's stderr)."""
+        steps = self.doc().get("hosts", {}).get(host, {}).get("steps", [])
+        for pick in (lambda s: s.get("status") == "failed", lambda s: s.get("finding"),
+                     lambda s: s.get("status") not in ("ok", "skipped")):
+            step = next((s for s in steps if pick(s)), None)
+            if step is not None:
+                text = " ".join(str(step.get(k) or "") for k in ("note", "stderr", "stdout"))
+                return f"{step.get('id')}: {step.get('status')} {text.strip()[:200]}"
         return self.stderr.strip()[-300:]
 
 
@@ -259,7 +263,7 @@ class Round:
                     o.check("inject", False, f"`{command}` rc {done.returncode}: "
                             f"{done.stderr or done.stdout}")
                     return
-        except UserError as e:
+        except NetopsError as e:  # a lab fault that could not be injected
             o.check("inject", False, str(e))
             return
         self._inject_breaks(o)
@@ -342,13 +346,13 @@ class Round:
         """Reboot the node; `healthy` still passes once its kubelet started its pods again."""
         from netops.lab.faults_k8s import wait_started
 
-        self.lab.reboot(o.node)
-        if self.lab.kube:
-            try:
+        try:
+            self.lab.reboot(o.node)
+            if self.lab.kube:
                 wait_started(self.lab, o.node, timeout=60)
-            except UserError as e:
-                o.check("reboot", False, str(e))
-                return
+        except NetopsError as e:
+            o.check("reboot", False, str(e))
+            return
         ok, why = self.healthy(o.node, o.case.scenario) if o.case.scenario.fixed \
             else (None, "report only")
         o.check("reboot", ok, why)
@@ -419,7 +423,7 @@ def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,
                 done.run()
                 progress(f"round {i} took " + ", ".join(f"{k} {v:g}s"
                                                         for k, v in done.timings.items()))
-            except (UserError, OSError, subprocess.SubprocessError) as e:
+            except (NetopsError, OSError, subprocess.SubprocessError) as e:
                 for o in placed.values():
                     o.check("error", False, f"round {i} stopped: {e}")
             out += placed.values()
