@@ -277,8 +277,7 @@ def verify(
     _need_root()
     books, search = _verify_books(ctx, runbooks or [], dirs or [])
     console = stderr_console()
-    # a SIGTERM (CI cancelling) tears the lab down like Ctrl-C does
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupted)  # CI cancelling: the lab goes down as on Ctrl-C
     started = time.monotonic()
     outcomes = run_verify(books, search, nodes=size, prefix=prefix, subnet=subnet,
                           progress=lambda m: console.print(m))
@@ -295,6 +294,10 @@ def verify(
                                      if missed else ""))
     if missed:
         raise typer.Exit(1)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _verify_books(ctx: typer.Context, names: list[str],
