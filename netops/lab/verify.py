@@ -437,13 +437,16 @@ def _built(names: list[str], prefix: str | None, subnet: str | None,
 
     check_host(etcd=True)
     home = Path(tempfile.mkdtemp(prefix="netops-verify-"))
-    lab = _free_lab(home / "lab", prefix, subnet)
     try:
-        progress(f"building {len(names)} nodes (prefix {lab.net.prefix}, {lab.net.subnet}) ...")
-        lab.up(names)
-        yield lab, home
+        lab = _free_lab(home / "lab", prefix, subnet)
+        progress(f"building {len(names)} nodes (prefix {lab.net.prefix}, {lab.net.subnet}) in "
+                 f"{lab.directory} ...")
+        try:
+            lab.up(names)
+            yield lab, home
+        finally:
+            lab.down()
     finally:
-        lab.down()
         shutil.rmtree(home, ignore_errors=True)
 
 

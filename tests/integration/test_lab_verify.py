@@ -1,14 +1,16 @@
 """`netops lab verify` (issue 18 item 5): every runbook proves itself on a lab of its own.
 
 The whole library's `tests:` scenarios must all pass (k=241); an operator's runbook whose run
-does not fix its scenario must be caught, with a MISS row and exit 1 (k=242); bad input exits
-2 before any lab is built. Each call builds and tears down its own lab, so the machine keeps
-no namespace or bridge of it afterwards.
+does not fix its scenario must be caught, with a MISS row and exit 1 (k=242); Ctrl-C mid-round
+tears the lab down (k=242 again: the module's tests run one after another); bad input exits 2
+before any lab is built. Each call builds and tears down its own lab.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -103,6 +105,36 @@ def test_a_runbook_that_does_not_fix_its_scenario_is_a_miss(tmp_path: Path) -> N
     assert "diagnose-after: chick2 ok (want broken)" in done.stdout
     assert "0 of 1 scenarios proved" in done.stderr
     assert not leftovers("nt242")
+
+
+@pytest.mark.lab
+def test_ctrl_c_tears_the_lab_down(tmp_path: Path) -> None:
+    skip_unless_lab_possible()
+    mine = tmp_path / "runbooks"
+    mine.mkdir()
+    (mine / "wrong-forward-fix.yaml").write_text(WRONG)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "netops", "lab", "verify", "wrong-forward-fix", "--runbooks",
+         str(mine), "--prefix", "nt242", "--subnet", "198.19.242.0/24"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    assert child.stderr is not None
+    seen = ""
+    for line in child.stderr:  # interrupted mid-round, the lab up and a node broken
+        seen += line
+        if line.startswith("round 1/"):
+            break
+    where = re.search(r" in (/\S+/lab) \.\.\.", seen)
+    assert where, seen
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=120) == 130, seen + child.stderr.read()
+    assert not leftovers("nt242")
+    assert not Path(where.group(1)).exists()
+    for proc in Path("/proc").iterdir():  # no supervisor, etcd or node of it is left
+        try:
+            cmdline = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+        except OSError:
+            continue
+        assert where.group(1).encode() not in cmdline, cmdline
 
 
 def test_bad_input_exits_2_before_any_lab(tmp_path: Path) -> None:
