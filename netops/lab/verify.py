@@ -63,8 +63,10 @@ find /etc/sysctl.d /etc/systemd /etc/modules-load.d /var/lib/netops /run -xdev -
 
 
 def snapshot(lab: Lab, nodes: Sequence[str] | None = None) -> dict[str, str]:
-    """SNAPSHOT of each node (all of the lab's by default)."""
-    return {n: lab.node_exec(n, SNAPSHOT, check=False).stdout for n in nodes or lab.names}
+    """SNAPSHOT of each node (all of the lab's by default), all at once."""
+    names = list(nodes or lab.names)
+    return dict(zip(names, each(names, lambda n: lab.node_exec(n, SNAPSHOT, check=False).stdout),
+                    strict=True))
 
 
 def each(items: Sequence[Any], work: Callable[[Any], Any]) -> list[Any]:
