@@ -126,10 +126,10 @@ class Change:
     state: SysctlState
     key: str
     value: str
-    actions: list[str]
+    actions: tuple[str, ...]
     write_to: str | None
     new_file: str | None
-    conflicts: list[str]
+    conflicts: tuple[str, ...]
     summary: str
     diff: str
 
@@ -150,8 +150,8 @@ def decide(args: Args, ctx: StepContext, observed: list[Completed]) -> Outcome |
         return Outcome(Status.OK, note=f"{key} = {value} now and at boot" if persist
                        else f"{key} = {value}")
     actions += [comment_out(path, key) for path in conflicts]
-    return Change(state, key, value, actions, write_to, new_file, conflicts, "; ".join(notes),
-                  diff)
+    return Change(state, key, value, tuple(actions), write_to, new_file, tuple(conflicts),
+                  "; ".join(notes), diff)
 
 
 def _boot(state: SysctlState, key: str, value: str, persist: str | None,
@@ -202,7 +202,7 @@ def apply(args: Args, ctx: StepContext, decision: Outcome | Change) -> Outcome:
     d = decision
     if ctx.dry_run:
         _predict(ctx.predicted, d.state, d.key, d.value, d.write_to, d.new_file, d.conflicts)
-        plan = d.actions + ([f"write {d.write_to}"] if d.new_file is not None else [])
+        plan = [*d.actions, *([f"write {d.write_to}"] if d.new_file is not None else [])]
         return Outcome(Status.WOULD_CHANGE, command="\n".join(plan), diff=d.diff,
                        note=may_change(ctx, d.summary))
     return _apply(ctx, d.actions, d.write_to, d.new_file, d.summary, d.diff)
@@ -241,7 +241,7 @@ def _as_predicted(state: SysctlState, key: str,
 
 
 def _predict(predicted: dict[str, str | None], state: SysctlState, key: str, value: str,
-             write_to: str | None, new_file: str | None, conflicts: list[str]) -> None:
+             write_to: str | None, new_file: str | None, conflicts: tuple[str, ...]) -> None:
     """Record what this step would do, for the steps after it in a dry run."""
     predicted[f"sysctl:{key}"] = value
     if write_to is not None and new_file is not None:
@@ -260,7 +260,7 @@ def comment_out(path: str, key: str) -> str:
             f"{shlex.quote(path)}")
 
 
-def _apply(ctx: StepContext, actions: list[str], persist: str | None, new_file: str | None,
+def _apply(ctx: StepContext, actions: tuple[str, ...], persist: str | None, new_file: str | None,
            summary: str, diff: str) -> Outcome:
     if new_file is not None and persist is not None:
         ctx.write(f"mkdir -p {shlex.quote(persist.rsplit('/', 1)[0] or '/')}")
@@ -272,6 +272,6 @@ def _apply(ctx: StepContext, actions: list[str], persist: str | None, new_file: 
         if not done.ok:
             return Outcome(Status.FAILED, command=text, rc=done.rc, stdout=done.stdout,
                            stderr=done.stderr, note=summary, diff=diff)
-    plan = actions + ([f"write {persist}"] if new_file is not None else [])
+    plan = [*actions, *([f"write {persist}"] if new_file is not None else [])]
     return Outcome(Status.CHANGED, command="\n".join(plan), rc=0, stdout="".join(outs),
                    note=summary, diff=diff)
