@@ -34,9 +34,22 @@ def break_ip_forward(lab: Lab) -> None:
                   "printf 'net.ipv4.ip_forward = 0\\n' > /etc/sysctl.d/99-zz-off.conf")
 
 
+def settled(lab: Lab) -> dict[str, str]:
+    """The nodes' snapshot once two in a row agree: right after `lab up` the lab's kubelet
+    and kube-proxy stand-ins may still be writing their rules."""
+    seen = snapshot(lab)
+    for _ in range(40):
+        time.sleep(0.5)
+        now = snapshot(lab)
+        if now == seen:
+            return now
+        seen = now
+    raise AssertionError("the lab's nodes never settled")
+
+
 def test_dry_run_fix_idempotence_and_reboot(lab: Lab, cli: Cli) -> None:
     break_ip_forward(lab)
-    before = snapshot(lab)
+    before = settled(lab)
     dry = cli("run", "check-ip-forward", "--nodes", "all", "--dry-run", "--json")
     assert dry.rc == 0, dry.stderr
     assert dry.json["dry_run"] is True
