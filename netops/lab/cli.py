@@ -1,4 +1,5 @@
-"""`netops lab up | down | status | ssh | reboot | exec` (mounted by netops.cli as `lab`).
+"""`netops lab up | down | status | ssh | reboot | exec | fault | verify` (mounted by
+netops.cli as `lab`).
 
 Everything but typer is imported inside the commands, so `netops --help` stays fast.
 """
