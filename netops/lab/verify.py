@@ -69,6 +69,21 @@ def snapshot(lab: Lab, nodes: Sequence[str] | None = None) -> dict[str, str]:
                     strict=True))
 
 
+def settled(lab: Lab, nodes: Sequence[str] | None = None, *,
+            within: float = 20.0) -> dict[str, str]:
+    """The nodes' snapshot once two in a row agree: right after a reset, a fault or a boot,
+    the lab's kubelet and kube-proxy stand-ins may still be writing their rules."""
+    seen = snapshot(lab, nodes)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = snapshot(lab, nodes)
+        if now == seen:
+            return now
+        seen = now
+    raise UserError(f"the lab's nodes did not settle within {within:g} s")
+
+
 def each(items: Sequence[Any], work: Callable[[Any], Any]) -> list[Any]:
     """`work(item)` on every item at once (each lab node is its own namespace set)."""
     from netops.engine.parallel import each as parallel
@@ -311,7 +326,7 @@ class Round:
     def dry_runs(self) -> None:
         live = self.live()
         nodes = [GOOD, *(o.node for o in live)]
-        before = snapshot(self.lab, nodes)
+        before = settled(self.lab, nodes)
         each(live, self.dry_run)
         after = snapshot(self.lab, nodes)
         for o in live:
