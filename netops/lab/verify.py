@@ -5,9 +5,9 @@ fault for state outside the node) and say how a fixed node looks (`healthy`, com
 not use the runbook's own steps). Per scenario, on its own node next to a node kept healthy:
 
     inject      the commands work; `healthy` fails on the broken node, passes on the good one
-    diagnose    `netops diagnose` flags the runbook on the broken node, not on the good one
     dry-run     the dry run would change (or, report-only, fails on) only the broken node
     unchanged   ... and changed nothing on either node (a snapshot before and after)
+    diagnose    `netops diagnose` flags the runbook on the broken node, not on the good one
     run         the run changes (report-only: fails on) the node
     healthy     `healthy` now passes
     re-run      a second run changes nothing
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from netops.lab.lab import Lab
     from netops.runbook.model import Runbook, Scenario
 
-CHECKS = ("inject", "diagnose", "dry-run", "unchanged", "run", "healthy", "re-run", "reboot",
+CHECKS = ("inject", "dry-run", "unchanged", "diagnose", "run", "healthy", "re-run", "reboot",
           "diagnose-after")
 GOOD = "chick1"
 """The node kept healthy in every round (also the first etcd host, for `where: once`)."""
@@ -67,6 +67,21 @@ def snapshot(lab: Lab, nodes: Sequence[str] | None = None) -> dict[str, str]:
     names = list(nodes or lab.names)
     return dict(zip(names, each(names, lambda n: lab.node_exec(n, SNAPSHOT, check=False).stdout),
                     strict=True))
+
+
+def settled(lab: Lab, nodes: Sequence[str] | None = None, *,
+            within: float = 20.0) -> dict[str, str]:
+    """The nodes' snapshot once two in a row agree: right after a reset, a fault or a boot,
+    the lab's kubelet and kube-proxy stand-ins may still be writing their rules."""
+    seen = snapshot(lab, nodes)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = snapshot(lab, nodes)
+        if now == seen:
+            return now
+        seen = now
+    raise UserError(f"the lab's nodes did not settle within {within:g} s")
 
 
 def each(items: Sequence[Any], work: Callable[[Any], Any]) -> list[Any]:
@@ -228,8 +243,10 @@ class Round:
         phases: list[tuple[str, Callable[[], object]]] = [
             ("reset", lambda: reset(self.lab)),
             ("inject", lambda: each(list(self.placed.values()), self.inject)),
-            ("diagnose", lambda: self.diagnose("diagnose", after=False)),
+            # the dry run first: the snapshot then sees a file that a "read-only" step
+            # writes (diagnose would have written it before)
             ("dry-run", self.dry_runs),
+            ("diagnose", lambda: self.diagnose("diagnose", after=False)),
             ("run", lambda: each(self.live(), lambda o: self.fix(o, "run"))),
             ("re-run", lambda: each(self.live(), lambda o: self.fix(o, "re-run"))),
             ("reboot", lambda: each(self.live(), self.reboot)),
@@ -309,15 +326,21 @@ class Round:
             o.check(check, ok, f"{shown}: {evidence}" if not ok or want == "broken" else shown)
 
     def dry_runs(self) -> None:
+        """Every case's dry run at once, between two snapshots. A change on a case's own node
+        is its dry run's; one on the healthy node (every dry run reads it) is blamed on the
+        cases whose own node changed the same way, or, if none did, on all of them."""
         live = self.live()
         nodes = [GOOD, *(o.node for o in live)]
-        before = snapshot(self.lab, nodes)
+        before = settled(self.lab, nodes)
         each(live, self.dry_run)
         after = snapshot(self.lab, nodes)
+        moved = {n: _changes(before[n], after[n]) for n in nodes}
+        unclaimed = moved[GOOD] - {x for o in live for x in moved[o.node]}
         for o in live:
-            moved = [n for n in (GOOD, o.node) if before[n] != after[n]]
-            o.check("unchanged", not moved, "; ".join(
-                f"{n}: {_first_difference(before[n], after[n])}" for n in moved)
+            blamed = {GOOD: (moved[GOOD] & moved[o.node]) | unclaimed,
+                      o.node: moved[o.node]}
+            o.check("unchanged", not any(blamed.values()), "; ".join(
+                f"{n}: {', '.join(sorted(lines)[:3])}" for n, lines in blamed.items() if lines)
                 or "snapshot of both nodes unchanged")
 
     def dry_run(self, o: Outcome) -> None:
@@ -369,12 +392,10 @@ def _after_boot(o: Outcome) -> str:
     return "ok" if o.checks.get("reboot", ("MISS", ""))[0] == "ok" else "broken"
 
 
-def _first_difference(a: str, b: str) -> str:
-    import difflib
-
-    lines = [x for x in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=0)
-             if x[:1] in "+-" and x[:3] not in ("---", "+++")]
-    return ", ".join(lines[:3])
+def _changes(a: str, b: str) -> set[str]:
+    """The lines of snapshot `b` that are not in `a` (+) and the reverse (-)."""
+    old, new = set(a.splitlines()), set(b.splitlines())
+    return {f"+{x}" for x in new - old} | {f"-{x}" for x in old - new}
 
 
 def reset(lab: Lab) -> None:

@@ -84,18 +84,35 @@ tests:
 """
 
 
+SLOPPY = """\
+name: sloppy-forward-fix
+description: >-
+  Fixes ip_forward, but its "read-only" probe leaves a file behind, in dry runs too.
+steps:
+  - id: probe
+    shell: date > /var/lib/sloppy-probe; cat /proc/sys/net/ipv4/ip_forward
+    mutates: false
+  - sysctl: {key: net.ipv4.ip_forward, value: "1", persist: /etc/sysctl.d/90-sloppy.conf}
+tests:
+  - name: forwarding-off
+    inject: [sysctl -qw net.ipv4.ip_forward=0]
+    healthy: [test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1]
+"""
+
+
 @pytest.mark.lab
-def test_a_runbook_that_does_not_fix_its_scenario_is_a_miss(tmp_path: Path) -> None:
+def test_runbooks_that_do_not_fix_or_that_write_in_a_dry_run_are_misses(tmp_path: Path) -> None:
     skip_unless_lab_possible()
     mine = tmp_path / "runbooks"
     mine.mkdir()
     (mine / "wrong-forward-fix.yaml").write_text(WRONG)
-    done = verify("wrong-forward-fix", "--runbooks", str(mine), "--prefix", "nt242",
-                  "--subnet", "198.19.242.0/24", cwd=tmp_path)
+    (mine / "sloppy-forward-fix.yaml").write_text(SLOPPY)
+    done = verify("wrong-forward-fix", "sloppy-forward-fix", "--runbooks", str(mine),
+                  "--prefix", "nt242", "--subnet", "198.19.242.0/24", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     rows = {line.split()[0]: line.split()[2:] for line in done.stdout.splitlines()
-            if line.startswith("wrong-forward-fix/")}
-    # inject, diagnose, dry-run, unchanged, run, re-run: as they should be; the node is
+            if "-forward-fix/" in line.split(" ", 1)[0]}
+    # inject, dry-run, unchanged, diagnose, run, re-run: as they should be; the node is
     # not fixed, a reboot does not fix it either, and diagnose calls it ok (the marker file
     # makes the runbook believe it converged)
     assert rows["wrong-forward-fix/forwarding-off"] == [
@@ -103,7 +120,13 @@ def test_a_runbook_that_does_not_fix_its_scenario_is_a_miss(tmp_path: Path) -> N
     assert "MISS wrong-forward-fix/forwarding-off healthy: `test \"$(cat " \
         "/proc/sys/net/ipv4/ip_forward)\" = 1` rc 1" in done.stdout
     assert "diagnose-after: chick2 ok (want broken)" in done.stdout
-    assert "0 of 1 scenarios proved" in done.stderr
+    # the sloppy one fixes the node, but its dry run wrote on both nodes
+    assert rows["sloppy-forward-fix/forwarding-off"] == [
+        "ok", "ok", "MISS", "ok", "ok", "ok", "ok", "ok", "ok"], done.stdout
+    assert re.search(r"MISS sloppy-forward-fix/forwarding-off unchanged: chick1: "
+                     r"\+/var/lib/sloppy-probe f .*; chick3: \+/var/lib/sloppy-probe f ",
+                     done.stdout), done.stdout
+    assert "0 of 2 scenarios proved" in done.stderr
     assert not leftovers("nt242")
 
 
