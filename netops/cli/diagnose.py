@@ -4,11 +4,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from netops.cli.app import JsonOpt, NodesOpt, app, preflight, settings
+from netops.cli.app import app, json_option, nodes_option, path_type, preflight, settings
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -25,29 +25,26 @@ LEGEND = "· ok   ✗ broken (the runbook would fix it)   ? unknown   ! unreacha
 
 
 @app.command("diagnose")
-def diagnose_cmd(
-    ctx: typer.Context,
-    nodes: NodesOpt = None,
-    only: Annotated[list[str] | None, typer.Option(
-        "--runbook", "-r", metavar="<runbook>", help="Only these runbooks (repeatable).")] = None,
-    evidence: Annotated[bool, typer.Option(
-        "--evidence", "-e", help="Show why each finding was made.")] = False,
-    var: Annotated[list[str] | None, typer.Option(
-        "--var", metavar="<runbook.name=value>",
-        help="A param of one runbook, e.g. check-conntrack.sample_interval=2s "
-        "(repeatable).")] = None,
-    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
-                                       help="Hosts at a time.")] = 50,
-    metrics: Annotated[Path | None, typer.Option(
-        "--metrics", metavar="<file.prom>",
-        help="Also write the matrix as Prometheus metrics in node_exporter's textfile "
-        "format (atomically), e.g. into its --collector.textfile.directory.")] = None,
-    html: Annotated[Path | None, typer.Option(
-        "--html", metavar="<file.html>",
-        help="Also write the matrix as one self-contained HTML page (a colour grid, the "
-        "evidence on hover and expand).")] = None,
-    as_json: JsonOpt = False,
-) -> int:
+@nodes_option
+@click.option("--runbook", "-r", "only", multiple=True, metavar="<runbook>",
+              help="Only these runbooks (repeatable).")
+@click.option("--evidence", "-e", is_flag=True, help="Show why each finding was made.")
+@click.option("--var", multiple=True, metavar="<runbook.name=value>",
+              help="A param of one runbook, e.g. check-conntrack.sample_interval=2s "
+              "(repeatable).")
+@click.option("--forks", "-f", type=click.IntRange(min=1), default=50, metavar="<n>",
+              help="Hosts at a time.")
+@click.option("--metrics", type=path_type(), metavar="<file.prom>",
+              help="Also write the matrix as Prometheus metrics in node_exporter's textfile "
+              "format (atomically), e.g. into its --collector.textfile.directory.")
+@click.option("--html", type=path_type(), metavar="<file.html>",
+              help="Also write the matrix as one self-contained HTML page (a colour grid, the "
+              "evidence on hover and expand).")
+@json_option
+@click.pass_context
+def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
+                 evidence: bool, var: tuple[str, ...], forks: int, metrics: Path | None,
+                 html: Path | None, as_json: bool) -> int:
     """Run every runbook's read-only checks on every selected node: a node x runbook matrix.
 
     Never changes anything (each runbook runs as a dry run) and connects only to the
@@ -63,7 +60,7 @@ def diagnose_cmd(
 
     s = settings(ctx)
     console = s.console()
-    books = _runbooks(s, only)
+    books = _runbooks(s, list(only))
     names = [rb.name for rb in books]
     inventory = s.load_inventory()
     hosts = inventory.select(nodes)
@@ -71,7 +68,7 @@ def diagnose_cmd(
         raise UserError(f"--nodes {nodes!r} selects no host")
     connector = s.connector()
     preflight(connector, hosts)
-    pairs = _runbook_vars(var or [], names)
+    pairs = _runbook_vars(list(var), names)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)
     began, clock = time.time(), time.monotonic()

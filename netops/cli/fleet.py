@@ -2,14 +2,14 @@
 
 import json
 import sys
-from typing import Annotated
 
-import typer
+import click
 
 from netops.cli.app import (
-    NodesOpt,
     app,
+    argument,
     exit_code_for,
+    nodes_option,
     open_journal,
     preflight,
     settings,
@@ -19,12 +19,11 @@ from netops.engine.result import ExitCode
 
 
 @app.command("inventory")
-def inventory_cmd(
-    ctx: typer.Context,
-    nodes: NodesOpt = None,
-    as_list: Annotated[bool, typer.Option(
-        "--list", help="Print what `ansible-inventory --list` prints.")] = False,
-) -> int:
+@nodes_option
+@click.option("--list", "as_list", is_flag=True,
+              help="Print what `ansible-inventory --list` prints.")
+@click.pass_context
+def inventory_cmd(ctx: click.Context, nodes: str | None, as_list: bool) -> int:
     """Show hosts, groups and variables of the inventory."""
     s = settings(ctx)
     inv = s.load_inventory()
@@ -43,21 +42,19 @@ def inventory_cmd(
 
 
 @app.command("exec")
-def exec_cmd(
-    ctx: typer.Context,
-    command: Annotated[list[str], typer.Argument(
-        help="The command (after `--`), run by the login shell of each node.")],
-    nodes: NodesOpt = None,
-    forks: Annotated[int, typer.Option("--forks", "-f", metavar="<n>", min=1,
-                                       help="Hosts at a time.")] = 50,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", "-t", metavar="<seconds>",
-        help="Seconds before the command is killed on the node.")] = 300.0,
-    become: Annotated[bool, typer.Option("--become", "-b",
-                                         help="Run through sudo -n.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON object on stdout instead of the output lines.")] = False,
-) -> int:
+@argument("command", "The command (after `--`), run by the login shell of each node.",
+          many=True)
+@nodes_option
+@click.option("--forks", "-f", type=click.IntRange(min=1), default=50, metavar="<n>",
+              help="Hosts at a time.")
+@click.option("--timeout", "-t", type=float, default=300.0, metavar="<seconds>",
+              help="Seconds before the command is killed on the node.")
+@click.option("--become", "-b", is_flag=True, help="Run through sudo -n.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object on stdout instead of the output lines.")
+@click.pass_context
+def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, forks: int,
+             timeout: float, become: bool, as_json: bool) -> int:
     """Run one shell command on every selected node in parallel.
 
     stdout gets every line of every node's output as it finishes, prefixed like pdsh:

@@ -4,11 +4,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from netops.cli.app import JsonOpt, app, open_journal
+from netops.cli.app import app, argument, json_option, open_journal, path_type
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -34,18 +34,15 @@ def parse_since(text: str) -> float:
 
 
 @app.command("history")
-def history_cmd(
-    ctx: typer.Context,
-    node: Annotated[str | None, typer.Option("--node", metavar="<host>",
-                                             help="Only runs that touched it.")] = None,
-    runbook: Annotated[str | None, typer.Option("--runbook", metavar="<runbook>",
-                                                help="Only this runbook.")] = None,
-    since: Annotated[str | None, typer.Option(
-        "--since", metavar="<age|iso>", help="Only runs started since: 2h, 3d, or a date.")] = None,
-    limit: Annotated[int, typer.Option("--limit", metavar="<n>", min=1,
-                                       help="At most this many.")] = 20,
-    as_json: JsonOpt = False,
-) -> int:
+@click.option("--node", metavar="<host>", help="Only runs that touched it.")
+@click.option("--runbook", metavar="<runbook>", help="Only this runbook.")
+@click.option("--since", metavar="<age|iso>", help="Only runs started since: 2h, 3d, or a date.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, metavar="<n>",
+              help="At most this many.")
+@json_option
+@click.pass_context
+def history_cmd(ctx: click.Context, node: str | None, runbook: str | None, since: str | None,
+                limit: int, as_json: bool) -> int:
     """What netops did, newest first: "what did netops do to chick11 last night?"
 
     Example: netops history --node chick11 --since 1d
@@ -86,17 +83,16 @@ def _summary(journal: "Journal", run: "RunRow", node: str | None) -> dict[str, A
 
 
 @app.command("report")
-def report_cmd(
-    ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="A run id (or its first characters).")],
-    fmt: Annotated[str, typer.Option(
-        "--format", metavar="<md|json|html>",
-        help="md (an incident timeline), json, or html (one self-contained page: the "
-        "rollout on a time axis, findings, every step).")] = "md",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", metavar="<file>", help="Write it to FILE, not stdout.")] = None,
-    as_json: JsonOpt = False,
-) -> int:
+@argument("run_id", "A run id (or its first characters).")
+@click.option("--format", "fmt", default="md", metavar="<md|json|html>",
+              help="md (an incident timeline), json, or html (one self-contained page: the "
+              "rollout on a time axis, findings, every step).")
+@click.option("--output", "-o", type=path_type(), metavar="<file>",
+              help="Write it to FILE, not stdout.")
+@json_option
+@click.pass_context
+def report_cmd(ctx: click.Context, run_id: str, fmt: str, output: Path | None,
+               as_json: bool) -> int:
     """A journaled run as an incident timeline (Markdown), as JSON (`--json` is
     `--format json`) or as an HTML page (`--format html -o run.html`)."""
     fmt = "json" if as_json else fmt

@@ -3,7 +3,7 @@ exit code. The only place that exits (through `netops.startup`)."""
 
 import sys
 
-import typer
+import click
 
 from netops.cli.app import app
 from netops.engine.result import ExitCode
@@ -15,23 +15,7 @@ def _mount_lab() -> None:
         from netops.lab.cli import lab_app
     except ImportError:  # the lab is optional at run time (it needs root and iproute2)
         return
-    app.add_typer(lab_app, name="lab", help="Build and manage a lab of real sshd nodes.")
-
-
-def _click_errors(name: str) -> tuple[type[BaseException], ...]:
-    """Click's exception class `name`, and typer's own copy of it (typer >= 0.2x vendors click
-    and no longer installs it): whichever are installed, so that a usage error, an exit or an
-    abort from either is handled, never a traceback."""
-    import contextlib
-    import importlib
-
-    found: list[type[BaseException]] = []
-    for module in ("click.exceptions", "typer._click.exceptions"):
-        with contextlib.suppress(ImportError):
-            cls = getattr(importlib.import_module(module), name, None)
-            if cls is not None:
-                found.append(cls)
-    return tuple(found)
+    app.add_command(lab_app, "lab")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,17 +29,14 @@ def main(argv: list[str] | None = None) -> None:
 
     _mount_lab()
     debug = "--debug" in (argv if argv is not None else sys.argv)
-    exits: tuple[type[BaseException], ...] = (*_click_errors("Exit"), typer.Exit)
-    aborts: tuple[type[BaseException], ...] = (*_click_errors("Abort"), typer.Abort)
-    usage = _click_errors("ClickException")
     try:
         code = app(args=argv, standalone_mode=False, prog_name="netops")
-    except exits as e:
-        code = e.exit_code  # type: ignore[attr-defined]
-    except usage as e:
-        e.show()  # type: ignore[attr-defined]
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:  # a usage error, a bad parameter: in click's words
+        e.show()
         code = ExitCode.BAD_INPUT
-    except aborts:
+    except click.Abort:
         code = ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         code = ExitCode.INTERRUPTED

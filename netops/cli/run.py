@@ -5,17 +5,19 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from netops.cli.app import (
-    JsonOpt,
-    NodesOpt,
     Settings,
     app,
+    argument,
     exit_code_for,
+    json_option,
+    nodes_option,
     open_journal,
+    path_type,
     preflight,
     settings,
 )
@@ -37,8 +39,13 @@ if TYPE_CHECKING:
     from netops.session import RunSession
 
 
+RUNBOOK_HELP = "Runbook name (see `netops list`) or file."
+
+
 @app.command("list")
-def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> int:
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, as_json: bool) -> int:
     """List the runbooks: name, whether disruptive, where each was found, description.
 
     Runbooks are looked for in each --runbooks DIR, then ./runbooks, then
@@ -74,8 +81,9 @@ def _first_sentence(text: str) -> str:
 
 
 @app.command("show")
-def show_cmd(ctx: typer.Context, runbook: Annotated[str, typer.Argument(
-        help="Runbook name (see `netops list`) or file.")]) -> int:
+@argument("runbook", RUNBOOK_HELP)
+@click.pass_context
+def show_cmd(ctx: click.Context, runbook: str) -> int:
     """Show a runbook: its description, params and steps (kind, where it runs, whether it
     mutates, its condition). Example: netops show fix-calico"""
     from netops.plain import print_table, safe
@@ -101,8 +109,9 @@ def show_cmd(ctx: typer.Context, runbook: Annotated[str, typer.Argument(
 
 
 @app.command("validate")
-def validate_cmd(ctx: typer.Context,
-                 files: Annotated[list[Path] | None, typer.Argument()] = None) -> int:
+@argument("files", required=False, many=True, type=path_type())
+@click.pass_context
+def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> int:
     """Check runbooks (all of the library if no file is given); errors as file:line:col."""
     from netops.runbook.load import load_all, load_runbook
 
@@ -135,63 +144,51 @@ def schema_cmd() -> int:
 
 
 @app.command("run")
-def run_cmd(
-    ctx: typer.Context,
-    runbook: Annotated[str | None, typer.Argument(
-        help="Runbook name (see `netops list`) or file.")] = None,
-    nodes: NodesOpt = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Run the read-only checks for real; show what would change.")] = False,
-    batch_size: Annotated[str | None, typer.Option(
-        "--batch-size", metavar="<sizes>",
-        help="Hosts per batch: 2, 25%, or canaries like 1,25%,100% "
-        "(the last repeats).")] = None,
-    max_fail: Annotated[str | None, typer.Option(
-        "--max-fail", metavar="<n|p%>",
-        help="Failed hosts the whole run tolerates (N or P% of all targeted); "
-        "one more halts it before the next batch.")] = None,
-    pause: Annotated[str | None, typer.Option(
-        "--pause", metavar="<duration|ask>",
-        help="Between batches: a duration (30s, 2m) or 'ask'.")] = None,
-    var: Annotated[list[str] | None, typer.Option(
-        "--var", "-e", metavar="<name=value>",
-        help="Runbook param NAME=VALUE (repeatable).")] = None,
-    forks: Annotated[int | None, typer.Option(
-        "--forks", "-f", metavar="<n>", min=1,
-        help="Hosts at a time within a batch (default 50).")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", metavar="<seconds>",
-        help="Default per-step timeout in seconds (default 300).")] = None,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Do not ask for confirmation (needed for a disruptive runbook "
-        "when there is no terminal to ask on: cron, CI, the scheduler).")] = False,
-    resume: Annotated[str | None, typer.Option(
-        "--resume", metavar="<run-id>",
-        help="Finish an interrupted, halted, failed or crashed run (or the chain of runs "
-        "that resumed it): every unfinished host, the same runbook version, params and "
-        "rollout (--batch-size, --max-fail, --pause, --forks, --timeout override it, and "
-        "say so); completed changes never run twice.")] = None,
-    unknown: Annotated[str | None, typer.Option(
-        "--unknown", metavar="<stop|retry|skip>",
-        help="With --resume: what to do with a mutating step that was in flight when the "
-        "run stopped and has no guard (sysctl, file and guarded shell steps re-check "
-        "themselves): stop (default: fail its host before it), retry (run it again), "
-        "skip (count it done).")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Run a disruptive runbook outside the nodes' maintenance window "
-        "(netops_maintenance_window); with --resume, also accept a runbook that changed "
-        "since the run, or a --var that changes one of its params (said before it "
-        "runs).")] = False,
-    until: Annotated[str | None, typer.Option(
-        "--until", metavar="<hh:mm|iso>",
-        help="End of the maintenance window: HH:MM (next occurrence, local time) "
-        "or an ISO date-time. No batch starts after it; the run halts, resumable.")] = None,
-    notify: Annotated[list[str] | None, typer.Option(
-        "--notify", metavar="<url>", envvar="NETOPS_NOTIFY",
-        help="Webhook told when the run ends or halts (repeatable): a URL gets a JSON body, "
-        "slack+URL a Slack one. Retried; never fails the run.")] = None,
-    as_json: JsonOpt = False,
-) -> int:
+@argument("runbook", RUNBOOK_HELP, required=False)
+@nodes_option
+@click.option("--dry-run", is_flag=True,
+              help="Run the read-only checks for real; show what would change.")
+@click.option("--batch-size", metavar="<sizes>", help="Hosts per batch: 2, 25%, or canaries "
+              "like 1,25%,100% (the last repeats).")
+@click.option("--max-fail", metavar="<n|p%>", help="Failed hosts the whole run tolerates "
+              "(N or P% of all targeted); one more halts it before the next batch.")
+@click.option("--pause", metavar="<duration|ask>",
+              help="Between batches: a duration (30s, 2m) or 'ask'.")
+@click.option("--var", "-e", multiple=True, metavar="<name=value>",
+              help="Runbook param NAME=VALUE (repeatable).")
+@click.option("--forks", "-f", type=click.IntRange(min=1), metavar="<n>",
+              help="Hosts at a time within a batch (default 50).")
+@click.option("--timeout", type=float, metavar="<seconds>",
+              help="Default per-step timeout in seconds (default 300).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed for a "
+              "disruptive runbook when there is no terminal to ask on: cron, CI, the "
+              "scheduler).")
+@click.option("--resume", metavar="<run-id>", help="Finish an interrupted, halted, failed or "
+              "crashed run (or the chain of runs that resumed it): every unfinished host, the "
+              "same runbook version, params and rollout (--batch-size, --max-fail, --pause, "
+              "--forks, --timeout override it, and say so); completed changes never run "
+              "twice.")
+@click.option("--unknown", metavar="<stop|retry|skip>", help="With --resume: what to do with "
+              "a mutating step that was in flight when the run stopped and has no guard "
+              "(sysctl, file and guarded shell steps re-check themselves): stop (default: fail "
+              "its host before it), retry (run it again), skip (count it done).")
+@click.option("--force", is_flag=True, help="Run a disruptive runbook outside the nodes' "
+              "maintenance window (netops_maintenance_window); with --resume, also accept a "
+              "runbook that changed since the run, or a --var that changes one of its params "
+              "(said before it runs).")
+@click.option("--until", metavar="<hh:mm|iso>", help="End of the maintenance window: HH:MM "
+              "(next occurrence, local time) or an ISO date-time. No batch starts after it; "
+              "the run halts, resumable.")
+@click.option("--notify", multiple=True, metavar="<url>", envvar="NETOPS_NOTIFY",
+              show_envvar=True, help="Webhook told when the run ends or halts (repeatable): "
+              "a URL gets a JSON body, slack+URL a Slack one. Retried; never fails the run.")
+@json_option
+@click.pass_context
+def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run: bool,
+            batch_size: str | None, max_fail: str | None, pause: str | None,
+            var: tuple[str, ...], forks: int | None, timeout: float | None, yes: bool,
+            resume: str | None, unknown: str | None, force: bool, until: str | None,
+            notify: tuple[str, ...], as_json: bool) -> int:
     """Run a runbook on the selected nodes: rolling batches, health gates, a faithful dry run.
 
     Every run is journaled (`netops history`, `netops report RUN_ID`). Ctrl-C lets the steps
@@ -200,24 +197,22 @@ def run_cmd(
 
     Examples:
 
+    \b
       netops run check-ip-forward --nodes chick11,chick12 --dry-run
-
       netops run check-ip-forward --nodes workers --batch-size 1,25% --max-fail 1
-
       netops run --resume 3f2a9c1b7d0e
-
       netops run reset-flannel-subnet --nodes workers --batch-size 1 --until 06:00
     """
     s = settings(ctx)
     from netops.notify import parse_targets
 
-    targets = parse_targets(notify or ())
+    targets = parse_targets(notify)
     deadline = _deadline(until)
     journal = open_journal(ctx)
     prior = _prior(journal, resume, force, unknown)
     if prior is not None:
         runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False
-    what = _what(s, runbook, nodes, var or [], prior, force)
+    what = _what(s, runbook, nodes, list(var), prior, force)
     if what.runbook.disruptive and not dry_run:
         _explicit(what.runbook, nodes, yes)
         deadline = _maintenance_window(s.console(), what.runbook, what.hosts, deadline, force)
@@ -296,7 +291,7 @@ def _confirmed(console: "Out", plan: "Plan", prior: "ResumeState | None",
     if prior is not None:
         for line in _resume_notes(prior, over):
             console.print(line, markup=False)
-    if asks and not typer.confirm("Proceed?", default=False, err=True):
+    if asks and not click.confirm("Proceed?", default=False, err=True):
         console.print("not run: declined", markup=False)
         return False
     return True
@@ -415,7 +410,7 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
 
     plan = session.plan
     interactive = console.is_terminal and sys.stdin.isatty()
-    ask = (lambda q: typer.confirm(q, default=True, err=True)) if interactive else None
+    ask = (lambda q: click.confirm(q, default=True, err=True)) if interactive else None
 
     def interrupt(signum: int, frame: object) -> None:
         if session.stop.is_set():  # second Ctrl-C: abandon the steps in flight

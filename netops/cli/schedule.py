@@ -4,11 +4,20 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from netops.cli.app import JsonOpt, Settings, app, open_journal, settings
+from netops.cli.app import (
+    F,
+    Group,
+    Settings,
+    app,
+    json_option,
+    open_journal,
+    path_type,
+    settings,
+)
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -20,14 +29,17 @@ if TYPE_CHECKING:
     from netops.schedule import Schedule
     from netops.scheduler import Scheduler
 
-schedule_app = typer.Typer(
-    help="Scheduled maintenance: schedules.yaml beside the inventory.", no_args_is_help=True,
-    rich_markup_mode=None)
-app.add_typer(schedule_app, name="schedule")
+# Mounted on `app` at the end of this module: `netops --help` lists it after `scheduler`.
+schedule_app = Group("schedule", no_args_is_help=True,
+                     help="Scheduled maintenance: schedules.yaml beside the inventory.")
 
-SchedulesOpt = Annotated[Path | None, typer.Option(
-    "--schedules", envvar="NETOPS_SCHEDULES",
-    help="The schedules file (default: schedules.yaml beside the inventory).")]
+
+def schedules_option(f: F) -> F:
+    """--schedules: the schedules file (None: schedules.yaml beside the inventory)."""
+    return click.option(
+        "--schedules", type=path_type(), metavar="<path>", envvar="NETOPS_SCHEDULES",
+        show_envvar=True,
+        help="The schedules file (default: schedules.yaml beside the inventory).")(f)
 
 
 def _path(s: Settings, given: Path | None) -> Path:
@@ -64,7 +76,9 @@ def _window_warnings(s: Settings, schedules: "dict[str, Schedule]") -> list[str]
 
 
 @schedule_app.command("check")
-def check_cmd(ctx: typer.Context, schedules: SchedulesOpt = None) -> int:
+@schedules_option
+@click.pass_context
+def check_cmd(ctx: click.Context, schedules: Path | None) -> int:
     """Validate schedules.yaml: its shape, cron and time zones, and each schedule's runbook,
     vars and nodes (errors as file:line:col)."""
     s = settings(ctx)
@@ -80,15 +94,15 @@ def check_cmd(ctx: typer.Context, schedules: SchedulesOpt = None) -> int:
 
 
 @schedule_app.command("list")
-def list_cmd(
-    ctx: typer.Context,
-    schedules: SchedulesOpt = None,
-    count: Annotated[int, typer.Option("--next", metavar="<n>", min=1,
-                                       help="Next fire times shown.")] = 3,
-    last: Annotated[int, typer.Option("--last", metavar="<n>", min=0,
-                                      help="Past fires shown.")] = 3,
-    as_json: JsonOpt = False,
-) -> int:
+@schedules_option
+@click.option("--next", "count", type=click.IntRange(min=1), default=3, metavar="<n>",
+              help="Next fire times shown.")
+@click.option("--last", type=click.IntRange(min=0), default=3, metavar="<n>",
+              help="Past fires shown.")
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, schedules: Path | None, count: int, last: int,
+             as_json: bool) -> int:
     """Each schedule with its next fire times and its last fires (from the journal)."""
     from netops.schedule import load_schedules
 
@@ -196,28 +210,22 @@ class _Reloader:
 
 
 @app.command("scheduler")
-def scheduler_cmd(
-    ctx: typer.Context,
-    schedules: SchedulesOpt = None,
-    once: Annotated[bool, typer.Option(
-        "--once", help="Fire whatever is due now, wait for those runs, exit (for cron).")]
-    = False,
-    grace: Annotated[str, typer.Option(
-        "--grace", metavar="<duration>",
-        help="A fire handled later than this counts as missed (with --once from "
-        "cron: at least the cron interval).")] = "60s",
-    stop_timeout: Annotated[str, typer.Option(
-        "--stop-timeout", metavar="<duration>",
-        help="On SIGTERM: how long runs in flight may take to halt cleanly "
-        "before they are interrupted again.")] = "60s",
-    metrics_port: Annotated[int | None, typer.Option(
-        "--metrics-port", metavar="<port>", min=0, max=65535,
-        help="Serve Prometheus metrics on http://ADDRESS:PORT/metrics.")] = None,
-    metrics_address: Annotated[str, typer.Option(
-        "--metrics-address", metavar="<ip>",
-        help="Address --metrics-port listens on (0.0.0.0 for a remote Prometheus).")]
-    = "127.0.0.1",
-) -> int:
+@schedules_option
+@click.option("--once", is_flag=True,
+              help="Fire whatever is due now, wait for those runs, exit (for cron).")
+@click.option("--grace", default="60s", metavar="<duration>",
+              help="A fire handled later than this counts as missed (with --once from "
+              "cron: at least the cron interval).")
+@click.option("--stop-timeout", default="60s", metavar="<duration>",
+              help="On SIGTERM: how long runs in flight may take to halt cleanly "
+              "before they are interrupted again.")
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), metavar="<port>",
+              help="Serve Prometheus metrics on http://ADDRESS:PORT/metrics.")
+@click.option("--metrics-address", default="127.0.0.1", metavar="<ip>",
+              help="Address --metrics-port listens on (0.0.0.0 for a remote Prometheus).")
+@click.pass_context
+def scheduler_cmd(ctx: click.Context, schedules: Path | None, once: bool, grace: str,
+                  stop_timeout: str, metrics_port: int | None, metrics_address: str) -> int:
     """Run the schedules in the foreground: fire due runs into the journal.
 
     Never runs a schedule twice at once; a run stops starting batches when its window closes
@@ -234,6 +242,7 @@ def scheduler_cmd(
     Exit 0 when stopped; 2 when schedules.yaml (or a runbook, var or node pattern it names) is
     invalid; with --once, 1 when a run it fired did not end ok.
 
+    \b
     Cron example (every minute; the grace covers cron's start-up delay):
     * * * * *  netops scheduler --once --grace 2m
     """
@@ -318,3 +327,6 @@ def _unwatch(notifier: Any, server: Any) -> None:
     if server is not None:
         server.shutdown()
         server.server_close()
+
+
+app.add_command(schedule_app)

@@ -1,17 +1,18 @@
 """`netops lab up | down | status | ssh | reboot | exec | fault | verify` (mounted by
 netops.cli as `lab`).
 
-Everything but typer is imported inside the commands, so `netops --help` stays fast.
+Everything but click is imported inside the commands, so `netops --help` stays fast.
 """
 
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
+from netops.cli.app import F, Group, argument, path_type
 from netops.errors import UserError
 from netops.plain import stderr_console
 
@@ -20,14 +21,15 @@ if TYPE_CHECKING:
     from netops.lab.verify import Outcome
     from netops.runbook.model import Runbook
 
-lab_app = typer.Typer(
-    help="Build and manage a lab of real sshd nodes (network namespaces on a bridge; root).",
-    no_args_is_help=True, rich_markup_mode=None,
-)
+# The lab: network namespaces on a bridge; it needs root.
+lab_app = Group("lab", no_args_is_help=True, help="Build and manage a lab of real sshd nodes.")
 
-DirOption = Annotated[Path | None, typer.Option(
-    "--dir", help="Lab directory (env NETOPS_LAB_DIR, default ./.netops-lab).",
-    show_default=False)]
+
+def dir_option(f: F) -> F:
+    """--dir: the lab directory (None: NETOPS_LAB_DIR or ./.netops-lab, see `_dir`)."""
+    return click.option("--dir", "directory", type=path_type(), metavar="<path>",
+                        show_default=False,
+                        help="Lab directory (env NETOPS_LAB_DIR, default ./.netops-lab).")(f)
 
 
 def _dir(given: Path | None) -> Path:
@@ -46,38 +48,37 @@ def _load(directory: Path) -> "Lab":
     return Lab.load(directory)
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str) -> click.exceptions.Exit:
     stderr_console().print(f"[red]error:[/] {message}", markup=True)
-    return typer.Exit(1)
+    return click.exceptions.Exit(1)
 
 
-@lab_app.command()
-def up(
-    nodes: Annotated[str, typer.Option(
-        "--nodes", "-n", metavar="<pattern>",
-        help="A count (6 -> chick1..chick6) or names (chick11,chick12).")] = "6",
-    directory: DirOption = None,
-    no_etcd: Annotated[bool, typer.Option("--no-etcd", help="Do not start etcd.")] = False,
-    no_kube: Annotated[bool, typer.Option(
-        "--no-kube", help="Do not serve the Kubernetes API stand-in (kubectl steps fail; "
-        "saves the controller CPU of its sync loop, e.g. for benchmarks).")] = False,
-    prefix: Annotated[str, typer.Option(
-        metavar="<prefix>", help="Prefix of the lab's interface names.")] = "nl",
-    subnet: Annotated[str, typer.Option(
-        metavar="<cidr>", help="Lab subnet, inside 198.18.0.0/15.")] = "198.18.0.0/16",
-    rebuild: Annotated[bool, typer.Option(
-        "--rebuild", help="Tear down a lab that is already up in --dir, then build.")] = False,
-    healthy: Annotated[bool, typer.Option(
-        "--healthy", help="Make every node a complete healthy Kubernetes node (flannel CNI "
-        "config and plugins, cni0 with a pod, docker's drop-in).")] = False,
-    faults_spec: Annotated[str | None, typer.Option(
-        "--faults", metavar="<fault@node,...>",
-        help="Inject after the build: NAME[@node],... (`netops lab fault list`; "
-        "no @node: the last node).")] = None,
-) -> None:
+@lab_app.command("up")
+@click.option("--nodes", "-n", default="6", metavar="<pattern>",
+              help="A count (6 -> chick1..chick6) or names (chick11,chick12).")
+@dir_option
+@click.option("--no-etcd", is_flag=True, help="Do not start etcd.")
+@click.option("--no-kube", is_flag=True, help="Do not serve the Kubernetes API stand-in "
+              "(kubectl steps fail; saves the controller CPU of its sync loop, e.g. for "
+              "benchmarks).")
+@click.option("--prefix", default="nl", metavar="<prefix>",
+              help="Prefix of the lab's interface names.")
+@click.option("--subnet", default="198.18.0.0/16", metavar="<cidr>",
+              help="Lab subnet, inside 198.18.0.0/15.")
+@click.option("--rebuild", is_flag=True,
+              help="Tear down a lab that is already up in --dir, then build.")
+@click.option("--healthy", is_flag=True, help="Make every node a complete healthy Kubernetes "
+              "node (flannel CNI config and plugins, cni0 with a pod, docker's drop-in).")
+@click.option("--faults", "faults_spec", metavar="<fault@node,...>",
+              help="Inject after the build: NAME[@node],... (`netops lab fault list`; no "
+              "@node: the last node).")
+def up(nodes: str, directory: Path | None, no_etcd: bool, no_kube: bool, prefix: str,
+       subnet: str, rebuild: bool, healthy: bool, faults_spec: str | None) -> None:
     """Build the lab: nodes, bridge, sshd, etcd; write inventory, ssh_config, known_hosts.
 
-    Example: netops lab up --nodes 6 --healthy --faults ip-forward-off@chick5,forward-drop@chick6
+    \b
+    Example:
+      netops lab up --nodes 6 --healthy --faults ip-forward-off@chick5,forward-drop@chick6
     """
     from netops.lab import faults
     from netops.lab.lab import Lab, check_host
@@ -120,8 +121,9 @@ def _span(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
 
 
-@lab_app.command()
-def down(directory: DirOption = None) -> None:
+@lab_app.command("down")
+@dir_option
+def down(directory: Path | None) -> None:
     """Tear the lab down: processes, links, mounts and its directory."""
     from netops.lab.lab import Lab
 
@@ -135,11 +137,10 @@ def down(directory: DirOption = None) -> None:
     stderr_console().print(f"lab in {where} is down ({time.monotonic() - started:.1f} s)")
 
 
-@lab_app.command()
-def status(
-    directory: DirOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-) -> None:
+@lab_app.command("status")
+@dir_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def status(directory: Path | None, as_json: bool) -> None:
     """Nodes with their address, namespaces, sshd, uptime and boot id."""
     import dataclasses
     import json
@@ -169,24 +170,23 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
 
-@lab_app.command()
-def ssh(
-    node: Annotated[str, typer.Argument(help="Node name.")],
-    command: Annotated[list[str] | None, typer.Argument(help="Command (default: a shell).")]
-    = None,
-    directory: DirOption = None,
-) -> None:
+@lab_app.command("ssh")
+@argument("node", "Node name.")
+@argument("command", "Command (default: a shell).", required=False, many=True)
+@dir_option
+def ssh(node: str, command: tuple[str, ...], directory: Path | None) -> None:
     """Open `ssh -F <lab>/ssh_config NODE` (OpenSSH, strict host keys)."""
     where = _dir(directory)
     config = where / "ssh_config"
     if not config.exists():
         raise UserError(f"no lab in {where} (no ssh_config)")
-    os.execvp("ssh", ["ssh", "-F", str(config), node, *(command or [])])
+    os.execvp("ssh", ["ssh", "-F", str(config), node, *command])
 
 
-@lab_app.command()
-def reboot(node: Annotated[str, typer.Argument(help="Node name.")],
-           directory: DirOption = None) -> None:
+@lab_app.command("reboot")
+@argument("node", "Node name.")
+@dir_option
+def reboot(node: str, directory: Path | None) -> None:
     """Reboot a node as its own `reboot` would: sessions drop, only persisted state returns."""
     from netops.lab.model import LabError
 
@@ -200,9 +200,10 @@ def reboot(node: Annotated[str, typer.Argument(help="Node name.")],
 
 
 @lab_app.command("exec")
-def exec_(node: Annotated[str, typer.Argument(help="Node name.")],
-          command: Annotated[str, typer.Argument(help="Shell command run inside the node.")],
-          directory: DirOption = None) -> None:
+@argument("node", "Node name.")
+@argument("command", "Shell command run inside the node.")
+@dir_option
+def exec_(node: str, command: str, directory: Path | None) -> None:
     """Run a command inside a node directly (no SSH), as root."""
     from netops.lab.model import LabError
 
@@ -213,17 +214,15 @@ def exec_(node: Annotated[str, typer.Argument(help="Node name.")],
         raise _fail(str(e)) from None
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
-    raise typer.Exit(done.returncode)
+    raise click.exceptions.Exit(done.returncode)
 
 
-@lab_app.command()
-def fault(
-    spec: Annotated[str, typer.Argument(
-        help="NAME[@node],... (no @node: the lab's last node), or `list`.")],
-    directory: DirOption = None,
-    healthy: Annotated[bool, typer.Option(
-        "--healthy", help="First make each targeted node a healthy Kubernetes node.")] = False,
-) -> None:
+@lab_app.command("fault")
+@argument("spec", "NAME[@node],... (no @node: the lab's last node), or `list`.")
+@dir_option
+@click.option("--healthy", is_flag=True,
+              help="First make each targeted node a healthy Kubernetes node.")
+def fault(spec: str, directory: Path | None, healthy: bool) -> None:
     """Break running nodes the way the seed stories broke theirs; `list` names the faults."""
     from netops.lab import faults
 
@@ -243,26 +242,22 @@ def fault(
         stderr_console().print(f"{node}: {name} injected")
 
 
-@lab_app.command()
-def verify(
-    ctx: typer.Context,
-    runbooks: Annotated[list[str] | None, typer.Argument(
-        metavar="runbook", help="Runbook names or files (default: the whole library).",
-        show_default=False)] = None,
-    dirs: Annotated[list[Path] | None, typer.Option(
-        "--runbooks", metavar="<dir>", help="Runbook directory, searched first (repeatable).",
-        show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    size: Annotated[int | None, typer.Option(
-        "--nodes", metavar="<n>", min=2, help="Lab nodes (default: one per scenario, 3..8; "
-        "the first stays healthy).", show_default=False)] = None,
-    prefix: Annotated[str | None, typer.Option(
-        metavar="<prefix>", help="Interface prefix of the lab (default: a free nv0..nv9).",
-        show_default=False)] = None,
-    subnet: Annotated[str | None, typer.Option(
-        metavar="<cidr>", help="Lab subnet in 198.18.0.0/15 (default: a free /24).",
-        show_default=False)] = None,
-) -> None:
+@lab_app.command("verify")
+@argument("runbooks", "Runbook names or files (default: the whole library).", required=False,
+          many=True, metavar="runbook")
+@click.option("--runbooks", "dirs", multiple=True, type=path_type(), metavar="<dir>",
+              show_default=False, help="Runbook directory, searched first (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--nodes", "size", type=click.IntRange(min=2), metavar="<n>",
+              show_default=False, help="Lab nodes (default: one per scenario, 3..8; the first "
+              "stays healthy).")
+@click.option("--prefix", metavar="<prefix>", show_default=False,
+              help="Interface prefix of the lab (default: a free nv0..nv9).")
+@click.option("--subnet", metavar="<cidr>", show_default=False,
+              help="Lab subnet in 198.18.0.0/15 (default: a free /24).")
+@click.pass_context
+def verify(ctx: click.Context, runbooks: tuple[str, ...], dirs: tuple[Path, ...],
+           as_json: bool, size: int | None, prefix: str | None, subnet: str | None) -> None:
     """Prove runbooks on a fresh lab with their `tests:` scenarios: per scenario, the dry
     run flags only the broken node and changes nothing, the run fixes it (its `healthy`
     check), a re-run changes nothing, a reboot keeps it fixed, diagnose agrees before and
@@ -276,7 +271,7 @@ def verify(
     from netops.lab.verify import verify as run_verify
 
     _need_root()
-    books, search = _verify_books(ctx, runbooks or [], dirs or [])
+    books, search = _verify_books(ctx, list(runbooks), list(dirs))
     console = stderr_console()
     signal.signal(signal.SIGTERM, _interrupted)  # CI cancelling: the lab goes down as on Ctrl-C
     started = time.monotonic()
@@ -294,14 +289,14 @@ def verify(
                   f"{took:.0f} s" + (f"; MISS: {', '.join(o.case.label for o in missed)}"
                                      if missed else ""))
     if missed:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _verify_books(ctx: typer.Context, names: list[str],
+def _verify_books(ctx: click.Context, names: list[str],
                   dirs: list[Path]) -> tuple[dict[str, "Runbook"], list[Path]]:
     """The runbooks to verify, and the directories the checks' CLI searches (absolute: it
     runs elsewhere); a runbook that does not load is bad input."""
@@ -319,7 +314,7 @@ def _verify_books(ctx: typer.Context, names: list[str],
         for e in errors:
             sys.stderr.write(safe(f"error: {e}") + "\n")
         if errors:
-            raise typer.Exit(2)
+            raise click.exceptions.Exit(2)
         return library, search
     books: dict[str, Runbook] = {}
     for n in names:

@@ -102,7 +102,7 @@ def test_a_shared_journal_is_closed_with_the_command(monkeypatch: pytest.MonkeyP
     """The quick exit skips the interpreter's teardown, so a PostgreSQL journal must be closed
     when the command's context closes (a clean goodbye to the server); a SQLite one keeps its
     committed WAL (closing would checkpoint it: an fsync per run)."""
-    import typer
+    import click
 
     from netops.cli.app import Settings, app, open_journal
     from netops.journal import Journal
@@ -116,7 +116,7 @@ def test_a_shared_journal_is_closed_with_the_command(monkeypatch: pytest.MonkeyP
 
     fake = Fake()
     monkeypatch.setattr(Journal, "open", classmethod(lambda cls, spec: fake))
-    ctx = typer.Context(typer.main.get_command(app), obj=Settings(Path("inv")))
+    ctx = click.Context(app, obj=Settings(Path("inv")))
     with ctx:
         assert open_journal(ctx) is fake
         assert not fake.closed
