@@ -1,40 +1,34 @@
 """`kubectl`: kubectl arguments, run on the controller with the operator's kubeconfig, behind
-an optional read-only `unless` guard (as `shell`)."""
+an optional read-only `unless` guard: a `local` step whose command starts with `kubectl `."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
-from netops.steps import _command
-from netops.steps._command import command_arg, unless_arg
+from netops.steps import local
 from netops.steps.base import Outcome, StepContext
+from netops.steps.local import (  # noqa: F401  (the kind's interface, shared with local)
+    ENDS_READ_AHEAD,
+    MAIN,
+    MUTATES,
+    MUTATES_OVERRIDABLE,
+    ON,
+    Args,
+    converges,
+    problem,
+)
 from netops.transport.base import Command
 
 HELP = "kubectl arguments, run on the controller with the operator's kubeconfig"
-MAIN: str | None = "command"
-MUTATES = True
-MUTATES_OVERRIDABLE = True
-ON = "controller"
-ENDS_READ_AHEAD = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Args:
-    command: str = command_arg()
-    unless: str | None = unless_arg()
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
-
-
-def converges(args: Args) -> bool:
-    return bool(args.unless)
+def _as_local(args: Args) -> Args:
+    return replace(args, command="kubectl " + args.command)
 
 
 def reads(args: Args, ctx: StepContext) -> list[Command]:
-    return _command.guard_reads(ctx, "kubectl " + args.command, args.unless, None)
+    return local.reads(_as_local(args), ctx)
 
 
 def run(args: Args, ctx: StepContext) -> Outcome:
-    return _command.run_guarded(ctx, "kubectl " + args.command, args.unless, None)
+    return local.run(_as_local(args), ctx)
