@@ -58,9 +58,11 @@ def netops_bin() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(VENVS / "netops")], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                         str(REPO)], check=True)
-    else:
+    else:  # this checkout afresh; then whatever dependency it has gained since (click)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                         "--no-deps", "--force-reinstall", str(REPO)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        str(REPO)], check=True)
     shutil.rmtree(REPO / "build", ignore_errors=True)  # pip's build tree of a local path
     return python.parent
 
