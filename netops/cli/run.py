@@ -112,7 +112,8 @@ def show_cmd(ctx: click.Context, runbook: str) -> int:
 @argument("files", required=False, many=True, type=path_type())
 @click.pass_context
 def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> int:
-    """Check runbooks (all of the library if no file is given); errors as file:line:col."""
+    """Check runbooks: files, or library names (`netops validate fix-calico`), or all of the
+    library if none is given; errors as file:line:col."""
     from netops.runbook.load import load_all, load_runbook
 
     s = settings(ctx)
@@ -121,7 +122,10 @@ def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> int:
     if files:
         for f in files:
             try:
-                load_runbook(f)
+                if f.exists() or f.suffix in (".yaml", ".yml") or len(f.parts) > 1:
+                    load_runbook(f)
+                else:  # a name, found as `run` finds it
+                    s.find_runbook(str(f))
                 count += 1
             except UserError as bad:
                 errors.append(bad)

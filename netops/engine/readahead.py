@@ -31,6 +31,7 @@ light.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -68,6 +69,41 @@ def _key(cmd: Command) -> tuple[str, bool]:
     return cmd.text, cmd.become
 
 
+_SLEEPS = re.compile(r"(^|[\s;&|(`])sleep\s")
+
+
+def takes_its_time(cmd: Command) -> bool:
+    """A read that waits on purpose (its script calls `sleep`: check-conntrack samples a
+    counter over 10 s). In a batch it would hold up every command after it, so it runs on a
+    channel of its own, beside the batch (`ReadAhead`) or the round (`Rounds`)."""
+    return _SLEEPS.search(cmd.text) is not None
+
+
+class _Aside:
+    """A read running on its own channel, in a thread of its own; `result` waits for it."""
+
+    def __init__(self, run: Callable[[], Completed]) -> None:
+        self._done = threading.Event()
+        self._result: Completed | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._go, args=(run,), daemon=True).start()
+
+    def _go(self, run: Callable[[], Completed]) -> None:
+        try:
+            self._result = run()
+        except BaseException as e:  # handed to the step that asks, as a direct run would
+            self._error = e
+        finally:
+            self._done.set()
+
+    def result(self) -> Completed:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 class ReadAhead:
     """Wraps a host's transport; answers predicted reads from batched fetches.
 
@@ -90,7 +126,7 @@ class ReadAhead:
         self._segments = [seg for seg in self._segments if seg]
         self._pending = list(range(len(self._segments)))
         """Segments not fetched yet, in order."""
-        self._answers: dict[tuple[str, bool], deque[Completed | None]] = {}
+        self._answers: dict[tuple[str, bool], deque[Completed | _Aside | None]] = {}
         self._lock = threading.Lock()
         """Several runbooks may share one host's read-ahead (`netops diagnose`)."""
         self.fetched_from_node = 0
@@ -111,19 +147,26 @@ class ReadAhead:
         if batch is None:
             return
         unique = list({_key(r.command): r for r in reads}.values())
-        results = batch([r.command for r in unique], timeout=shortest(r.timeout for r in unique))
-        done = {_key(r.command): result for r, result in zip(unique, results, strict=True)}
+        aside = getattr(self.inner, "run_aside", self.inner.run)
+        done: dict[tuple[str, bool], Completed | _Aside | None] = {
+            _key(r.command): _Aside(lambda r=r: aside(r.command, timeout=r.timeout))  # type: ignore[misc]
+            for r in unique if takes_its_time(r.command)}
+        fast = [r for r in unique if _key(r.command) not in done]
+        if fast:
+            results = batch([r.command for r in fast],
+                            timeout=shortest(r.timeout for r in fast))
+            done.update((_key(r.command), got) for r, got in zip(fast, results, strict=True))
         for read in reads:
             self._answers.setdefault(_key(read.command), deque()).append(done[_key(read.command)])
 
     def _answer(self, key: tuple[str, bool]) -> Completed | None:
         with self._lock:
-            done = self._answer_locked(key)
-            if done is not None:
+            found = self._answer_locked(key)
+            if found is not None:
                 self.fetched_from_node += 1
-            return done
+        return found.result() if isinstance(found, _Aside) else found  # waits outside the lock
 
-    def _answer_locked(self, key: tuple[str, bool]) -> Completed | None:
+    def _answer_locked(self, key: tuple[str, bool]) -> Completed | _Aside | None:
         queue = self._answers.get(key)
         if not queue:
             later = next((i for i in self._pending

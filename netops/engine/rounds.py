@@ -20,21 +20,13 @@ it extends, it leaves the connection open for the caller to close.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 
-from netops.engine.readahead import shortest
+from netops.engine.readahead import shortest, takes_its_time
 from netops.errors import TransportError
 from netops.transport.base import Command, Completed, Transport, read_file
 from netops.transport.kept import Kept
-
-_SLEEPS = re.compile(r"(^|[\s;&|(`])sleep\s")
-
-
-def takes_its_time(cmd: Command) -> bool:
-    """A read that waits on purpose (calls `sleep`): it goes on a channel of its own."""
-    return _SLEEPS.search(cmd.text) is not None
 
 
 @dataclass(slots=True)
@@ -99,6 +91,10 @@ class Rounds(Kept):
             return self.inner.run(cmd, timeout=timeout)
         finally:
             self.expect(1)
+
+    def run_aside(self, cmd: Command, *, timeout: float | None = None) -> Completed:
+        """A read the read-ahead sends on its own (no party waits on it): straight through."""
+        return self.inner.run(cmd, timeout=timeout)
 
     def _take_round(self) -> list[_Ask]:
         """The waiting reads, once every live party waits (call with the lock held)."""

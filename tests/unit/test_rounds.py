@@ -306,3 +306,33 @@ def test_what_takes_its_time(text: str, aside: bool) -> None:
     from netops.engine.rounds import takes_its_time
 
     assert takes_its_time(Command(text, readonly=True)) is aside
+
+
+def test_the_read_ahead_starts_a_sleeping_read_beside_its_batch() -> None:
+    """A predicted read that sleeps is not put in the batch (it would hold up every read after
+    it): it starts on its own channel when the batch is fetched, and its step gets its answer
+    when it asks (here the sample is held until the batch has been sent: were it in the batch
+    or before it, this would never finish)."""
+    from netops.engine.readahead import Read, ReadAhead
+
+    sent = threading.Event()
+    batches: list[list[str]] = []
+
+    class Node(Scripted):
+        def run_aside(self, cmd: Command, *, timeout: float | None = None) -> Completed:
+            assert sent.wait(5), "the sample waited for the batch, or the batch for it"
+            return super().run(cmd, timeout=timeout)
+
+    def batch(cmds: list[Command]) -> list[Completed | None]:
+        batches.append([c.text for c in cmds])
+        sent.set()
+        return [Completed(0, f"batched {c.text}", "", 0.0) for c in cmds]
+
+    sample = Command("a=$(total); sleep 10; b=$(total)", readonly=True)
+    reads = [Read(Command(t, readonly=True), 30) for t in ("echo 1", "echo 2")]
+    ahead = ReadAhead(Node(batch), [reads[0], Read(sample, 30), reads[1]])
+    ahead.prefetch()
+    assert batches == [["echo 1", "echo 2"]]
+    assert ahead.run(sample).stdout == f"alone {sample.text}"
+    assert ahead.run(reads[1].command).stdout == "batched echo 2"
+    assert ahead.fetched_from_node == 2
