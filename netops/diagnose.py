@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from netops.engine.events import Observer
-from netops.engine.result import HostResult, Status, StepResult
+from netops.engine.result import HostResult, RunResult, Status, StepResult
 from netops.transport.base import Transport
 
 if TYPE_CHECKING:
@@ -120,8 +120,9 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
     barrier between hosts (a slow node holds up only itself): first `reach(host)` (connect,
     fetch what can be fetched; why not, "" when reached), then every runbook: side by side,
     gathering their reads into rounds, when `rounds(host)` is the `Rounds` under the host's
-    transport; else one after the other. A runbook with once-steps (before:/after:) runs
-    afterwards over all the reached hosts at once, so that its once-steps run once."""
+    transport; else one after the other. A runbook with once-steps (before:/after:) runs over
+    all the reached hosts at once, so that its once-steps run once: as soon as every host has
+    been reached, beside the hosts' own runbooks (not after the slowest of them)."""
     from netops.engine.execute import World, execute
     from netops.engine.parallel import each
 
@@ -130,10 +131,15 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
         diagnosis.nodes[h.name] = {}
     world = World(connect=connect, controller=controller, observer=observer)
     alone = [p for p in dry_runs if not (p.runbook.before or p.runbook.after)]
-    together = [p for p in dry_runs if p.runbook.before or p.runbook.after]
+    together = _Together([p for p in dry_runs if p.runbook.before or p.runbook.after],
+                         hosts, lambda plan, up: execute(replace(plan, batches=(up,)), world))
 
     def one_host(host: Host) -> dict[str, Finding]:
-        why = reach(host) if reach is not None else ""
+        why = ""
+        try:
+            why = reach(host) if reach is not None else ""
+        finally:
+            together.reached(host, not why)
         if why:
             return {p.runbook.name: Finding(UNREACHABLE, why) for p in dry_runs}
         gather = rounds(host) if rounds is not None and len(alone) > 1 else None
@@ -151,16 +157,11 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
         found = each(alone, one_runbook, len(alone) if gather is not None else 1)
         return {p.runbook.name: f for p, f in zip(alone, found, strict=True)}
 
+    together.start()
     for host, row in zip(hosts, each(list(hosts), one_host, forks), strict=True):
         diagnosis.nodes[host.name].update(row)
-    up = tuple(h for h in hosts if not any(
-        f.status == UNREACHABLE for f in diagnosis.nodes[h.name].values()))
-    for plan in together:
-        if not up:
-            break
-        run = execute(replace(plan, batches=(up,)), world)
-        for name, result in run.hosts.items():
-            diagnosis.nodes[name][plan.runbook.name] = finding(plan.runbook, result, run.reason)
+    for name, row in together.join().items():
+        diagnosis.nodes[name].update(row)
     order = [p.runbook.name for p in dry_runs]
     for name, row in diagnosis.nodes.items():
         diagnosis.nodes[name] = {rb: row[rb] for rb in order if rb in row}
@@ -206,3 +207,53 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     finally:
         for t in ssh.values():
             t.close()
+
+
+class _Together:
+    """The runbooks with once-steps, run over every reached host in a thread of their own once
+    each host's `reached` is known (their reads join the hosts' rounds as they come)."""
+
+    def __init__(self, plans: Sequence[Plan], hosts: Sequence[Host],
+                 run: Callable[[Plan, tuple[Host, ...]], RunResult]) -> None:
+        import threading
+
+        self._plans, self._hosts, self._run = plans, hosts, run
+        self._up: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._all = threading.Event()
+        self._found: dict[str, dict[str, Finding]] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._go, daemon=True)
+        if not hosts:
+            self._all.set()
+
+    def reached(self, host: Host, up: bool) -> None:
+        with self._lock:
+            self._up[host.name] = up
+            if len(self._up) == len(self._hosts):
+                self._all.set()
+
+    def start(self) -> None:
+        if self._plans:
+            self._thread.start()
+
+    def _go(self) -> None:
+        try:
+            self._all.wait()
+            up = tuple(h for h in self._hosts if self._up.get(h.name))
+            for plan in self._plans if up else ():
+                run = self._run(plan, up)
+                for name, result in run.hosts.items():
+                    self._found.setdefault(name, {})[plan.runbook.name] = finding(
+                        plan.runbook, result, run.reason)
+        except BaseException as e:  # raised again in the caller's thread by `join`
+            self._error = e
+
+    def join(self) -> dict[str, dict[str, Finding]]:
+        """Host -> runbook -> finding, once they are done."""
+        if self._plans:
+            self._all.set()  # a host whose reach raised: the caller is failing anyway
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._found
