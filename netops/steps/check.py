@@ -6,7 +6,7 @@ health gate. An exit code that says the command did not run (127, 126, a signal)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netops.engine.result import Status
 from netops.steps._command import broken, command_arg, expect_arg, mismatch, shown
@@ -49,8 +49,7 @@ def decide(args: Args, ctx: StepContext, observed: list[Completed]) -> Outcome:
         return from_completed(seen, cmd, Status.FAILED, note=why)
     why = mismatch(ctx, args.expect, done, seen)
     status = Status.FAILED if (why and (args.fail or ctx.gate)) else Status.OK
-    o = from_completed(seen, cmd, status, note=why)
-    return Outcome(o.status, o.command, o.rc, o.stdout, o.stderr, o.note, finding=bool(why))
+    return replace(from_completed(seen, cmd, status, note=why), finding=bool(why))
 
 
 def apply(args: Args, ctx: StepContext, decision: Outcome) -> Outcome:

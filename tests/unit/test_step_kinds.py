@@ -98,6 +98,18 @@ def test_declared_reads_are_what_the_run_sends_first(name: str, dry_run: bool) -
     assert node.sent[:len(declared)] == declared
 
 
+@pytest.mark.parametrize("stdout,finding", [("6.1\n", False), ("5.4\n", True)])
+def test_a_check_reports_output_cut_short(stdout: str, finding: bool) -> None:
+    class Cut(Recorder):
+        def run(self, cmd: Command, *, timeout: float | None = None,
+                stdin: bytes | None = None) -> Completed:
+            return Completed(0, stdout, "", 0.0, truncated=4096)
+
+    check = registry.kind("check")
+    out = check.run(check.Args(**EXAMPLES["check"]), _ctx(Cut(), dry_run=False, mutates=False))
+    assert (out.truncated, out.finding) == (True, finding)
+
+
 def test_a_guarded_shell_declares_only_its_first_guard_and_an_unguarded_one_none() -> None:
     shell = registry.kind("shell")
     ctx = _ctx(Recorder(), dry_run=True, mutates=True)
