@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netops.errors import NetopsError, UserError
+from netops.errors import NetopsError, SourceSpan, UserError
 
 if TYPE_CHECKING:
     from netops.lab.lab import Lab
@@ -112,7 +112,8 @@ def cases(books: Mapping[str, Runbook]) -> list[Case]:
     out = []
     for rb in books.values():
         if not rb.tests:
-            raise UserError(f"runbook {rb.name} ({rb.source}) has no `tests:` scenario",
+            raise UserError(f"runbook {rb.name} has no `tests:` scenario",
+                            SourceSpan(rb.source, 1, 1),
                             hint="add one (README: Proving a runbook), or leave it out")
         for sc in rb.tests:
             if sc.lab_fault and sc.lab_fault not in FAULTS:

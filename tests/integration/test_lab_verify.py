@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -29,6 +28,15 @@ LIBRARY = REPO / "netops" / "runbooks"
 def verify(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "netops", "lab", "verify", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def runbooks(tmp_path: Path, *texts: str) -> Path:
+    """A runbook directory with `texts`, each in a file named after its runbook."""
+    mine = tmp_path / "runbooks"
+    mine.mkdir()
+    for text in texts:
+        (mine / f"{text.split()[1]}.yaml").write_text(text)
+    return mine
 
 
 def leftovers(prefix: str) -> list[str]:
@@ -103,10 +111,7 @@ tests:
 @pytest.mark.lab
 def test_runbooks_that_do_not_fix_or_that_write_in_a_dry_run_are_misses(tmp_path: Path) -> None:
     skip_unless_lab_possible()
-    mine = tmp_path / "runbooks"
-    mine.mkdir()
-    (mine / "wrong-forward-fix.yaml").write_text(WRONG)
-    (mine / "sloppy-forward-fix.yaml").write_text(SLOPPY)
+    mine = runbooks(tmp_path, WRONG, SLOPPY)
     done = verify("wrong-forward-fix", "sloppy-forward-fix", "--runbooks", str(mine),
                   "--prefix", "nt242", "--subnet", "198.19.242.0/24", cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -133,9 +138,7 @@ def test_runbooks_that_do_not_fix_or_that_write_in_a_dry_run_are_misses(tmp_path
 @pytest.mark.lab
 def test_ctrl_c_tears_the_lab_down(tmp_path: Path) -> None:
     skip_unless_lab_possible()
-    mine = tmp_path / "runbooks"
-    mine.mkdir()
-    (mine / "wrong-forward-fix.yaml").write_text(WRONG)
+    mine = runbooks(tmp_path, WRONG)
     child = subprocess.Popen(
         [sys.executable, "-m", "netops", "lab", "verify", "wrong-forward-fix", "--runbooks",
          str(mine), "--prefix", "nt242", "--subnet", "198.19.242.0/24"],
@@ -162,25 +165,25 @@ def test_ctrl_c_tears_the_lab_down(tmp_path: Path) -> None:
 
 def test_bad_input_exits_2_before_any_lab(tmp_path: Path) -> None:
     skip_unless_lab_possible()  # verify needs root, even to refuse
-    mine = tmp_path / "runbooks"
-    mine.mkdir()
-    untested = textwrap.dedent(WRONG).split("tests:")[0].replace("wrong-forward-fix",
-                                                                  "untested")
-    (mine / "untested.yaml").write_text(untested)
-    done = verify("untested", "--runbooks", str(mine), cwd=tmp_path, timeout=60)
-    assert done.returncode == 2 and "has no `tests:` scenario" in done.stderr
-    (mine / "faulty.yaml").write_text(
-        WRONG.replace("wrong-forward-fix", "faulty").split("tests:")[0]
-        + "tests:\n  - name: a\n    lab_fault: no-such-fault\n    fixed: false\n")
-    done = verify("faulty", "--runbooks", str(mine), cwd=tmp_path, timeout=60)
-    assert done.returncode == 2
-    assert f"{mine / 'faulty.yaml'}:18:5: test 'a': unknown lab fault 'no-such-fault'" \
-        in done.stderr
+    head = WRONG.split("tests:")[0]
+    mine = runbooks(tmp_path, head.replace("wrong-forward-fix", "untested"),
+                    head.replace("wrong-forward-fix", "faulty")
+                    + "tests:\n  - name: a\n    lab_fault: no-such-fault\n    fixed: false\n")
+    refused = {
+        ("untested",): f"{mine / 'untested.yaml'}:1:1: runbook untested has no `tests:` "
+                       "scenario",
+        ("faulty",): f"{mine / 'faulty.yaml'}:18:5: test 'a': unknown lab fault "
+                     "'no-such-fault'",
+        ("no-such-runbook",): "no runbook named 'no-such-runbook'",
+    }
+    for args, error in refused.items():
+        done = verify(*args, "--runbooks", str(mine), cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and error in done.stderr, done.stderr
+        assert "building" not in done.stderr, "a lab was built for bad input"
+    # the whole directory: one runbook that does not load is enough to refuse
     (mine / "broken.yaml").write_text(
         WRONG.replace("wrong-forward-fix", "broken") + "    vars: {markr: x}\n")
     done = verify("--runbooks", str(mine), cwd=tmp_path, timeout=60)
-    assert done.returncode == 2
+    assert done.returncode == 2 and "building" not in done.stderr
     assert f"{mine / 'broken.yaml'}:23:12: test 'forwarding-off': no param 'markr'" \
         in done.stderr
-    done = verify("no-such-runbook", cwd=tmp_path, timeout=60)
-    assert done.returncode == 2 and "no runbook named 'no-such-runbook'" in done.stderr
