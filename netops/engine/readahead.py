@@ -164,7 +164,13 @@ class ReadAhead:
             found = self._answer_locked(key)
             if found is not None:
                 self.fetched_from_node += 1
-        return found.result() if isinstance(found, _Aside) else found  # waits outside the lock
+        if not isinstance(found, _Aside):
+            return found
+        # wait outside the lock, and (under `Rounds`) out of the rounds: the other runbooks
+        # on this node go on meanwhile
+        wait: Callable[[Callable[[], Completed]], Completed] | None = getattr(
+            self.inner, "aside", None)
+        return wait(found.result) if wait is not None else found.result()
 
     def _answer_locked(self, key: tuple[str, bool]) -> Completed | _Aside | None:
         queue = self._answers.get(key)

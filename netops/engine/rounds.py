@@ -21,12 +21,16 @@ it extends, it leaves the connection open for the caller to close.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from netops.engine.readahead import shortest, takes_its_time
 from netops.errors import TransportError
 from netops.transport.base import Command, Completed, Transport, read_file
 from netops.transport.kept import Kept
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -65,8 +69,8 @@ class Rounds(Kept):
 
     def run(self, cmd: Command, *, timeout: float | None = None,
             stdin: bytes | None = None) -> Completed:
-        if self._live > 1 and cmd.readonly and stdin is None and takes_its_time(cmd):
-            return self._aside(cmd, timeout)
+        if cmd.readonly and stdin is None and takes_its_time(cmd):
+            return self.aside(lambda: self.inner.run(cmd, timeout=timeout))
         with self._lock:
             gather = self._live > 1 and cmd.readonly and stdin is None
             if gather:
@@ -84,16 +88,21 @@ class Rounds(Kept):
             return self.inner.run(cmd, timeout=timeout)
         return ask.result
 
-    def _aside(self, cmd: Command, timeout: float | None) -> Completed:
-        """`cmd` on its own channel; meanwhile the others' rounds do not wait for this party."""
+    def aside(self, wait: Callable[[], T]) -> T:
+        """`wait()` (a read on a channel of its own, or the wait for one the read-ahead started)
+        while the calling party does not count as live, so that the others' rounds go on."""
+        with self._lock:
+            step_out = self._live > 1
+        if not step_out:
+            return wait()
         self.leave()
         try:
-            return self.inner.run(cmd, timeout=timeout)
+            return wait()
         finally:
             self.expect(1)
 
     def run_aside(self, cmd: Command, *, timeout: float | None = None) -> Completed:
-        """A read the read-ahead sends on its own (no party waits on it): straight through."""
+        """For the read-ahead's own thread (no party): straight through, never gathered."""
         return self.inner.run(cmd, timeout=timeout)
 
     def _take_round(self) -> list[_Ask]:

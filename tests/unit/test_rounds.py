@@ -336,3 +336,48 @@ def test_the_read_ahead_starts_a_sleeping_read_beside_its_batch() -> None:
     assert ahead.run(sample).stdout == f"alone {sample.text}"
     assert ahead.run(reads[1].command).stdout == "batched echo 2"
     assert ahead.fetched_from_node == 2
+
+
+def test_a_party_waiting_on_the_read_aheads_sample_holds_up_no_round() -> None:
+    """diagnose as wired: read-ahead over rounds. One runbook asks for the sample the
+    read-ahead started aside; while it waits, another runbook's two unpredicted reads go to the
+    node in rounds (the sample is held until they have: were the waiting party still counted
+    live, no round could form and this would never finish)."""
+    from netops.engine.readahead import Read, ReadAhead
+
+    rounds_done = threading.Event()
+    singles: list[str] = []
+
+    class Node(Scripted):
+        def run(self, cmd: Command, *, timeout: float | None = None,
+                stdin: bytes | None = None) -> Completed:
+            if "sleep" in cmd.text:
+                assert rounds_done.wait(5), "the other runbook's rounds waited for the sample"
+            elif cmd.text == "echo b2":
+                rounds_done.set()
+            singles.append(cmd.text)
+            return Completed(0, f"alone {cmd.text}", "", 0.0)
+
+    node = Node(lambda cmds: [Completed(0, f"batched {c.text}", "", 0.0) for c in cmds])
+    rounds = Rounds(node)
+    sample = Command("a=$(total); sleep 10; b=$(total)", readonly=True)
+    ahead = ReadAhead(rounds, [Read(Command("echo a", readonly=True), 30), Read(sample, 30)])
+    ahead.prefetch()
+    rounds.expect(2)
+    got: dict[str, list[str]] = {}
+
+    def party(name: str, texts: list[Command]) -> None:
+        try:
+            got[name] = [ahead.run(c, timeout=5).stdout for c in texts]
+        finally:
+            rounds.leave()
+
+    threads = [threading.Thread(target=party, args=a) for a in [
+        ("sampler", [sample]),
+        ("other", [Command("echo b1", readonly=True), Command("echo b2", readonly=True)])]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert got == {"sampler": [f"alone {sample.text}"],
+                   "other": ["alone echo b1", "alone echo b2"]}
