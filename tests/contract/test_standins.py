@@ -455,7 +455,7 @@ def test_api_not_found_is_the_real_status(api: str) -> None:
 
 def test_api_already_exists_is_the_real_status(api: str) -> None:
     src = fixture("kube/alreadyexists-409.go.txt")
-    assert 'fmt.Sprintf("%s %q already exists"' in src
+    assert 'fmt.Sprintf("%s %q already exists"' in src and "http.StatusConflict" in src
     assert "Kind:  qualifiedResource.Resource" in src  # details.kind: the resource, "pods"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "twice"},
            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
@@ -464,10 +464,11 @@ def test_api_already_exists_is_the_real_status(api: str) -> None:
     code, body = call(url, "POST", pod)
     shape = list(json.loads(fixture("kube/notfound-404.json")))  # every Status has this shape
     assert (code, list(body)) == (409, shape)
-    assert body | {"code": 0} == {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                  "status": "Failure", "message": 'pods "twice" already exists',
-                                  "reason": "AlreadyExists",
-                                  "details": {"name": "twice", "kind": "pods"}, "code": 0}
+    # Code: http.StatusConflict in the body too (not only the HTTP status)
+    assert body == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Failure", "message": 'pods "twice" already exists',
+                    "reason": "AlreadyExists", "details": {"name": "twice", "kind": "pods"},
+                    "code": 409}
 
 
 def test_api_eviction_blocked_by_a_budget_is_the_real_429(api: str) -> None:
