@@ -24,9 +24,9 @@ steps:
 DEAD_PID = 2 ** 22 + 12345  # above pid_max's default: no such process
 
 
-def _journal(tmp: Path) -> tuple[Journal, Path]:
+def _journal(tmp: Path, runbook: str = RUNBOOK) -> tuple[Journal, Path]:
     rb = tmp / "two.yaml"
-    rb.write_text(RUNBOOK)
+    rb.write_text(runbook)
     return Journal(tmp / "j.db"), rb
 
 
@@ -108,13 +108,9 @@ def test_a_once_step_done_on_any_host_is_done_for_the_resume(tmp_path: Path) -> 
     ONCE, and one completed anywhere is not unknown any more."""
     from netops.engine.host import ONCE
 
-    rb = tmp_path / "once.yaml"
-    rb.write_text(RUNBOOK.replace("steps:", "before:\n  - id: drain\n    local: echo d\n"
-                                  "steps:", 1))
-    j = Journal(tmp_path / "j.db")
-    j.start_run(RunRecord(run_id="r1", runbook="two", runbook_path=str(rb),
-                          runbook_sha256=hashlib.sha256(rb.read_bytes()).hexdigest(),
-                          batches=[["n1"], ["n2"]], pid=DEAD_PID))
+    j, rb = _journal(tmp_path, RUNBOOK.replace(
+        "steps:", "before:\n  - id: drain\n    local: echo d\nsteps:", 1))
+    _run(j, rb, "r1", [["n1"], ["n2"]])
     _host(j, "r1", "n1", "failed")
     _step(j, "r1", "n1", 1, "drain", "unknown")
     _step(j, "r1", "n1", 2, "a", "changed")
