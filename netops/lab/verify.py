@@ -416,14 +416,10 @@ def reset(lab: Lab) -> None:
 
 # -- the whole verification -----------------------------------------------------------------------
 def lab_size(todo: Sequence[Case], slots: int = 7) -> int:
-    """Nodes for the scenarios: the healthy one, then as many as the fewest rounds need with
-    at most `slots` at a time (three at least: the lab's etcd group, for `where: once`)."""
-    per_book: dict[str, int] = {}
-    for c in todo:
-        per_book[c.runbook.name] = per_book.get(c.runbook.name, 0) + 1
-    count = max(1, len(todo))
-    need = max([-(-count // slots), *per_book.values()])
-    return max(3, 1 + -(-count // need))
+    """Nodes for the scenarios: the healthy one, then one per case of the fullest of the
+    fewest rounds with at most `slots` at a time (three at least: the lab's etcd group, for
+    `where: once`)."""
+    return max(3, 1 + max((len(r) for r in rounds(todo, slots)), default=1))
 
 
 def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,

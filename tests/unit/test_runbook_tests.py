@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from netops.errors import LoadError
+from netops.errors import LoadError, UserError
 from netops.lab.verify import Case, cases, lab_size, rounds
 from netops.runbook.load import load_all, load_runbook
 from netops.runbook.model import json_schema
@@ -136,8 +136,9 @@ def test_every_shipped_runbook_carries_scenarios() -> None:
 def test_a_runbook_without_scenarios_or_with_an_unknown_lab_fault_is_bad_input(
         tmp_path: Path) -> None:
     rb = load(tmp_path, "")
-    with pytest.raises(Exception, match="has no `tests:` scenario"):
+    with pytest.raises(UserError, match="has no `tests:` scenario") as no_tests:
         cases({"demo": rb})
+    assert str(no_tests.value).startswith(f"{tmp_path / 'demo.yaml'}:1:1: runbook demo ")
     rb = load(tmp_path, "tests:\n  - name: a\n    lab_fault: no-such-fault\n    fixed: false\n")
     with pytest.raises(LoadError, match="unknown lab fault 'no-such-fault'") as e:
         cases({"demo": rb})
@@ -158,4 +159,5 @@ def test_rounds_are_few_balanced_and_one_scenario_of_a_runbook_each() -> None:
     assert lab_size(todo) == 7
     three = [fake("rb", f"s{j}") for j in range(3)]
     assert [len(r) for r in rounds(three, 7)] == [1, 1, 1] and lab_size(three) == 3
-    assert rounds([], 7) == []
+    assert rounds([], 7) == [] and lab_size([]) == 3
+    assert lab_size(todo, slots=4) == 5  # 17 cases, 5 rounds of at most 4: 4+4+3+3+3
