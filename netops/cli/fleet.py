@@ -9,6 +9,7 @@ from netops.cli.app import (
     app,
     argument,
     exit_code_for,
+    json_option,
     nodes_option,
     open_journal,
     preflight,
@@ -50,8 +51,7 @@ def inventory_cmd(ctx: click.Context, nodes: str | None, as_list: bool) -> int:
 @click.option("--timeout", "-t", type=float, default=300.0, metavar="<seconds>",
               help="Seconds before the command is killed on the node.")
 @click.option("--become", "-b", is_flag=True, help="Run through sudo -n.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object on stdout instead of the output lines.")
+@json_option
 @click.pass_context
 def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, forks: int,
              timeout: float, become: bool, as_json: bool) -> int:
@@ -59,9 +59,9 @@ def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, fo
 
     stdout gets every line of every node's output as it finishes, prefixed like pdsh:
     `HOST: LINE` for the command's stdout, `HOST:err: LINE` for its stderr (a host's lines
-    stay together). stderr gets the progress and a host/status/rc table. Exit 0 when the
-    command succeeded everywhere, 1 otherwise. Journaled like a run (`netops history`,
-    `netops report RUN_ID`).
+    stay together), or with --json one JSON object instead. stderr gets the progress and a
+    host/status/rc table. Exit 0 when the command succeeded everywhere, 1 otherwise.
+    Journaled like a run (`netops history`, `netops report RUN_ID`).
 
     Example: netops exec --nodes workers -- sysctl -n net.ipv4.ip_forward
     """
