@@ -417,11 +417,11 @@ def _step_schema(kind: KindSpec) -> dict[str, Any]:
 def _tests_schema() -> dict[str, Any]:
     scenario = _object(SCENARIO_FIELDS)
     scenario["properties"]["name"]["pattern"] = "^[a-z0-9][a-z0-9._-]*$"
-    scenario["properties"]["vars"] = {
-        "type": "object", "description": SCENARIO_FIELDS[4].help,
-        "additionalProperties": {"type": ["string", "number", "boolean", "array"]}}
+    scenario["properties"]["vars"].update(  # keeps the field's description
+        type="object", additionalProperties={"type": ["string", "number", "boolean", "array"]})
     scenario["anyOf"] = [{"required": ["inject"]}, {"required": ["lab_fault"]}]
-    return {"type": "array", "items": scenario, "description": TOP_FIELDS[-1].help}
+    about = next(f.help for f in TOP_FIELDS if f.name == "tests")
+    return {"type": "array", "items": scenario, "description": about}
 
 
 def json_schema() -> dict[str, Any]:
