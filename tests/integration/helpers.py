@@ -13,6 +13,7 @@ from typing import Any
 
 from netops.lab import Lab
 from netops.lab.verify import SNAPSHOT as SNAPSHOT  # a node's state, shared with lab verify
+from netops.lab.verify import settled as settled  # two snapshots in a row agree
 from netops.lab.verify import snapshot as snapshot
 from tests.conftest import skip_unless_lab_possible
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from netops.lab import Lab
-from tests.integration.helpers import Cli, lab_for, snapshot
+from tests.integration.helpers import Cli, lab_for, settled, snapshot
 
 pytestmark = pytest.mark.lab
 NAMES = ["chick1", "chick2", "chick3"]
@@ -32,19 +32,6 @@ def break_ip_forward(lab: Lab) -> None:
     lab.node_exec("chick2", "sysctl -qw net.ipv4.ip_forward=0")
     lab.node_exec("chick3", "sysctl -qw net.ipv4.ip_forward=1; "
                   "printf 'net.ipv4.ip_forward = 0\\n' > /etc/sysctl.d/99-zz-off.conf")
-
-
-def settled(lab: Lab) -> dict[str, str]:
-    """The nodes' snapshot once two in a row agree: right after `lab up` the lab's kubelet
-    and kube-proxy stand-ins may still be writing their rules."""
-    seen = snapshot(lab)
-    for _ in range(40):
-        time.sleep(0.5)
-        now = snapshot(lab)
-        if now == seen:
-            return now
-        seen = now
-    raise AssertionError("the lab's nodes never settled")
 
 
 def test_dry_run_fix_idempotence_and_reboot(lab: Lab, cli: Cli) -> None:
