@@ -328,8 +328,9 @@ ORIG = "/var/lib/netops-lab/orig"
 
 def keep_original(*paths: str) -> str:
     """Shell that saves each path (a symlink as a symlink) under ORIG once, before a fault
-    edits it; `healthy` restores them."""
-    return "".join(f"[ -e {ORIG}{p} ] || [ -L {ORIG}{p} ] || "
+    edits it; `healthy` restores them. A path that was absent is marked `.absent` (also a
+    saved original: a second fault must not then save the first one's file)."""
+    return "".join(f"[ -e {ORIG}{p} ] || [ -L {ORIG}{p} ] || [ -e {ORIG}{p}.absent ] || "
                    f"{{ mkdir -p {ORIG}{p.rsplit('/', 1)[0]} && "
                    f"{{ cp -a {p} {ORIG}{p} 2>/dev/null || : > {ORIG}{p}.absent; }}; }}\n"
                    for p in paths)
