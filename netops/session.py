@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netops.errors import JournalError, TransportError
 
@@ -46,12 +46,22 @@ def inventory_digest(sources: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+def _invocation(inventory: Sequence[Path], nodes: str | None,
+                argv: Sequence[str]) -> dict[str, Any]:
+    """What a run's and an exec's records share: the inventory, the targets, the command
+    line (its --notify URLs redacted)."""
+    from netops.notify import redact_argv
+
+    return {"inventory": ",".join(str(p.resolve()) for p in inventory),
+            "inventory_sha256": inventory_digest(inventory), "nodes": nodes or "all",
+            "argv": redact_argv(argv)}
+
+
 def run_record(plan: Plan, inventory: Sequence[Path], nodes: str | None,
                batch_size: str | None) -> RunRecord:
     """The journal's record of `plan` before it starts (secret params masked)."""
     from netops.engine.prepare import rollout_record
     from netops.journal import RunRecord
-    from netops.notify import redact_argv
     from netops.transport.base import mask
 
     rb = plan.runbook
@@ -59,26 +69,20 @@ def run_record(plan: Plan, inventory: Sequence[Path], nodes: str | None,
     return RunRecord(
         run_id=plan.run_id, runbook=rb.name, runbook_path=str(rb.source.resolve()),
         runbook_sha256=hashlib.sha256(rb.source.read_bytes()).hexdigest(),
-        inventory=",".join(str(p.resolve()) for p in inventory),
-        inventory_sha256=inventory_digest(inventory),
-        nodes=nodes or "all", params=params, dry_run=plan.dry_run,
-        batches=[[h.name for h in b] for b in plan.batches],
-        argv=redact_argv([mask(a, plan.secrets) for a in sys.argv]),
-        resumed_from=plan.resumed_from,
-        rollout=rollout_record(plan, batch_size))
+        params=params, dry_run=plan.dry_run, batches=[[h.name for h in b] for b in plan.batches],
+        resumed_from=plan.resumed_from, rollout=rollout_record(plan, batch_size),
+        **_invocation(inventory, nodes, [mask(a, plan.secrets) for a in sys.argv]))
 
 
 def exec_record(run_id: str, inventory: Sequence[Path], nodes: str | None, command: str, *,
                 become: bool, hosts: Sequence[Host], forks: int, timeout: float) -> RunRecord:
     """The journal's record of `netops exec` before it starts: one batch of every host."""
     from netops.journal import RunRecord
-    from netops.notify import redact_argv
 
     return RunRecord(
-        run_id=run_id, runbook="exec", inventory=",".join(str(p.resolve()) for p in inventory),
-        inventory_sha256=inventory_digest(inventory), nodes=nodes or "all",
-        params={"command": command, "become": become}, batches=[[h.name for h in hosts]],
-        argv=redact_argv(list(sys.argv)), rollout={"forks": forks, "timeout": timeout})
+        run_id=run_id, runbook="exec", params={"command": command, "become": become},
+        batches=[[h.name for h in hosts]], rollout={"forks": forks, "timeout": timeout},
+        **_invocation(inventory, nodes, sys.argv))
 
 
 @dataclass
