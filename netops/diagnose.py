@@ -12,7 +12,7 @@ could not be reached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -105,10 +105,14 @@ def plans(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Hos
         # diagnose connects only to the selected nodes: a once-step runs on a selected host
         # of its group, or fails ("no host of group ... to run on") and the runbook's
         # finding is `unknown`
-        out.append(replace(plan, once_hosts={
-            g: tuple(h for h in members if h.name in selected)
-            for g, members in plan.once_hosts.items()}))
+        out.append(_kept_to(plan, selected))
     return out
+
+
+def _kept_to(plan: Plan, names: Collection[str]) -> Plan:
+    """`plan` with its once-steps kept to the hosts named (those selected, or reached)."""
+    return replace(plan, once_hosts={g: tuple(h for h in members if h.name in names)
+                                     for g, members in plan.once_hosts.items()})
 
 
 def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
@@ -131,11 +135,16 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
         diagnosis.nodes[h.name] = {}
     world = World(connect=connect, controller=controller, observer=observer)
     alone = [p for p in dry_runs if not (p.runbook.before or p.runbook.after)]
+
+    def over_reached(plan: Plan, up: tuple[Host, ...]) -> RunResult:
+        # the once-steps too: a once-step's host must be one that was reached
+        return execute(replace(_kept_to(plan, {h.name for h in up}), batches=(up,)), world)
+
     together = _Together([p for p in dry_runs if p.runbook.before or p.runbook.after],
-                         hosts, lambda plan, up: execute(replace(plan, batches=(up,)), world))
+                         hosts, over_reached)
 
     def one_host(host: Host) -> dict[str, Finding]:
-        why = ""
+        why = "not reached"  # should `reach` raise, the runbooks with once-steps skip it
         try:
             why = reach(host) if reach is not None else ""
         finally:
@@ -175,7 +184,7 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     the rounds (`Rounds`: the runbooks' unpredicted reads, one batch per round), above it the
     read-ahead (`ReadAhead`: every predicted read of every runbook, fetched on reaching the
     node). The connections are closed at the end."""
-    from netops.engine.readahead import ReadAhead, predict
+    from netops.engine.readahead import Read, ReadAhead, predict
     from netops.engine.rounds import Rounds
     from netops.errors import TransportError
     from netops.transport.base import Command
@@ -183,7 +192,7 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
 
     connector.warm(hosts, forks)  # diagnose never asks and never changes anything
     dry_runs = plans(runbooks, inventory, hosts, forks=forks, pairs=pairs)
-    reads: dict[str, list[Any]] = {h.name: [] for h in hosts}
+    reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
     for plan in dry_runs:
         for name, mine in predict(plan).items():
             reads[name] += mine
@@ -252,7 +261,6 @@ class _Together:
     def join(self) -> dict[str, dict[str, Finding]]:
         """Host -> runbook -> finding, once they are done."""
         if self._plans:
-            self._all.set()  # a host whose reach raised: the caller is failing anyway
             self._thread.join()
         if self._error is not None:
             raise self._error

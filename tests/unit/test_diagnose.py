@@ -135,6 +135,32 @@ def test_once_steps_stay_on_the_selected_nodes(tmp_path: Path) -> None:
     assert etcd.status == "unknown" and "no host of group 'etcd'" in etcd.evidence
 
 
+def test_once_step_runbooks_run_over_the_reached_nodes_only(tmp_path: Path) -> None:
+    """A runbook with once-steps runs beside the hosts' own runbooks, once every host has been
+    reached, over the reached ones: an unreachable node is `unreachable` for it too, and the
+    once-step runs on a reached host of its group (n3, not the unreachable n2)."""
+    from netops.diagnose import diagnose, plans
+    from netops.engine.events import Recorder
+    from netops.inventory.load import load_inventory
+    from netops.transport.local import LocalTransport
+
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("all:\n  children:\n    workers:\n      hosts: {n2: {}, n3: {}}\n")
+    (tmp_path / "on-workers.yaml").write_text(ONCE_BOOKS["on-workers"])
+    (tmp_path / "alone.yaml").write_text("name: alone\ndescription: d\nsteps:\n"
+                                         "  - {id: a, check: 'true'}\n")
+    inventory = load_inventory(inv)
+    hosts = inventory.select(None)
+    books = [load_runbook(tmp_path / f"{n}.yaml") for n in ("on-workers", "alone")]
+    result = diagnose(plans(books, inventory, hosts), hosts, lambda h: LocalTransport(h.name),
+                      LocalTransport, Recorder(), reach=lambda h: "down" if h.name == "n2" else "")
+    assert {rb: f.status for rb, f in result.nodes["n2"].items()} == {
+        "on-workers": "unreachable", "alone": "unreachable"}
+    assert {rb: f.status for rb, f in result.nodes["n3"].items()} == {
+        "on-workers": "ok", "alone": "ok"}
+    assert list(result.nodes["n3"]) == ["on-workers", "alone"]  # the runbooks' order
+
+
 def test_diagnose_vars_are_per_runbook() -> None:
     from netops.cli.diagnose import _runbook_vars
     from netops.errors import UserError
