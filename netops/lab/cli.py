@@ -301,7 +301,7 @@ def _verify_books(ctx: click.Context, names: list[str],
     """The runbooks to verify, and the directories the checks' CLI searches (absolute: it
     runs elsewhere); a runbook that does not load is bad input."""
     from netops.cli.app import Settings
-    from netops.library import runbook_dirs
+    from netops.library import find_runbook, runbook_dirs
     from netops.plain import safe
     from netops.runbook.load import load_all, load_runbook
 
@@ -319,15 +319,9 @@ def _verify_books(ctx: click.Context, names: list[str],
     books: dict[str, Runbook] = {}
     for n in names:
         rb = load_runbook(Path(n)) if n.endswith((".yaml", ".yml")) else \
-            _library_book(search, n)
+            find_runbook(search, n)
         books[rb.name] = rb
     return books, search
-
-
-def _library_book(search: list[Path], name: str) -> "Runbook":
-    from netops.library import find_runbook
-
-    return find_runbook(search, name)
 
 
 def _verify_table(outcomes: list["Outcome"]) -> None:

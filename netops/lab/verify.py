@@ -437,7 +437,7 @@ def verify(books: Mapping[str, Runbook], runbook_dirs: Sequence[Path] = (), *,
         for i, group in enumerate(plan, 1):
             placed = {n: Outcome(c, n, i) for n, c in zip(names[1:], group, strict=False)}
             progress(f"round {i}/{len(plan)}: " + ", ".join(
-                f"{c.label}@{n}" for n, c in ((o.node, o.case) for o in placed.values())))
+                f"{o.case.label}@{o.node}" for o in placed.values()))
             done = Round(lab, cli, placed)
             try:
                 done.run()
