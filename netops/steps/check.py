@@ -17,9 +17,6 @@ HELP = ("read-only command; runs in dry runs too; a failed `expect` is a finding
         "(`ID.failed`), or a failure with `fail: true`")
 MAIN: str | None = "command"
 MUTATES = False
-MUTATES_OVERRIDABLE = False
-ON = "node"
-ENDS_READ_AHEAD = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,10 +24,6 @@ class Args:
     command: str = command_arg()
     expect: Expect = expect_arg()  # noqa: RUF009 (a dataclasses.field, like `arg`)
     fail: bool = arg("fail the host when expect does not hold", default=False)
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:

@@ -24,10 +24,6 @@ from netops.transport.base import Command, Completed, mask
 
 HELP = "file content (whole, or lines that must be present), mode, backup"
 MAIN: str | None = "path"
-MUTATES = True
-MUTATES_OVERRIDABLE = False
-ON = "node"
-ENDS_READ_AHEAD = False
 ABSENT = "netops:absent"
 
 

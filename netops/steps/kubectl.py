@@ -8,14 +8,11 @@ from dataclasses import replace
 from netops.steps import local
 from netops.steps.base import Outcome, StepContext
 from netops.steps.local import (  # noqa: F401  (the kind's interface, shared with local)
-    ENDS_READ_AHEAD,
     MAIN,
-    MUTATES,
     MUTATES_OVERRIDABLE,
     ON,
     Args,
     converges,
-    problem,
 )
 from netops.transport.base import Command
 

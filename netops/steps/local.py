@@ -12,20 +12,14 @@ from netops.transport.base import Command
 
 HELP = "command run on the controller"
 MAIN: str | None = "command"
-MUTATES = True
 MUTATES_OVERRIDABLE = True
 ON = "controller"
-ENDS_READ_AHEAD = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Args:
     command: str = command_arg()
     unless: str | None = unless_arg()
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:

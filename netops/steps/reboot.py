@@ -16,9 +16,6 @@ from netops.transport.base import Command
 
 HELP = "reboot the node, wait until it is back, prove it by a new boot id"
 MAIN: str | None = "within"
-MUTATES = True
-MUTATES_OVERRIDABLE = False
-ON = "node"
 ENDS_READ_AHEAD = True
 INTERVAL = 1.0
 """Seconds between two looks at the boot id while the node comes back."""
@@ -33,10 +30,6 @@ REBOOT = "nohup sh -c 'sleep 1; systemctl reboot || reboot' >/dev/null 2>&1 &"
 class Args:
     timeout_s: float = arg("how long the node may take to come back", default=600.0,
                            key="within")
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:

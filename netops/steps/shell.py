@@ -17,10 +17,7 @@ from netops.transport.base import Command
 
 HELP = "mutating command, idempotent through its `unless`/`creates` guard"
 MAIN: str | None = "command"
-MUTATES = True
 MUTATES_OVERRIDABLE = True
-ON = "node"
-ENDS_READ_AHEAD = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,10 +25,6 @@ class Args:
     command: str = command_arg()
     unless: str | None = unless_arg()
     creates: str | None = arg("skip when this path exists", default=None, template="text")
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:

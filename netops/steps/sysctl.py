@@ -28,10 +28,6 @@ from netops.transport.base import Command, Completed
 
 HELP = "kernel parameter now and at boot (knows which sysctl.d file wins)"
 MAIN: str | None = None
-MUTATES = True
-MUTATES_OVERRIDABLE = False
-ON = "node"
-ENDS_READ_AHEAD = False
 MARK = "==> netops-file "
 
 
@@ -43,10 +39,6 @@ class Args:
                               template="text")
     comment_out_conflicts: bool = arg("comment out later assignments that would win at boot",
                                       default=True)
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:

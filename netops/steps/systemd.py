@@ -15,10 +15,6 @@ from netops.transport.base import Command, Completed
 
 HELP = "unit state: started, stopped, restarted, reloaded; enabled; masked"
 MAIN: str | None = "unit"
-MUTATES = True
-MUTATES_OVERRIDABLE = False
-ON = "node"
-ENDS_READ_AHEAD = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

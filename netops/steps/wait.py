@@ -17,8 +17,6 @@ from netops.transport.base import Command, Completed
 HELP = "retry a read-only check until its expect holds, or fail after `within`"
 MAIN: str | None = "check"
 MUTATES = False
-MUTATES_OVERRIDABLE = False
-ON = "node"
 ENDS_READ_AHEAD = True
 
 
@@ -28,10 +26,6 @@ class Args:
     expect: Expect = expect_arg()  # noqa: RUF009 (a dataclasses.field, like `arg`)
     timeout_s: float = arg("give up after", default=300.0, key="within")
     interval_s: float = arg("pause between tries", default=5.0, key="every")
-
-
-def problem(args: Args) -> tuple[str, str] | None:
-    return None
 
 
 def converges(args: Args) -> bool:
