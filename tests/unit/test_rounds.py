@@ -381,3 +381,21 @@ def test_a_party_waiting_on_the_read_aheads_sample_holds_up_no_round() -> None:
         t.join(10)
     assert got == {"sampler": [f"alone {sample.text}"],
                    "other": ["alone echo b1", "alone echo b2"]}
+
+
+def test_a_sample_lost_with_its_connection_fails_only_its_asker() -> None:
+    """The connection drops while the read-ahead's sample runs: the step asking for it gets
+    the error (its runbook is then unknown), the batch's answers are unharmed."""
+    from netops.engine.readahead import Read, ReadAhead
+
+    class Node(Scripted):
+        def run_aside(self, cmd: Command, *, timeout: float | None = None) -> Completed:
+            raise ConnectionLost("n1", "gone mid-sample")
+
+    node = Node(lambda cmds: [Completed(0, f"batched {c.text}", "", 0.0) for c in cmds])
+    sample = Command("sleep 10", readonly=True)
+    ahead = ReadAhead(node, [Read(Command("echo a", readonly=True), 30), Read(sample, 30)])
+    ahead.prefetch()
+    with pytest.raises(ConnectionLost, match="gone mid-sample"):
+        ahead.run(sample)
+    assert ahead.run(Command("echo a", readonly=True)).stdout == "batched echo a"
