@@ -387,8 +387,9 @@ class Notifier:
 
         from netops import __version__
 
-        req = urllib.request.Request(d.target.url, data=data, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": f"netops/{__version__}"})
+        url, auth = _basic_auth(d.target.url)
+        req = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": f"netops/{__version__}", **auth})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 resp.read(65536)
@@ -402,6 +403,21 @@ class Notifier:
             reason = getattr(e, "reason", None) or e
             d.detail = mask_urls(str(reason) or type(e).__name__, [d.target])
             return True, None
+
+
+def _basic_auth(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without its user:password (urllib reads them as a port), and the Authorization
+    header they stand for, as curl sends it."""
+    import base64
+    from urllib.parse import unquote
+
+    p = urlsplit(url)
+    if p.username is None:
+        return url, {}
+    pair = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+    netloc = p.netloc.rpartition("@")[2]
+    return (p._replace(netloc=netloc).geturl(),
+            {"Authorization": "Basic " + base64.b64encode(pair).decode()})
 
 
 def _retry_after(value: str | None) -> float | None:
