@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from netops.errors import UserError
 
@@ -103,7 +103,9 @@ def redact(url: str) -> str:
         return "***"
     user = ""
     if p.username is not None:
-        user = quote(p.username, safe="") + (":***" if p.password is not None else "") + "@"
+        # the URL's own quoting, once (quoting it again showed us%40er as us%2540er)
+        user = quote(unquote(p.username), safe="") + (":***" if p.password is not None
+                                                         else "") + "@"
     if ":" in host:
         host = f"[{host}]"
     path = "/***" if p.path.strip("/") else p.path
@@ -409,7 +411,6 @@ def _basic_auth(url: str) -> tuple[str, dict[str, str]]:
     """`url` without its user:password (urllib reads them as a port), and the Authorization
     header they stand for, as curl sends it."""
     import base64
-    from urllib.parse import unquote
 
     p = urlsplit(url)
     if p.username is None:
