@@ -53,26 +53,26 @@ KIND_NAMES: tuple[str, ...] = NAMES
 
 @dataclass(frozen=True, slots=True)
 class KindSpec:
-    """A step kind as the format sees it, derived from its module (`netops.steps.registry`):
-    its arguments, which one a plain scalar fills, and its defaults."""
+    """A step kind as the format sees it, derived from its `registry.Kind`: its arguments,
+    which one a plain scalar fills, and its defaults."""
 
     name: str
     help: str
     fields: tuple[Field, ...]
     main: str | None
     mutates: bool
-    on: str = "node"
-    mutates_overridable: bool = False
-    args: type[Any] = object
+    on: str
+    mutates_overridable: bool
+    args: type[Any]
     """The kind's frozen `Args` dataclass, which a step's validated arguments become."""
 
 
 @cache
 def kind_spec(name: str) -> KindSpec:
     """The format of step kind `name` (one of `KIND_NAMES`), from its module."""
-    module = kind(name)
-    return KindSpec(name, module.HELP, arg_fields(module.Args), module.MAIN, module.MUTATES,
-                    module.ON, module.MUTATES_OVERRIDABLE, module.Args)
+    k = kind(name)
+    return KindSpec(name, k.HELP, arg_fields(k.Args), k.MAIN, k.MUTATES, k.ON,
+                    k.MUTATES_OVERRIDABLE, k.Args)
 
 
 def arg_fields(args: type[Any]) -> tuple[Field, ...]:
