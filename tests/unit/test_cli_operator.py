@@ -136,6 +136,33 @@ def test_a_disruptive_runbook_needs_explicit_targets_and_yes_off_a_terminal(
     assert go.returncode == 1 and "unreachable" in go.stderr
 
 
+def test_validate_takes_library_names_as_run_finds_them(home: Path) -> None:
+    good = netops(home, "validate", "check-ip-forward")
+    assert good.returncode == 0 and "1 valid, 0 invalid" in good.stderr, good.stderr
+    bad = netops(home, "validate", "check-ip-forward", "no-such-book")
+    assert bad.returncode == 2 and "1 valid, 1 invalid" in bad.stderr
+    assert "no runbook named 'no-such-book'" in bad.stderr and "netops list" in bad.stderr
+
+
+def test_a_secret_var_with_a_quote_and_a_newline_stays_out_of_the_journal(home: Path) -> None:
+    (home / "sec.yaml").write_text("name: sec\ndescription: d\nparams:\n  pw:\n"
+                                   "    type: string\n    secret: true\nsteps:\n"
+                                   "  - shell: echo \"{{ pw }}\"\n")
+    secret = "q'x\"y\nline2-s3kr1t"
+    dry = netops(home, "--connect-timeout", "1", "run", "sec.yaml", "--dry-run",
+                 "--var", f"pw={secret}", "-e", f"pw={secret}")
+    assert dry.returncode == 0, dry.stderr
+    history = netops(home, "history", "--json")
+    run_id = __import__("json").loads(history.stdout)["runs"][0]["run_id"]
+    report = netops(home, "report", run_id, "--json")
+    assert '"pw=***"' in report.stdout and '"echo \\"***\\""' in report.stdout
+    shown = [history.stdout, report.stdout, netops(home, "report", run_id).stdout,
+             dry.stdout, dry.stderr, *(f.read_text(errors="replace")
+                                       for f in home.glob("journal.db*"))]
+    for part in ("s3kr1t", "q'x", 'x"y'):
+        assert not any(part in text for text in shown), part
+
+
 def test_history_is_complete_off_a_terminal(home: Path) -> None:
     from netops.journal import Journal, RunRecord
 
