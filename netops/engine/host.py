@@ -126,8 +126,7 @@ class StepRunner:
             timeout=step.timeout_s or self.plan.timeout, become=step.become,
             secrets=self.plan.secrets, prior_change=self.changed,
             sleep=self.world.sleep, clock=self.world.clock, predicted=self.predicted,
-            mutates=step.mutates, gate=gate,
-        )
+        )  # run_kind adds what the step says of itself (mutates, gate): step_context
 
         def shell(template: str) -> str:
             return render_command(template, variables, self.plan.secrets).text
