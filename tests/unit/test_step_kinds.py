@@ -53,7 +53,7 @@ class Recorder:
         return Completed(1, "", "", 0.0)
 
     def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
-        pass
+        self.sent.append(Command(f"put {path}", readonly=False))
 
     def get(self, path: str) -> bytes:
         raise AssertionError("no kind fetches a file")
@@ -102,6 +102,10 @@ def test_declared_reads_are_what_the_run_sends_first(name: str, dry_run: bool) -
     kind.run(args, _ctx(node, dry_run=dry_run, mutates=mutates))
     assert declared and all(c.readonly and c.become for c in declared)
     assert node.sent[:len(declared)] == declared
+    if dry_run:  # the kind itself sends nothing that mutates (not only the transport's refusal)
+        assert all(c.readonly for c in node.sent), node.sent
+    else:
+        assert any(not c.readonly for c in node.sent) == (name not in ("check", "wait")), name
 
 
 @pytest.mark.parametrize("stdout,finding", [("6.1\n", False), ("5.4\n", True)])
