@@ -206,3 +206,33 @@ def test_the_observer_writes_only_through_public_methods() -> None:
     used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
             and isinstance(n.value, ast.Attribute) and n.value.attr == "journal"}
     assert used and not {u for u in used if u.startswith("_")}, used
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/unshare").exists(),
+                    reason="a private tmpfs needs root and unshare")
+def test_a_full_or_read_only_journal_disk_is_exit_2_without_a_traceback(
+        tmp_path: Path) -> None:
+    """The journal on a full, then a read-only, filesystem (a 256k tmpfs in a private mount
+    namespace): `netops exec` fails before touching a host, exit 2, one error line, no
+    traceback; reading the history of the read-only journal still works."""
+    (tmp_path / "inv.yaml").write_text("all:\n  hosts:\n    n1: {ansible_host: 127.0.0.1, "
+                                       "ansible_port: 1}\n")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    netops = f"{sys.executable} -m netops -i {tmp_path}/inv.yaml --journal {disk}/j.db"
+    script = f"""
+    mount -t tmpfs -o size=256k tmpfs {disk} || exit 99
+    {netops} history >/dev/null 2>&1
+    dd if=/dev/zero of={disk}/fill bs=4k 2>/dev/null
+    {netops} exec -n n1 -- true; echo "full=$?"
+    rm {disk}/fill && mount -o remount,ro {disk}
+    {netops} exec -n n1 -- true; echo "ro=$?"
+    {netops} history; echo "history=$?"
+    """
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode == 99:
+        pytest.skip("cannot mount a tmpfs here")
+    assert "full=2" in r.stdout and "ro=2" in r.stdout and "history=0" in r.stdout, r
+    assert "database or disk is full" in r.stderr and "readonly database" in r.stderr
+    assert r.stderr.count("error: journal ") == 2 and "Traceback" not in r.stderr
