@@ -168,7 +168,7 @@ def test_a_locked_journal_fails_with_journal_error_after_the_busy_timeout(
     assert [r.run_id for r in j.runs()] == ["r1"]
 
 
-def test_the_resume_state_of_a_chain_is_one_query(tmp_path: Path) -> None:
+def test_the_resume_state_of_a_chain_reads_all_its_runs(tmp_path: Path) -> None:
     """`Journal.resume_state`: per host, the latest status, the steps done by any run of the
     chain and those of unknown outcome that none completed."""
     j = Journal(tmp_path / "j.db")
