@@ -242,8 +242,9 @@ def app(ctx: click.Context, inventory: tuple[Path, ...], runbooks: tuple[Path, .
                        connect_timeout, verbose, debug, sources, kube_context)
 
 
-def targets(s: Settings, nodes: str | None) -> "tuple[Host, ...]":
-    hosts = s.load_inventory().select(nodes)
+def targets(inventory: "Inventory", nodes: str | None) -> "tuple[Host, ...]":
+    """The hosts --nodes selects (UserError when none)."""
+    hosts = inventory.select(nodes)
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
     return hosts

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from netops.cli.app import app, json_option, nodes_option, path_type, preflight, settings
+from netops.cli.app import (
+    app,
+    json_option,
+    nodes_option,
+    path_type,
+    preflight,
+    settings,
+    targets,
+)
 from netops.engine.result import ExitCode
 from netops.errors import UserError
 
@@ -63,9 +71,7 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     books = _runbooks(s, list(only))
     names = [rb.name for rb in books]
     inventory = s.load_inventory()
-    hosts = inventory.select(nodes)
-    if not hosts:
-        raise UserError(f"--nodes {nodes!r} selects no host")
+    hosts = targets(inventory, nodes)
     connector = s.connector()
     preflight(connector, hosts)
     pairs = _runbook_vars(list(var), names)

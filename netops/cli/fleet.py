@@ -75,7 +75,7 @@ def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, fo
 
     s = settings(ctx)
     console = s.console()
-    hosts = targets(s, nodes)
+    hosts = targets(s.load_inventory(), nodes)
     connector = s.connector()
     preflight(connector, hosts)
     text = command[0] if len(command) == 1 else " ".join(command)

@@ -20,6 +20,7 @@ from netops.cli.app import (
     path_type,
     preflight,
     settings,
+    targets,
 )
 from netops.engine.result import ExitCode
 from netops.errors import UserError
@@ -210,7 +211,7 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     s = settings(ctx)
     from netops.notify import parse_targets
 
-    targets = parse_targets(notify)
+    notify_to = parse_targets(notify)
     deadline = _deadline(until)
     journal = open_journal(ctx)
     prior = _prior(journal, resume, force, unknown)
@@ -240,7 +241,7 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
                          run_record(plan, s.inventories or [s.inventory], nodes, batch_size),
                          takeover=frozenset(prior.chain) if prior else frozenset(),
                          finished=_finished_hosts(what.inventory, prior))
-    return _execute(s, s.console(), session, as_json, targets)
+    return _execute(s, s.console(), session, as_json, notify_to)
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def _what(s: Settings, runbook: str | None, nodes: str | None, var: list[str],
     rb = s.find_runbook(runbook)
     inventory = s.load_inventory()
     if prior is None:
-        hosts = inventory.select(nodes)
+        hosts = targets(inventory, nodes)
     else:
         from netops.resume import resume_vars
 
@@ -269,8 +270,6 @@ def _what(s: Settings, runbook: str | None, nodes: str | None, var: list[str],
         for line in changed:
             s.console().print(line, markup=False)
         hosts = _resumed_hosts(inventory, prior)
-    if not hosts:
-        raise UserError(f"--nodes {nodes!r} selects no host")
     return _What(rb, inventory, hosts, var)
 
 
@@ -407,7 +406,7 @@ def _maintenance_window(console: "Out", rb: "Runbook", hosts: "tuple[Host, ...]"
 
 
 def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
-             targets: "Sequence[Target]" = ()) -> int:
+             notify_to: "Sequence[Target]" = ()) -> int:
     import signal
 
     from netops.report import LiveView
@@ -436,10 +435,10 @@ def _execute(s: Settings, console: "Out", session: "RunSession", as_json: bool,
     _show_outcome(console, session, run)
     if as_json:
         sys.stdout.write(json.dumps(run.to_json()) + "\n")
-    if targets:
+    if notify_to:
         from netops.notify import notify_run
 
-        notify_run(console, targets, run, session.record.nodes, session.plan.secrets)
+        notify_run(console, notify_to, run, session.record.nodes, session.plan.secrets)
     if session.journal_failed is not None:
         return ExitCode.FAILED
     return exit_code_for(run)
