@@ -37,7 +37,6 @@ STATUS_COLOURS = {
     "crashed": "#d7263d",
 }
 DIAGNOSE_STATUSES = ("ok", "broken", "unknown", "unreachable")
-FINDING_STATUSES = ("failed", "would-change", "unreachable", "unknown")
 OUTPUT_LIMIT = 4000
 """Characters of each stream shown per step (its tail: where errors are)."""
 WIDTH = 1100
@@ -241,8 +240,7 @@ def run_html(run: RunRow, hosts: Sequence[HostRow], steps: Sequence[StepRow],
     # the template's view of a step: its row with its anchor on the page and its gate mark
     shown = [dict(s.to_json(), anchor=f"step-{i}", gate=s.step_id in gates)
              for i, s in enumerate(steps)]
-    findings = [v for s, v in zip(steps, shown, strict=True)
-                if s.finding or s.status in FINDING_STATUSES]
+    findings = [v for s, v in zip(steps, shown, strict=True) if s.is_finding]
     per_host: dict[str, list[dict[str, Any]]] = {}
     for s, v in zip(steps, shown, strict=True):
         per_host.setdefault(s.host, []).append(v)

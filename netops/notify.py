@@ -42,7 +42,6 @@ TIMEOUT = 5.0
 WAIT = 15.0
 """How long a finished `netops run` (or a stopping scheduler) waits for its deliveries."""
 MAX_RETRY_AFTER = 30.0
-FINDING_STATUSES = ("failed", "would-change", "unreachable", "unknown")
 MAX_FINDINGS = 20
 
 
@@ -205,6 +204,7 @@ def _one_line(text: str, width: int = 200) -> str:
 def event_from_result(run: RunResult, nodes: str = "",
                       secrets: frozenset[str] = frozenset()) -> Event:
     """The event of a run this process just ran."""
+    from netops.journal.rows import FINDING_STATUSES
     from netops.transport.base import mask
 
     findings = [{"host": name, "step": s.id, "status": str(s.status),
@@ -226,7 +226,7 @@ def event_from_journal(journal: Journal, run_id: str, schedule: str | None = Non
     hosts, steps = journal.hosts(run_id), journal.steps(run_id)
     findings = [{"host": s.host, "step": s.step_id, "status": s.status,
                  "note": _one_line(s.note)}
-                for s in steps if s.finding or s.status in FINDING_STATUSES]
+                for s in steps if s.is_finding]
     status = run.status or fallback_status
     return Event(_status_event(status), status, run.runbook, run.nodes, run_id, schedule,
                  run.dry_run, run.reason, _host_lists((h.host, h.status) for h in hosts),

@@ -18,9 +18,6 @@ from netops.plain import safe
 if TYPE_CHECKING:
     from netops.journal import HostRow, RunRow, StepRow
 
-FINDING_STATUSES = ("failed", "would-change", "unreachable")
-
-
 def _clock(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "—"
 
@@ -69,7 +66,7 @@ def markdown(run: RunRow, hosts: Sequence[HostRow], steps: Sequence[StepRow]) ->
         out.append(f"- **Halted**: {run.reason}")
     out += ["", "## Plan", ""]
     out += [f"{i}. {', '.join(batch)}" for i, batch in enumerate(run.batches, 1)] or ["—"]
-    found = [s for s in steps if s.finding or s.status in FINDING_STATUSES]
+    found = [s for s in steps if s.is_finding]
     out += ["", "## What was found", ""]
     out += [f"- **{s.host}** `{s.step_id}` ({s.status}): {_one_line(s.note)}"
             for s in found] or ["Nothing: every check held."]

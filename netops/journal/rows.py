@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+FINDING_STATUSES = frozenset({"failed", "would-change", "unreachable", "unknown"})
+"""Step statuses that are findings of a run whatever the step's own `finding` says."""
+
 
 def pid_alive(pid: int) -> bool:
     """Whether a process of this machine still exists."""
@@ -132,6 +135,12 @@ class StepRow(_Row):
     diff: str = ""
     started: float = 0.0
     duration_s: float | None = None
+
+    @property
+    def is_finding(self) -> bool:
+        """What a report lists under findings: a check that found something, or a step
+        that failed, would change, or has an unknown outcome."""
+        return self.finding or self.status in FINDING_STATUSES
 
     @classmethod
     def from_db(cls, r: Mapping[str, Any]) -> StepRow:

@@ -109,6 +109,28 @@ def test_a_killed_run_reads_as_crashed(tmp_path: Path) -> None:
     assert Journal(db).run("d%") is None  # taken literally, not as a pattern
 
 
+def test_every_report_lists_the_same_findings(tmp_path: Path) -> None:
+    """A step left in flight (unknown outcome) is a finding in the Markdown timeline, the
+    HTML page and the notification alike; an ok step is in none of them."""
+    from netops.html_report import run_html
+    from netops.notify import event_from_journal
+
+    j = Journal(tmp_path / "j.db")
+    j.start_run(record())
+    j.record_step(StepRow("r1", "n1", 1, "probe", status="ok", started=time.time()))
+    j.record_step(StepRow("r1", "n1", 2, "restart", status="unknown", note="in flight",
+                          started=time.time()))
+    run = j.run("r1")
+    assert run is not None
+    hosts, steps = j.hosts("r1"), j.steps("r1")
+    found = markdown(run, hosts, steps).split("## What was found")[1].split("##")[0]
+    assert "`restart` (unknown)" in found and "probe" not in found
+    page = run_html(run, hosts, steps).split('id="findings"')[1].split("</ul>")[0]
+    assert "restart" in page and "probe" not in page
+    event = event_from_journal(j, "r1")
+    assert event is not None and [f["step"] for f in event.findings] == ["restart"]
+
+
 def test_statements_are_written_once_and_rendered_per_driver() -> None:
     """Each dialect renders `{name}` fields as its driver's placeholders; literal text keeps
     what it says (a `%` is escaped for psycopg, a `?` is not a placeholder anywhere)."""
