@@ -123,6 +123,17 @@ def test_delivery_and_a_retry_after_a_500() -> None:
     assert all("s3cr3tT0ken" not in s and "qu3rys3cret" not in s for s in said), said
 
 
+def test_a_url_with_user_and_password_is_delivered() -> None:
+    """user:password in the URL become a Basic Authorization header (urllib alone reads them
+    as a bad port), and the shown URL keeps the user as written."""
+    with receiver() as rec:
+        url = rec.url.replace("://", "://us%40er:p%3Aw@", 1)
+        assert str(parse_target(url)).startswith("http://us%40er:***@127.0.0.1:")
+        n = Notifier([parse_target(url)], backoff=0.05, say=lambda _: None)
+        n.send(event_from_result(_run()))
+        assert n.wait(10) == [] and rec.wait_for(1) and rec.attempts == 1
+
+
 def test_a_receiver_that_hangs_holds_nothing_up() -> None:
     said: list[str] = []
     with receiver(hang=True) as rec:
