@@ -10,14 +10,14 @@ cluster state, like flannel's etcd prefix, sit in different rounds). Per round:
 3. the faulty nodes reboot; `diagnose` then finds every cell ok (a re-run would change nothing
    and the fixes survived the boot), but for report-only faults that a reboot cannot clear.
 
-A new fault is covered by adding it to a round and a row to MATRIX; a new runbook by being in
-the library (every diagnose runs all of them, so it must find every fault's node ok or own it).
+A new fault is covered by adding it to a round (and, unless its own runbook simply fixes it, a
+row to MATRIX); a new runbook by being in the library (every diagnose runs all of them, so it
+must find every fault's node ok or own it).
 The per-runbook tests (test_library*.py, test_fix_calico.py) check the details of each fix.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,8 @@ import pytest
 from netops.lab import Lab
 from netops.lab import faults as F
 from netops.lab import faults_k8s as K
-from tests.integration.helpers import Cli, Result, kubectl, lab_for
+from netops.lab.verify import each, reset
+from tests.integration.helpers import Cli, Result, lab_for
 
 pytestmark = pytest.mark.lab
 NAMES = ["chick1", "chick2", "chick3", "chick4", "chick5", "chick6", "chick7"]
@@ -52,14 +53,8 @@ class Row:
 
 
 FLANNEL = ("network=10.245.0.0/16", "drain=false")
-MATRIX: dict[str, Row] = {
-    "ip-forward-off": Row(("check-ip-forward",)),
-    "ip-forward-boot-override": Row(("check-ip-forward",)),
-    "ip-forward-sysctl-conf": Row(("check-ip-forward",)),
-    "bridge-nf-off": Row(("check-bridge-nf",)),
-    "forward-drop": Row(("iptables-forward-accept",)),
-    "docker-dropin-no-service": Row(("iptables-forward-accept",)),
-    "forward-drop-legacy": Row(("iptables-forward-accept",)),
+MATRIX: dict[str, Row] = {name: Row((f.runbook,)) for name, f in F.FAULTS.items()} | {
+    # the rest: the fault's own runbook (F.FAULTS) flags it and its run fixes it
     "stale-ipam": Row(("flush-stale-ipam",), vars=("cordon=false",)),
     "flannel-overlap": Row(("reset-flannel-subnet",), vars=FLANNEL),
     "flannel-overlap-v2": Row(("reset-flannel-subnet",), vars=FLANNEL),
@@ -67,10 +62,7 @@ MATRIX: dict[str, Row] = {
                                   vars=("flannel_etcd_api=v3", "drain=false")),
     "flannel-config-v3-only": Row(("reset-flannel-subnet",), vars=FLANNEL),
     "flannel-etcd-v2-off": Row(("reset-flannel-subnet",), fixed=False, after_boot=False),
-    "networkd-catchall": Row(("networkd-unmanage-veth",)),
     "cni-config-missing": Row(("check-cni-config",), fixed=False, after_boot=False),
-    "cni-config-stale": Row(("check-cni-config",)),
-    "hairpin-off": Row(("hairpin-mode",)),
     "conntrack-near-full": Row(("check-conntrack",), fixed=False,
                                vars=("sample_interval=1s",)),
     "calico-silent": Row(("fix-calico",), vars=("settle=4s", "fresh_within=3s")),
@@ -81,13 +73,6 @@ MATRIX: dict[str, Row] = {
     # SELinux blocks install-cni: no CNI config either (check-cni-config reports it)
     "selinux-enforcing": Row(("selinux-cni-install",), also=("check-cni-config",),
                              vars=("accept_permissive=true",)),
-    "resolv-conf-loopback": Row(("fix-node-resolv-conf",)),
-    "resolv-conf-too-many-nameservers": Row(("fix-node-resolv-conf",)),
-    "resolv-conf-stub-symlink": Row(("fix-node-resolv-conf",)),
-    "resolv-conf-no-resolved": Row(("fix-node-resolv-conf",)),
-    "nodelocaldns-down": Row(("check-nodelocaldns",)),
-    "kube-proxy-rules-missing": Row(("check-kube-proxy-rules",)),
-    "kube-proxy-legacy-rules-missing": Row(("check-kube-proxy-rules",)),
 }
 
 ROUNDS: list[list[str]] = [
@@ -105,7 +90,7 @@ ROUNDS: list[list[str]] = [
 
 
 def test_every_fault_is_in_the_matrix_and_a_round() -> None:
-    assert set(MATRIX) == set(F.FAULTS), "a lab fault without a matrix row (or the reverse)"
+    assert set(MATRIX) == set(F.FAULTS), "a matrix row for a fault the lab does not have"
     placed = [f for r in ROUNDS for f in r]
     assert sorted(placed) == sorted(MATRIX), "every fault in exactly one round"
     assert all(len(r) <= len(SLOTS) for r in ROUNDS)
@@ -117,13 +102,6 @@ def test_every_fault_is_in_the_matrix_and_a_round() -> None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from lab_for(tmp_path_factory.mktemp("matrix"), NAMES, 222)
-
-
-def each(nodes: list[str], work: object) -> None:
-    """`work(node)` on every node at once (each node is its own namespace set)."""
-    with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
-        for f in [pool.submit(work, n) for n in nodes]:  # type: ignore[arg-type]
-            f.result()
 
 
 def cells(r: Result) -> dict[tuple[str, str], str]:
@@ -158,12 +136,7 @@ def differences(r: Result, want: dict[tuple[str, str], str]) -> list[str]:
 def test_matrix(lab: Lab, tmp_path: Path, round_no: int) -> None:
     faults = ROUNDS[round_no]
     placed = dict(zip(SLOTS, faults, strict=False))
-    for pod in kubectl(lab, "get", "pods", "-o", "name").stdout.split():
-        if pod.startswith("pod/debug-"):  # bare-pod's
-            kubectl(lab, "delete", pod, "--wait=false")
-    each(NAMES, lambda n: F.healthy(lab, n))
-    for node in NAMES:
-        kubectl(lab, "uncordon", node)
+    reset(lab)
     for node, fault in placed.items():
         F.inject(lab, f"{fault}@{node}")
     if "resolv-conf-loopback" in faults:
@@ -188,14 +161,11 @@ def test_matrix(lab: Lab, tmp_path: Path, round_no: int) -> None:
         args = [x for v in dict.fromkeys(v for row in rows for v in row.vars)
                 for x in ("--var", v)]
         args += ["--pause", "0", "--max-fail", "100%"]  # a report-only node must not halt
-        dry = cli("run", rb, "--nodes", "all", "--json", "--dry-run", *args, timeout=600)
-        want = dict.fromkeys(NAMES, "ok") | {
-            n: ("would-change" if MATRIX[placed[n]].fixed else "failed") for n in nodes}
-        assert dry.statuses() == want, f"{rb} dry run:\n{dry.stdout}\n{dry.stderr}"
-        real = cli("run", rb, "--nodes", "all", "--json", "--yes", *args, timeout=900)
-        want = dict.fromkeys(NAMES, "ok") | {
-            n: ("changed" if MATRIX[placed[n]].fixed else "failed") for n in nodes}
-        assert real.statuses() == want, f"{rb} run:\n{real.stdout}\n{real.stderr}"
+        for flag, fixing in (("--dry-run", "would-change"), ("--yes", "changed")):
+            r = cli("run", rb, "--nodes", "all", "--json", flag, *args, timeout=900)
+            want = dict.fromkeys(NAMES, "ok") | {
+                n: (fixing if MATRIX[placed[n]].fixed else "failed") for n in nodes}
+            assert r.statuses() == want, f"{rb} {flag}:\n{r.stdout}\n{r.stderr}"
 
     # 3. reboot the faulty nodes: every cell ok (but report-only faults a boot keeps)
     for node in placed:
