@@ -259,8 +259,9 @@ def _declared(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> list
     variables: Mapping[str, Any] = context_vars(plan.params, host, {}, plan.run_id,
                                                dry_run=plan.dry_run)
     timeout = step.timeout_s or plan.timeout
+    # `reads_of` sets the step's own `mutates` and `gate` on the context, as `run_kind` does
     ctx = StepContext(transport=_UNCONNECTED, dry_run=plan.dry_run, timeout=timeout,
-                      become=step.become, secrets=plan.secrets, mutates=step.mutates, gate=gate)
+                      become=step.become, secrets=plan.secrets)
     try:
         commands = reads_of(step, ctx, lambda t: render_command(t, variables, plan.secrets).text,
                             lambda t: render_text(t, variables), gate=gate)
