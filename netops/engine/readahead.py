@@ -259,9 +259,11 @@ def _declared(plan: Plan, host: Host, step: Step, *, gate: bool = False) -> list
     variables: Mapping[str, Any] = context_vars(plan.params, host, {}, plan.run_id,
                                                dry_run=plan.dry_run)
     timeout = step.timeout_s or plan.timeout
-    # `reads_of` sets the step's own `mutates` and `gate` on the context, as `run_kind` does
+    # mutates and gate set here already, so that `reads_of` (`step_context`) finds nothing to
+    # replace: one copy of the context per step and host saved, and a prediction covers every
+    # host of the run
     ctx = StepContext(transport=_UNCONNECTED, dry_run=plan.dry_run, timeout=timeout,
-                      become=step.become, secrets=plan.secrets)
+                      become=step.become, secrets=plan.secrets, mutates=step.mutates, gate=gate)
     try:
         commands = reads_of(step, ctx, lambda t: render_command(t, variables, plan.secrets).text,
                             lambda t: render_text(t, variables), gate=gate)
