@@ -187,7 +187,6 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     from netops.engine.readahead import Read, ReadAhead, predict
     from netops.engine.rounds import Rounds
     from netops.errors import TransportError
-    from netops.transport.base import Command
     from netops.transport.local import LocalTransport
 
     connector.warm(hosts, forks)  # diagnose never asks and never changes anything
@@ -203,9 +202,7 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     def reach(host: Host) -> str:
         """Connect and fetch the node's predicted checks in one go; why not, if not."""
         try:
-            kept[host.name].prefetch()
-            if not any(reads[host.name]):
-                kept[host.name].run(Command("true", readonly=True), timeout=30)
+            kept[host.name].reach()
             return ""
         except TransportError as e:
             return str(e)

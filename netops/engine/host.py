@@ -41,6 +41,7 @@ class StepRunner:
         self.changed = False
         self.predicted: dict[str, str | None] = {}
         """A dry run's picture of this target after the steps so far (StepContext)."""
+        self._reached = False
 
     def transport_for(self, step: Step) -> Transport:
         if step.on == "controller" or self.node is None:
@@ -73,6 +74,7 @@ class StepRunner:
                                     note=f"when: {step.when} is false")
                 outcome = None
             else:
+                self._reach_first(step)
                 outcome = self._attempts(step, variables, gate)
                 result = _result(step, outcome, self.world.clock() - started)
         except TimedOut as e:
@@ -95,6 +97,17 @@ class StepRunner:
         self.changed |= result.status in (Status.CHANGED, Status.WOULD_CHANGE)
         self.world.observer.on_event(StepFinished(self.label, result))
         return result
+
+    def _reach_first(self, step: Step) -> None:
+        """A dry run previews only a node it reaches: before its first node step, connect
+        (`reach`), or a step that sends nothing in a dry run (an unguarded shell step) would
+        preview an unreachable node as would-change."""
+        if self.plan.dry_run and not self._reached and step.on == "node" \
+                and self.node is not None:
+            reach = getattr(self.node, "reach", None)
+            if reach is not None:
+                reach()
+            self._reached = True
 
     def _held_back(self, step: Step) -> StepResult | None:
         """On a resume: the result of a mutating step that must not simply run again (done

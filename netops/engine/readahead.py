@@ -139,6 +139,14 @@ class ReadAhead:
             if self._pending:
                 self._fetch(self._pending[0])
 
+    def reach(self) -> None:
+        """Reach the node: fetch the first segment not fetched yet, and connect the transport
+        below if it can (a node with nothing predicted is reached too)."""
+        self.prefetch()
+        reach = getattr(self.inner, "reach", None)
+        if reach is not None:
+            reach()
+
     def _fetch(self, index: int) -> None:
         self._pending.remove(index)
         reads = self._segments[index]

@@ -27,6 +27,12 @@ class Kept:
         result: list[Completed | None] = batch(cmds, timeout=timeout)
         return result
 
+    def reach(self) -> None:
+        """Connect now if the transport below can (`SshTransport.reach`)."""
+        reach = getattr(self.inner, "reach", None)
+        if reach is not None:
+            reach()
+
     def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         self.inner.put(data, path, mode=mode)
 

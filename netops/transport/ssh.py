@@ -255,6 +255,11 @@ class SshTransport:
                     attempt += 1
                     time.sleep(opts.retry_backoff_s * 2 ** (attempt - 1))
 
+    def reach(self) -> None:
+        """Connect now (nothing is run): raises `TransportError` when the host cannot be
+        reached or refuses netops."""
+        self.connection()
+
     def open_quietly(self) -> None:
         """Connect now, and open the first command's session channel too (sshd's set-up
         after authentication takes ~45 ms before it answers the first channel); keep a

@@ -86,6 +86,32 @@ def test_dry_run_runs_checks_and_previews_changes(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*.ok")) == ["n2.ok"]
 
 
+def test_a_dry_run_previews_only_the_nodes_it_reaches(tmp_path: Path) -> None:
+    """An unguarded shell step sends nothing in a dry run; the preview must still connect
+    first, so that a node it cannot reach is `unreachable`, not `would-change`."""
+    from netops.errors import Unreachable
+
+    class Down(LocalTransport):
+        def reach(self) -> None:
+            raise Unreachable(self.host, "198.51.100.9:22: timed out")
+
+    inventory, rb = setup(tmp_path, """\
+        name: fix
+        description: d
+        steps:
+          - shell: touch DIR/{{ host.name }}.done
+    """, n=2)
+    hosts = inventory.select(None)  # type: ignore[attr-defined]
+    plan = build_plan(rb, inventory, hosts, [], Overrides(max_fail="100%"),  # type: ignore[arg-type]
+                      dry_run=True)
+    world = World(connect=lambda h: Down(h.name) if h.name == "n2" else LocalTransport(h.name),
+                  controller=LocalTransport, observer=Recorder())
+    r = execute(plan, world)
+    statuses = {h: x.status for h, x in r.hosts.items()}  # type: ignore[attr-defined]
+    assert statuses == {"n1": Status.WOULD_CHANGE, "n2": Status.UNREACHABLE}
+    assert not list(tmp_path.glob("*.done"))
+
+
 def test_failing_gate_halts_and_before_results_reach_hosts(tmp_path: Path) -> None:
     book = """\
         name: gate
