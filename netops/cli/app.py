@@ -21,6 +21,8 @@ from netops.errors import UserError
 from netops.transport.base import HostKeyMode
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from netops.inventory.model import Host, Inventory
     from netops.journal import Journal
     from netops.plain import Out
@@ -143,7 +145,19 @@ class Settings:
                 self.console().print(f"warning: {line}", markup=False, highlight=False)
         return inventory
 
-    def connector(self) -> "SshConnector":
+    def connector(self, dial: "Sequence[Host]" = ()) -> "SshConnector":
+        """The run's SSH connector. `dial`: hosts to open TCP connections to at once, while
+        paramiko loads (`netops.transport.dial`); give them only when they will be connected
+        to right away (no question asked first)."""
+        from netops.transport.sshconfig import Resolver
+
+        resolver = Resolver(self.ssh_config)
+        dialer = None
+        if dial:
+            from netops.transport.dial import Dialer
+
+            dialer = Dialer()
+            dialer.start(dial, resolver.resolve)
         from netops.transport.ssh import SshConnector, SshOptions
 
         if self.host_keys is HostKeyMode.OFF:
@@ -151,7 +165,7 @@ class Settings:
                                  "can pretend to be your nodes. Use this only for throw-away "
                                  "labs.[/]")
         return SshConnector(SshOptions(host_keys=self.host_keys, ssh_config=self.ssh_config,
-                                       connect_timeout=self.connect_timeout))
+                                       connect_timeout=self.connect_timeout), resolver, dialer)
 
 
 def settings(ctx: click.Context) -> Settings:

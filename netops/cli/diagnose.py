@@ -72,7 +72,7 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     names = [rb.name for rb in books]
     inventory = s.load_inventory()
     hosts = targets(inventory, nodes)
-    connector = s.connector()
+    connector = s.connector(dial=hosts[:forks])  # diagnose never asks before it connects
     preflight(connector, hosts)
     pairs = _runbook_vars(list(var), names)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",

@@ -209,11 +209,9 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
       netops run reset-flannel-subnet --nodes workers --batch-size 1 --until 06:00
     """
     s = settings(ctx)
-    from netops.notify import parse_targets
-
-    notify_to = parse_targets(notify)
+    notify_to = _notify_targets(notify)
     deadline = _deadline(until)
-    journal = open_journal(ctx)
+    journal = open_journal(ctx) if resume else None  # a resume starts from the journal
     prior = _prior(journal, resume, force, unknown)
     if prior is not None:
         runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False
@@ -226,15 +224,17 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     over = Overrides(batch_size, max_fail, pause, forks, timeout, deadline)
     plan = build_plan(what.runbook, what.inventory, what.hosts, what.vars, over,
                       dry_run=dry_run, resume=_resume_of(prior, unknown) if prior else None)
-    connector = s.connector()
-    preflight(connector, what.hosts)
     asks = _asks(dry_run or yes)
+    # Every input is checked; with no question to ask, the first hosts are dialled while
+    # paramiko loads, and warmed (connected, no command yet) while the engine loads.
+    connector = s.connector(dial=() if asks else what.hosts[:plan.forks])
+    preflight(connector, what.hosts)
     if not asks:
-        # Every input is checked: open the connections (no command yet) while the console
-        # and the engine load; handshakes mostly wait for the nodes.
         connector.warm(what.hosts, plan.forks)
     if not _confirmed(s.console(), plan, prior, over, asks):
         return ExitCode.INTERRUPTED
+    if journal is None:  # opened here, while the connections open (the lock is taken later)
+        journal = open_journal(ctx)
     from netops.session import RunSession, run_record
 
     session = RunSession(plan, connector, journal,
@@ -300,18 +300,28 @@ def _confirmed(console: "Out", plan: "Plan", prior: "ResumeState | None",
     return True
 
 
-def _prior(journal: "Journal", run_id: str | None, force: bool,
+def _prior(journal: "Journal | None", run_id: str | None, force: bool,
            unknown: str | None) -> "ResumeState | None":
     """The chain `--resume` names (None without it), its options checked."""
-    from netops.resume import resume_state
-
     if unknown not in (None, "stop", "retry", "skip"):
         raise UserError(f"--unknown {unknown!r}: expected stop, retry or skip")
     if run_id is None:
         if unknown is not None:
             raise UserError("--unknown applies to --resume only")
         return None
+    from netops.resume import resume_state
+
+    assert journal is not None
     return resume_state(journal, run_id, force=force)
+
+
+def _notify_targets(urls: "Sequence[str]") -> "Sequence[Target]":
+    """The --notify targets, checked (the webhook module loads only when there are some)."""
+    if not urls:
+        return ()
+    from netops.notify import parse_targets
+
+    return parse_targets(urls)
 
 
 def _explicit(rb: "Runbook", nodes: str | None, yes: bool) -> None:

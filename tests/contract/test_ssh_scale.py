@@ -3,15 +3,18 @@ shared jump connection, ProxyCommand, and ssh_config/known_hosts read once per r
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from netops.engine.readahead import Read, ReadAhead
-from netops.errors import HostKeyRejected, TimedOut
+from netops.errors import HostKeyRejected, TimedOut, Unreachable
 from netops.inventory.model import Host
 from netops.transport.base import Command, HostKeyMode
+from netops.transport.dial import Dialer
 from netops.transport.ssh import SshConnector, SshOptions
+from netops.transport.sshconfig import Resolver
 from tests.contract.sshd import Sshd
 
 
@@ -42,7 +45,9 @@ def test_a_batch_is_one_channel_with_every_outcome_apart(sshd: Sshd) -> None:
     cut = t.run_batch([Command("echo done", readonly=True),
                        Command("sleep 31.5", readonly=True)], timeout=1)
     assert cut[0] is not None and cut[0].stdout == "done\n" and cut[1] is None
-    left = t.run(Command("pgrep -af 'slee[p] 31.5' || true")).stdout.strip()
+    # (anchored: the watcher, whose argv holds the batch's text, outlives it by the
+    # TERM-to-KILL grace)
+    left = t.run(Command("pgrep -af '^slee[p] 31.5' || true")).stdout.strip()
     assert left == "", f"the batch left processes behind: {left}"
     t.close()
 
@@ -100,3 +105,50 @@ def test_proxycommand(sshd: Sshd, tmp_path: Path) -> None:
     t = connector().transport(host(sshd, cfg, "inner1"))
     assert t.run(Command("echo via-proxy")).stdout == "via-proxy\n"
     t.close()
+
+
+class RecordingDialer(Dialer):
+    """Remembers the local address of each socket it hands over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[tuple[str, int] | None] = []
+
+    def take(self, address: str, port: int, timeout: float) -> socket.socket | None:
+        got = super().take(address, port, timeout)
+        self.given.append(None if got is None else got.getsockname())
+        return got
+
+
+def test_a_host_dialled_ahead_connects_on_that_socket(sshd: Sshd, tmp_path: Path) -> None:
+    resolver, dialer = Resolver(), RecordingDialer()
+    box = host(sshd, sshd.ssh_config)
+    dialer.start([box], resolver.resolve)
+    dialer.wait(5)
+    t = SshConnector(SshOptions(host_keys=HostKeyMode.STRICT, connect_timeout=3,
+                                connect_retries=0), resolver, dialer).transport(box)
+    client = t.run(Command("echo $SSH_CLIENT")).stdout.split()
+    assert dialer.given and dialer.given[0] is not None
+    assert int(client[1]) == dialer.given[0][1]  # sshd saw the dialled socket's port
+    assert dialer.take("127.0.0.1", sshd.port, 1) is None  # handed out once
+    t.close()
+
+
+def test_dialling_ahead_skips_proxies_and_leaves_failures_to_the_transport(
+        sshd: Sshd, tmp_path: Path) -> None:
+    cfg = jump_config(sshd, tmp_path, "  ProxyJump jump\n")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    resolver, dialer = Resolver(), Dialer()
+    inner, dead = host(sshd, cfg, "inner1"), host(sshd, cfg, "jump", port=dead_port)
+    dialer.start([inner, dead], resolver.resolve)
+    dialer.wait(5)
+    assert dialer.take("127.0.0.1", sshd.port, 1) is None  # behind ProxyJump: not dialled
+    assert dialer.take("127.0.0.1", dead_port, 1) is None  # refused: left to the transport
+    c = SshConnector(SshOptions(host_keys=HostKeyMode.STRICT, connect_timeout=3,
+                                connect_retries=0), resolver, dialer)
+    with pytest.raises(Unreachable, match="refused"):
+        c.transport(dead).run(Command("true"))
+    assert c.transport(inner).run(Command("echo via-jump")).stdout == "via-jump\n"

@@ -15,7 +15,7 @@ from netops.engine.readahead import Read, ReadAhead, predict, wrap_all
 from netops.inventory.load import load_inventory
 from netops.runbook.load import load_runbook
 from netops.transport.base import Command, Completed
-from netops.transport.channel import batch_script, split_batch
+from netops.transport.channel import batch_script, simple_command, split_batch
 from netops.transport.local import LocalTransport
 
 MARK = "--netops-test--"
@@ -150,6 +150,30 @@ def test_batch_split_keeps_streams_codes_and_no_trailing_newline() -> None:
     assert [(c.rc, c.stdout, c.stderr) for c in got if c] == [
         (0, "x", ""), (4, "out\n", "err\n"), (0, "read-eof\n", ""), (0, "", ""),
         (0, "\n\n", "")]
+
+
+def test_a_command_in_a_batch_cannot_change_the_shell_of_the_next() -> None:
+    # simple commands run in the batch's own shell (a fork less); anything that could change
+    # that shell (cd, exit, assignments, set, exec, a sourced file) gets a subshell
+    cmds = [Command("cd /"), Command("pwd"), Command("X=1"), Command("echo ${X:-unset}"),
+            Command("set -e"), Command("false"), Command("echo still-here"),
+            Command("exit 3"), Command("uname -s"), Command("exec true"), Command("echo end")]
+    got = local_batch(cmds, timeout=None)
+    here = subprocess.run(["pwd"], capture_output=True, text=True, check=True).stdout
+    assert [(c.rc, c.stdout) for c in got if c] == [
+        (0, ""), (0, here), (0, ""), (0, "unset\n"), (0, ""), (1, ""), (0, "still-here\n"),
+        (3, ""), (0, "Linux\n"), (0, ""), (0, "end\n")]
+
+
+def test_only_plain_external_commands_skip_the_subshell() -> None:
+    plain = ["hostname", "uname -r", "sysctl -n net.ipv4.ip_forward", "ip -o -4 addr show dev eth0",
+             "cat /proc/sys/kernel/random/boot_id", "/usr/sbin/iptables -S FORWARD"]
+    shelly = ["cd /", "exit 3", "X=1", "X=1 env", "set -e", ". ./x", "exec true", "read x",
+              "echo $HOME", "cat a | wc -l", "a; b", "a && b", "echo 'q'", "ls *.yaml", "ls ~",
+              "echo a > f", "(a)", "a &", "echo `id`", "trap '' TERM", "cat a\nexit 1",
+              "command cd /", "ulimit -n 1", "umask 0"]
+    assert [c for c in plain if not simple_command(c)] == []
+    assert [c for c in shelly if simple_command(c)] == []
 
 
 def test_a_batch_timeout_leaves_the_rest_to_run_on_their_own(tmp_path: Path) -> None:

@@ -96,3 +96,20 @@ def test_known_hosts_index_plain_hashed_and_ports(tmp_path: Path) -> None:
     found = store.entries_for(("[10.0.0.3]:2222",), (known,))
     assert found["ssh-ed25519"].get_base64() == b
     assert store.entries_for(("10.0.0.3",), (known,)) == {}
+
+
+def test_lines_without_shell_syntax_split_as_shlex_would() -> None:
+    # `_split` skips shlex for lines it would split at blanks only; both must agree
+    import shlex
+
+    from netops.transport.sshconfig import _split
+
+    lines = ["Host node1 node2", "  HostName 10.0.0.1", "Port=2201", "IdentityFile ~/.ssh/k",
+             "ProxyCommand ssh -W %h:%p bastion", "User\tops", 'HostName "quoted name"',
+             "IdentityFile 'with space'", "User ops # a comment", "LocalCommand a\\ b",
+             "Host *.lab !node3", "  KexAlgorithms curve25519-sha256,ecdh-sha2-nistp256  "]
+    for line in lines:
+        key, args = _split(line, "test") or ("", [])
+        rest = line.strip()[len(line.strip().split(None, 1)[0].split("=")[0]):].lstrip(" \t=")
+        assert args == shlex.split(rest, comments=True), line
+        assert key == line.strip().split(None, 1)[0].split("=")[0].lower()
