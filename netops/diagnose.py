@@ -183,13 +183,14 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     """`diagnose` over SSH, with its transport stack: per node one kept connection, under it
     the rounds (`Rounds`: the runbooks' unpredicted reads, one batch per round), above it the
     read-ahead (`ReadAhead`: every predicted read of every runbook, fetched on reaching the
-    node). The connections are closed at the end."""
+    node; where a slow read such as check-conntrack's sample starts with them, the quick ones
+    wait for the fleet's handshakes to settle first). The connections are closed at the end."""
     from netops.engine.readahead import Read, ReadAhead, predict
     from netops.engine.rounds import Rounds
     from netops.errors import TransportError
     from netops.transport.local import LocalTransport
 
-    connector.warm(hosts, forks)  # diagnose never asks and never changes anything
+    settled = connector.warm(hosts, forks)  # diagnose never asks and never changes anything
     dry_runs = plans(runbooks, inventory, hosts, forks=forks, pairs=pairs)
     reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
     for plan in dry_runs:
@@ -197,7 +198,7 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
             reads[name] += mine
     ssh = {h.name: connector.transport(h) for h in hosts}
     rounds = {name: Rounds(t) for name, t in ssh.items()}
-    kept = {name: ReadAhead(r, reads[name]) for name, r in rounds.items()}
+    kept = {name: ReadAhead(r, reads[name], hold=settled.wait) for name, r in rounds.items()}
 
     def reach(host: Host) -> str:
         """Connect and fetch the node's predicted checks in one go; why not, if not."""

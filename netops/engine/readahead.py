@@ -69,7 +69,8 @@ def _key(cmd: Command) -> tuple[str, bool]:
     return cmd.text, cmd.become
 
 
-_SLEEPS = re.compile(r"(^|[\s;&|(`])sleep\s")
+_SLEEPS = re.compile(r"(^|[\s;&|(`])sleep\s+(\d+(?:\.\d+)?([smhd]?)\b)?")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def takes_its_time(cmd: Command) -> bool:
@@ -77,6 +78,16 @@ def takes_its_time(cmd: Command) -> bool:
     counter over 10 s). In a batch it would hold up every command after it, so it runs on a
     channel of its own, beside the batch (`ReadAhead`) or the round (`Rounds`)."""
     return _SLEEPS.search(cmd.text) is not None
+
+
+def sleeps_for(cmd: Command) -> float:
+    """The longest literal `sleep` of the command's script, in seconds (0 when none is
+    literal: `sleep $n`)."""
+    longest = 0.0
+    for m in _SLEEPS.finditer(cmd.text):
+        if m.group(2):
+            longest = max(longest, float(m.group(2).rstrip("smhd")) * _UNITS[m.group(3)])
+    return longest
 
 
 class _Aside:
@@ -113,9 +124,14 @@ class ReadAhead:
     would have (a slow check late in a runbook does not hold up the checks before it).
     """
 
-    def __init__(self, inner: Transport, reads: Sequence[Read | None]) -> None:
+    def __init__(self, inner: Transport, reads: Sequence[Read | None],
+                 hold: Callable[[float], object] | None = None) -> None:
+        """`hold(seconds)`: what the quick reads of a batch may wait for (at most `seconds`)
+        while a slow read of the same batch runs, e.g. the other nodes' handshakes (see
+        `_fetch`)."""
         self.inner = inner
         self.host = inner.host
+        self._hold = hold
         self._segments: list[list[Read]] = [[]]
         for read in reads:
             if read is None:
@@ -160,6 +176,13 @@ class ReadAhead:
             _key(r.command): _Aside(lambda r=r: aside(r.command, timeout=r.timeout))  # type: ignore[misc]
             for r in unique if takes_its_time(r.command)}
         fast = [r for r in unique if _key(r.command) not in done]
+        if fast and done and self._hold is not None:
+            # The slow reads decide when this node is done; its quick reads, which will be
+            # done long before, may wait (up to half the shortest sleep) for what `hold`
+            # waits for: in diagnose, every other node's handshake, each starting its own
+            # slow read, without this node's checks taking the CPU they need.
+            self._hold(min(sleeps_for(r.command) for r in unique
+                           if _key(r.command) in done) / 2)
         if fast:
             results = batch([r.command for r in fast],
                             timeout=shortest(r.timeout for r in fast))

@@ -97,23 +97,29 @@ class SshConnector:
         warm = self._warm.pop(host.name, None)
         return warm if warm is not None else SshTransport(self, host)
 
-    def warm(self, hosts: Sequence[Host], forks: int) -> None:
+    def warm(self, hosts: Sequence[Host], forks: int) -> threading.Event:
         """Start opening connections to `hosts` in the background, `forks` at a time, while
         the caller finishes its own set-up (imports, plan, journal): handshakes spend most of
         their time waiting for the node. `transport(host)` then hands out the connection in
-        flight; a failure is kept and raised by its first command, as without warming."""
+        flight; a failure is kept and raised by its first command, as without warming.
+        Returns an event set once every host is connected or has failed to."""
         todo = [SshTransport(self, h) for h in hosts]
         for t in todo:
             self._warm[t.host] = t
+        settled = threading.Event()
 
         def work() -> None:
             from netops.engine.parallel import each
 
-            each(todo, SshTransport.open_quietly, forks)
-            if self.dialer is not None:
-                self.dialer.close()  # what no host took (none should be left)
+            try:
+                each(todo, SshTransport.open_quietly, forks)
+                if self.dialer is not None:
+                    self.dialer.close()  # what no host took (none should be left)
+            finally:
+                settled.set()
 
         threading.Thread(target=work, name="netops-warm", daemon=True).start()
+        return settled
 
     def resolve(self, host: Host) -> Resolved:
         """Address, port, user, keys and proxies of `host` (cached per host)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from netops.engine.events import Recorder
 from netops.engine.execute import World, execute
 from netops.engine.prepare import Overrides, build_plan
-from netops.engine.readahead import Read, ReadAhead, predict, wrap_all
+from netops.engine.readahead import Read, ReadAhead, predict, sleeps_for, wrap_all
 from netops.inventory.load import load_inventory
 from netops.runbook.load import load_runbook
 from netops.transport.base import Command, Completed
@@ -215,3 +215,31 @@ def test_segments_are_fetched_when_their_first_read_is_asked_for() -> None:
     assert ahead.run(three).stdout == "3\n"  # asks for a later read first: its segment
     assert ahead.run(two).stdout == "2\n"
     assert calls == ["n1 batch 1", "n1 run echo unpredicted", "n1 batch 2"]
+
+
+def test_quick_reads_beside_a_slow_one_wait_for_the_hold_at_most_half_its_sleep() -> None:
+    calls: list[str] = []
+    held: list[float] = []
+    slow = Command("a=1; sleep 0.4; echo sampled", readonly=True)
+    quick = Command("echo quick", readonly=True)
+
+    def hold(seconds: float) -> None:
+        held.append(seconds)
+        calls.append("held")
+
+    ahead = ReadAhead(BatchingLocal("n1", calls), [Read(quick, None), Read(slow, None)],
+                      hold=hold)
+    assert ahead.run(quick).stdout == "quick\n"
+    assert held == [0.2]
+    assert ahead.run(slow).stdout == "sampled\n"
+    # the slow read ran on its own (started before the hold); the quick ones after the hold
+    assert f"n1 run {slow.text}" in calls and calls.index("held") < calls.index("n1 batch 1")
+    # without a slow read in the batch, nothing waits
+    plain = ReadAhead(BatchingLocal("n2", calls), [Read(quick, None)], hold=hold)
+    assert plain.run(quick).stdout == "quick\n" and held == [0.2]
+
+
+def test_how_long_a_script_sleeps() -> None:
+    assert [sleeps_for(Command(t)) for t in (
+        "sleep 10", "a=$(x); sleep 2.5; b", "sleep 1m", "sleep $n", "echo nosleep",
+        "sleep 3; sleep 7s", "(sleep 1h)")] == [10, 2.5, 60, 0, 0, 7, 3600]
