@@ -37,7 +37,11 @@ def user_dir() -> Path:
 
 def packaged_dir() -> Path:
     """The library shipped inside the package (a directory on disk: netops is never
-    imported from a zip; if it were, the files are extracted for the life of the process)."""
+    imported from a zip; if it were, the files are extracted for the life of the process).
+    Looked for beside this module first: importlib.resources costs ~4 ms to load."""
+    beside = Path(__file__).parent / "runbooks"
+    if beside.is_dir():
+        return beside
     from importlib.resources import as_file, files
 
     shipped = files("netops").joinpath("runbooks")

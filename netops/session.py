@@ -188,10 +188,9 @@ class RunSession:
                  blocked: dict[str, TransportError]) -> RunResult:
         from netops.engine.events import FanOut
         from netops.engine.execute import World, execute
-        from netops.transport.local import LocalTransport
 
         journal = self.journal.observer(self.plan.run_id, self.plan.secrets, self._failed)
-        world = World(connect=connect, controller=LocalTransport,
+        world = World(connect=connect, controller=_controller,
                       observer=FanOut([journal, *observers]), ask=ask, stop=self.stop,
                       blocked=blocked)
         run = execute(self.plan, world)
@@ -217,3 +216,11 @@ class RunSession:
             self.journal.settle_unknown(self.plan.run_id)
         except JournalError:
             pass
+
+
+def _controller() -> Transport:
+    """The controller's own transport, loaded only by a run with controller steps."""
+    from netops.transport.local import LocalTransport
+
+    return LocalTransport()
+

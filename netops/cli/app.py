@@ -156,8 +156,9 @@ class Settings:
         if dial:
             from netops.transport.dial import Dialer
 
+            targets = [resolver.check(h) for h in dial]  # a bad one: exit 2, nothing dialled
             dialer = Dialer()
-            dialer.start(dial, resolver.resolve)
+            dialer.start(targets)
         from netops.transport.ssh import SshConnector, SshOptions
 
         if self.host_keys is HostKeyMode.OFF:

@@ -15,7 +15,6 @@ from netops.runbook.render import evaluate_when, render_command, render_text
 from netops.steps.base import Outcome, StepContext
 from netops.steps.registry import kind
 from netops.transport.base import Transport, mask
-from netops.transport.env import EnvTransport, controller_env
 from netops.transport.readonly import ReadOnlyTransport
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ class StepRunner:
     def transport_for(self, step: Step) -> Transport:
         if step.on == "controller" or self.node is None:
             if self.controller is None:
+                from netops.transport.env import EnvTransport, controller_env
+
                 self.controller = self.world.controller()
                 env = controller_env(self.host.vars) if self.host is not None else {}
                 if env:

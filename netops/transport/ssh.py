@@ -38,7 +38,7 @@ from netops.transport import known_hosts
 from netops.transport._paramiko import paramiko
 from netops.transport.base import Command, Completed, HostKeyMode, read_file
 from netops.transport.channel import Keepalive, run_batch, run_on_channel
-from netops.transport.sshconfig import Resolved, Resolver, split_hop
+from netops.transport.sshconfig import Resolved, Resolver, key_path, split_hop
 
 if TYPE_CHECKING:
     from netops.inventory.model import Host
@@ -174,10 +174,7 @@ class _Gateway:
 
 
 def _load_key(path: str) -> paramiko.PKey | None:
-    full = Path(path).expanduser()
-    if not full.is_file():
-        raise UserError(f"private key file {path} does not exist",
-                        hint="fix ansible_ssh_private_key_file or IdentityFile")
+    full = key_path(path)
     try:
         return paramiko.PKey.from_path(full)
     except paramiko.PasswordRequiredException:

@@ -555,6 +555,12 @@ class Resolver:
                 self._configs[path] = SshConfig((path,) if path else default_files())
             return self._configs[path]
 
+    def check(self, host: Host) -> Resolved:
+        """`resolve`, and the inventory's key file exists (before any host is touched)."""
+        if host.key_file:
+            key_path(host.key_file)
+        return self.resolve(host)
+
     def resolve(self, host: Host) -> Resolved:
         """Address, port, user, keys and proxies of `host` (cached per host)."""
         key = (host.name, host.address, host.port, host.user, host.key_file,
@@ -566,4 +572,13 @@ class Resolver:
                             host.user, host.key_file, args)
             self._resolved[key] = found
         return found
+
+
+def key_path(path: str) -> Path:
+    """A private key file's path, which must exist."""
+    full = Path(path).expanduser()
+    if not full.is_file():
+        raise UserError(f"private key file {path} does not exist",
+                        hint="fix ansible_ssh_private_key_file or IdentityFile")
+    return full
 

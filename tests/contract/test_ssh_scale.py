@@ -123,7 +123,7 @@ class RecordingDialer(Dialer):
 def test_a_host_dialled_ahead_connects_on_that_socket(sshd: Sshd, tmp_path: Path) -> None:
     resolver, dialer = Resolver(), RecordingDialer()
     box = host(sshd, sshd.ssh_config)
-    dialer.start([box], resolver.resolve)
+    dialer.start([resolver.resolve(box)])
     dialer.wait(5)
     t = SshConnector(SshOptions(host_keys=HostKeyMode.STRICT, connect_timeout=3,
                                 connect_retries=0), resolver, dialer).transport(box)
@@ -143,7 +143,7 @@ def test_dialling_ahead_skips_proxies_and_leaves_failures_to_the_transport(
     closed.close()  # nothing listens there
     resolver, dialer = Resolver(), Dialer()
     inner, dead = host(sshd, cfg, "inner1"), host(sshd, cfg, "jump", port=dead_port)
-    dialer.start([inner, dead], resolver.resolve)
+    dialer.start([resolver.resolve(inner), resolver.resolve(dead)])
     dialer.wait(5)
     assert dialer.take("127.0.0.1", sshd.port, 1) is None  # behind ProxyJump: not dialled
     assert dialer.take("127.0.0.1", dead_port, 1) is None  # refused: left to the transport

@@ -77,6 +77,22 @@ def test_bad_input_exits_2_before_any_connection(tmp_path: Path, node: list[int]
     assert node[1] == 0
 
 
+def test_a_missing_key_file_exits_2_before_any_connection(tmp_path: Path,
+                                                           node: list[int]) -> None:
+    _write(tmp_path, node[0])
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(inventory.read_text().replace(
+        "ansible_port:", f"ansible_ssh_private_key_file: {tmp_path}/nokey, ansible_port:"))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(inventory), "--journal",
+         str(tmp_path / "journal.db"), "run", str(tmp_path / "probe.yaml"), "--yes"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "nokey does not exist" in done.stderr, done.stderr
+    assert node[1] == 0
+
+
 def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
     """The control: the same run with valid input knocks, finds no SSH server there, and says
     so in one line per host, without paramiko's traceback from its transport thread."""
