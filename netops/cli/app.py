@@ -7,6 +7,7 @@ so `netops --help` stays fast: importing click costs ~15 ms, where typer (a wrap
 click) cost ~110 ms through the pydantic adapter it coerces every parameter with.
 """
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -58,13 +59,29 @@ class Command(click.Command):
 
 class Group(click.Group):
     """A group that lists its commands in the order they were registered (grouped by topic),
-    not sorted; its commands and subgroups are `Command`s and `Group`s."""
+    not sorted; its commands and subgroups are `Command`s and `Group`s.
+
+    `lazy` maps command names, in the order `--help` lists them, to the module that registers
+    them: a command's module is imported only when it runs (or `--help` lists them all), so
+    that `netops run` does not load `diagnose`, `schedule`, the lab..."""
 
     command_class = Command
     group_class = type
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        for module in dict.fromkeys(self.lazy.values()):
+            importlib.import_module(module)
+        return [*(n for n in self.lazy if n in self.commands),
+                *(n for n in self.commands if n not in self.lazy)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            importlib.import_module(self.lazy[cmd_name])
+        return self.commands.get(cmd_name)
 
 
 def argument(name: str, help: str = "", *, required: bool = True, many: bool = False,

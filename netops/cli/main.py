@@ -9,25 +9,24 @@ from netops.cli.app import app
 from netops.engine.result import ExitCode
 from netops.errors import JournalError, UserError
 
-
-def _mount_lab() -> None:
-    try:
-        from netops.lab.cli import lab_app
-    except ImportError:  # the lab is optional at run time (it needs root and iproute2)
-        return
-    app.add_command(lab_app, "lab")
+COMMANDS = {
+    "diagnose": "netops.cli.diagnose",
+    "inventory": "netops.cli.fleet", "exec": "netops.cli.fleet",
+    "history": "netops.cli.journal", "report": "netops.cli.journal",
+    "list": "netops.cli.run", "show": "netops.cli.run", "validate": "netops.cli.run",
+    "schema": "netops.cli.run", "run": "netops.cli.run",
+    "scheduler": "netops.cli.schedule", "schedule": "netops.cli.schedule",
+    "lab": "netops.lab.cli",
+}
+"""Each command, in the order `netops --help` lists them, and the module that registers it
+(loaded when the command runs: `Group.lazy`)."""
+app.lazy.update(COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the only place that exits."""
-    import netops.cli.diagnose  # registers diagnose
-    import netops.cli.fleet  # registers inventory and exec
-    import netops.cli.journal  # registers history and report
-    import netops.cli.run  # registers the runbook commands
-    import netops.cli.schedule  # noqa: F401  (registers schedule and scheduler)
     from netops.locks import NodeLocked
 
-    _mount_lab()
     debug = "--debug" in (argv if argv is not None else sys.argv)
     try:
         code = app(args=argv, standalone_mode=False, prog_name="netops")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from netops.cli.app import F, Group, argument, path_type
+from netops.cli.app import F, Group, app, argument, path_type
 from netops.errors import UserError
 from netops.plain import stderr_console
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # The lab: network namespaces on a bridge; it needs root.
 lab_app = Group("lab", no_args_is_help=True, help="Build and manage a lab of real sshd nodes.")
+app.add_command(lab_app, "lab")
 
 
 def dir_option(f: F) -> F:
