@@ -106,8 +106,10 @@ def _split(line: str, where: str) -> tuple[str, list[str]] | None:
     return m.group(1).lower(), args
 
 
-def _pattern(pattern: str, *, fold: bool) -> re.Pattern[str]:
-    return _compiled(pattern.lower() if fold else pattern, fold)
+def _matches(pattern: str, name: str, *, fold: bool) -> bool:
+    if "*" not in pattern and "?" not in pattern:  # a plain name (a fleet's usual Host line)
+        return pattern.lower() == name.lower() if fold else pattern == name
+    return _compiled(pattern.lower() if fold else pattern, fold).match(name) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -122,7 +124,7 @@ def match_list(name: str, patterns: str, *, fold: bool = True) -> bool:
     found = False
     for item in patterns.split(","):
         negated = item.startswith("!")
-        if _pattern(item[1:] if negated else item, fold=fold).match(name):
+        if _matches(item[1:] if negated else item, name, fold=fold):
             if negated:
                 return False
             found = True
@@ -267,7 +269,7 @@ class _Lookup:
         found = False
         for p in patterns:
             negated = p.startswith("!")
-            if _pattern(p[1:] if negated else p, fold=False).match(self.name):
+            if _matches(p[1:] if negated else p, self.name, fold=False):
                 if negated:
                     return False
                 found = True
