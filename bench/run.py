@@ -17,6 +17,7 @@ import functools
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -153,8 +154,9 @@ def _record_diagnose(lab: Lab, scripts: Path) -> list[str]:
     """Write each node's diagnose commands (as netops runs them, recorded by one untimed run
     of netops diagnose) for the joined-OpenSSH bound; returns no argv of its own."""
     subprocess.run([sys.executable, str(BENCH / "diagnose_commands.py"),
-                    str(lab.inventory_path), str(scripts), "--runbooks", str(REPO / "netops" / "runbooks"),
-                    "--", *SELECT, "--forks", str(len(lab.names))],
+                    str(lab.inventory_path), str(scripts), "--runbooks",
+                    str(REPO / "netops" / "runbooks"), "--", *SELECT,
+                    "--forks", str(len(lab.names))],
                    cwd=scripts.parent, check=False, stdout=subprocess.DEVNULL,
                    env={**os.environ, "HOME": str(scripts.parent)})
     return []
@@ -243,6 +245,8 @@ def main() -> None:
                     help="the node counts at which the diagnose workload runs too")
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     a = ap.parse_args()
+    # a SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so that `bench` tears its lab down
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     wanted = [t.strip() for t in a.tools.split(",") if t.strip()]
 
     def selector(n: int) -> Callable[[str], bool]:
