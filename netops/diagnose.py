@@ -177,10 +177,10 @@ def diagnose(dry_runs: Sequence[Plan], hosts: Sequence[Host],
     return diagnosis
 
 
-def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Sequence[Host],
-                   connector: SshConnector, observer: Observer, *, forks: int = 50,
-                   pairs: Mapping[str, Sequence[str]] | None = None) -> Diagnosis:
-    """`diagnose` over SSH, with its transport stack: per node one kept connection, under it
+def diagnose_fleet(dry_runs: Sequence[Plan], hosts: Sequence[Host], connector: SshConnector,
+                   observer: Observer, *, forks: int = 50) -> Diagnosis:
+    """`diagnose` (of the `plans` of its runbooks, built first: they check the input) over SSH,
+    with its transport stack: per node one kept connection, under it
     the rounds (`Rounds`: the runbooks' unpredicted reads, one batch per round), above it the
     read-ahead (`ReadAhead`: every predicted read of every runbook, fetched on reaching the
     node; where a slow read such as check-conntrack's sample starts with them, the quick ones
@@ -191,7 +191,6 @@ def diagnose_fleet(runbooks: Sequence[Runbook], inventory: Inventory, hosts: Seq
     from netops.transport.local import LocalTransport
 
     settled = connector.warm(hosts, forks)  # diagnose never asks and never changes anything
-    dry_runs = plans(runbooks, inventory, hosts, forks=forks, pairs=pairs)
     reads: dict[str, list[Read | None]] = {h.name: [] for h in hosts}
     for plan in dry_runs:
         for name, mine in predict(plan).items():

@@ -36,8 +36,8 @@ LEGEND = "· ok   ✗ broken (the runbook would fix it)   ? unknown   ! unreacha
 @nodes_option
 @click.option("--runbook", "-r", "only", multiple=True, metavar="<runbook>",
               help="Only these runbooks (repeatable).")
-@click.option("--evidence", "-e", is_flag=True, help="Show why each finding was made.")
-@click.option("--var", multiple=True, metavar="<runbook.name=value>",
+@click.option("--evidence", is_flag=True, help="Show why each finding was made.")
+@click.option("--var", "-e", multiple=True, metavar="<runbook.name=value>",
               help="A param of one runbook, e.g. check-conntrack.sample_interval=2s "
               "(repeatable).")
 @click.option("--forks", "-f", type=click.IntRange(min=1), default=50, metavar="<n>",
@@ -62,7 +62,7 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
 
     Example: netops diagnose --nodes workers --evidence
     """
-    from netops.diagnose import diagnose_fleet
+    from netops.diagnose import diagnose_fleet, plans
     from netops.engine.events import FanOut
     from netops.report import LiveView
 
@@ -72,15 +72,15 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     names = [rb.name for rb in books]
     inventory = s.load_inventory()
     hosts = targets(inventory, nodes)
-    connector = s.connector(dial=hosts[:forks])  # diagnose never asks before it connects
+    dry_runs = plans(books, inventory, hosts, forks=forks, pairs=_runbook_vars(list(var), names))
+    # every input checked: dialled at once (diagnose never asks before it connects)
+    connector = s.connector(dial=hosts[:forks])
     preflight(connector, hosts)
-    pairs = _runbook_vars(list(var), names)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)
     began, clock = time.time(), time.monotonic()
     live = [LiveView(console, verbose=True, live=False, batch_lines=False)] if s.verbose else []
-    result = diagnose_fleet(books, inventory, hosts, connector,
-                            FanOut(live), forks=forks, pairs=pairs)
+    result = diagnose_fleet(dry_runs, hosts, connector, FanOut(live), forks=forks)
     down = [n for n, row in result.nodes.items()
             if any(f.status == "unreachable" for f in row.values())]
     if down:

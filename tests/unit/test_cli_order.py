@@ -93,6 +93,24 @@ def test_a_missing_key_file_exits_2_before_any_connection(tmp_path: Path,
     assert node[1] == 0
 
 
+@pytest.mark.parametrize("var,words", [
+    ("check-conntrack.nosuch=1", "has no such param"),
+    ("check-conntrack.sample_interval=soon", "soon"),
+    ("nosuch.x=1", "one of the runbooks diagnosed"),
+])
+def test_diagnose_checks_its_vars_before_any_connection(tmp_path: Path, node: list[int],
+                                                        var: str, words: str) -> None:
+    _write(tmp_path, node[0])
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         str(tmp_path / "journal.db"), "diagnose", "-r", "check-conntrack", "-e", var],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert node[1] == 0
+
+
 def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
     """The control: the same run with valid input knocks, finds no SSH server there, and says
     so in one line per host, without paramiko's traceback from its transport thread."""
