@@ -211,7 +211,7 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     s = settings(ctx)
     notify_to = _notify_targets(notify)
     deadline = _deadline(until)
-    journal = open_journal(ctx) if resume else None  # a resume starts from the journal
+    journal = open_journal(ctx)  # before any node is dialled: a bad journal exits 2 first
     prior = _prior(journal, resume, force, unknown)
     if prior is not None:
         runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False
@@ -233,8 +233,6 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
         connector.warm(what.hosts, plan.forks)
     if not _confirmed(s.console(), plan, prior, over, asks):
         return ExitCode.INTERRUPTED
-    if journal is None:  # opened here, while the connections open (the lock is taken later)
-        journal = open_journal(ctx)
     from netops.session import RunSession, run_record
 
     session = RunSession(plan, connector, journal,
@@ -300,7 +298,7 @@ def _confirmed(console: "Out", plan: "Plan", prior: "ResumeState | None",
     return True
 
 
-def _prior(journal: "Journal | None", run_id: str | None, force: bool,
+def _prior(journal: "Journal", run_id: str | None, force: bool,
            unknown: str | None) -> "ResumeState | None":
     """The chain `--resume` names (None without it), its options checked."""
     if unknown not in (None, "stop", "retry", "skip"):
@@ -311,7 +309,6 @@ def _prior(journal: "Journal | None", run_id: str | None, force: bool,
         return None
     from netops.resume import resume_state
 
-    assert journal is not None
     return resume_state(journal, run_id, force=force)
 
 

@@ -11,12 +11,13 @@ anything reaches the database. Any database failure is a `JournalError`.
 - `dialect`: the one place where SQLite and PostgreSQL differ (placeholders, schema set-up,
   locking and busy timeout);
 - `store`: `Journal`, its statements written once, and `RunRecord`;
-- `observer`: `JournalObserver`, which writes a run's events through `Journal`'s methods.
+- `observer`: `JournalObserver`, which writes a run's events through `Journal`'s methods
+  (imported by `Journal.observer` when a run starts, not with the package: it loads the
+  engine's events).
 """
 
 from netops.errors import JournalError
 from netops.journal.dialect import BUSY_TIMEOUT, Dialect, Sql
-from netops.journal.observer import OUTPUT_LIMIT, JournalObserver
 from netops.journal.rows import (
     Chain,
     ChainState,
@@ -29,7 +30,7 @@ from netops.journal.rows import (
 from netops.journal.store import Journal, RunRecord, default_path
 
 __all__ = [
-    "BUSY_TIMEOUT", "OUTPUT_LIMIT", "Chain", "ChainState", "Dialect", "FireRow", "HostRow",
-    "Journal", "JournalError", "JournalObserver", "RunRecord", "RunRow", "Sql", "StepRow",
+    "BUSY_TIMEOUT", "Chain", "ChainState", "Dialect", "FireRow", "HostRow",
+    "Journal", "JournalError", "RunRecord", "RunRow", "Sql", "StepRow",
     "default_path", "pid_alive",
 ]

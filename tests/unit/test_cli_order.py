@@ -93,6 +93,19 @@ def test_a_missing_key_file_exits_2_before_any_connection(tmp_path: Path,
     assert node[1] == 0
 
 
+def test_a_journal_that_cannot_open_exits_2_before_any_connection(tmp_path: Path,
+                                                                   node: list[int]) -> None:
+    _write(tmp_path, node[0])
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         "/proc/netops-none/journal.db", "run", str(tmp_path / "probe.yaml"), "--yes"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "cannot open the journal" in done.stderr, done.stderr
+    assert node[1] == 0
+
+
 @pytest.mark.parametrize("var,words", [
     ("check-conntrack.nosuch=1", "has no such param"),
     ("check-conntrack.sample_interval=soon", "soon"),

@@ -15,7 +15,8 @@ import pytest
 from netops.engine.events import BatchStarted, HostFinished, RunFinished, StepFinished, StepStarted
 from netops.engine.result import HostResult, RunResult, RunStatus, Status, StepResult
 from netops.errors import JournalError
-from netops.journal import OUTPUT_LIMIT, HostRow, Journal, RunRecord, Sql, StepRow
+from netops.journal import HostRow, Journal, RunRecord, Sql, StepRow
+from netops.journal.observer import OUTPUT_LIMIT
 from netops.timeline import markdown
 
 DEAD_PID = 2 ** 22 + 12345  # above pid_max's default: no such process
