@@ -203,6 +203,34 @@ def test_fix_node_resolv_conf(lab: Lab, cli: Cli, fault: str, why: str) -> None:
     assert sh(lab, BAD, "grep -c ^nameserver /run/systemd/resolve/resolv.conf").strip() == "1"
 
 
+def test_fix_node_resolv_conf_is_not_held_up_by_another_nodes_coredns(lab: Lab,
+                                                                      cli: Cli) -> None:
+    """A CoreDNS pod on a node that is NotReady for its own reasons (here its CNI config is
+    gone) is that node's trouble: the fix on BAD waits for the CoreDNS pods of Ready nodes
+    only. It used to wait for every CoreDNS pod, and failed after 3 minutes."""
+    def dns_on(node: str) -> list[str]:
+        return kubectl(lab, "-n", "kube-system", "get", "pod", "-l", "k8s-app=kube-dns",
+                       "--field-selector", f"spec.nodeName={node}", "-o", "name",
+                       check=False).stdout.split()
+    if not dns_on(BAD):  # both replicas on GOOD: one moves (the scheduler spreads them)
+        kubectl(lab, "-n", "kube-system", "delete", dns_on(GOOD)[0], "--wait=true")
+        until(f"a CoreDNS pod on {BAD}", lambda: bool(dns_on(BAD)))
+    F.inject(lab, f"cni-config-missing@{GOOD}")
+
+    def good_dns_not_ready() -> bool:
+        out = kubectl(lab, "-n", "kube-system", "get", "pod", "-l", "k8s-app=kube-dns",
+                      "--field-selector", f"spec.nodeName={GOOD}", "-o",
+                      "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+                      check=False).stdout.split()
+        return "False" in out
+    until(f"{GOOD}'s CoreDNS pod not Ready", good_dns_not_ready, timeout=90)
+    F.inject(lab, f"resolv-conf-too-many-nameservers@{BAD}")
+    real = run(cli, "fix-node-resolv-conf", "--yes", "--nodes", BAD)
+    steps = {s["id"]: s["status"] for s in real.json["hosts"][BAD]["steps"]}
+    assert real.rc == 0 and steps["restart_dns"] == "changed" and steps["dns_ready"] == "ok", \
+        real.stdout + real.stderr
+
+
 @pytest.mark.parametrize("fault, why, chosen", [
     ("resolv-conf-stub-symlink", "LOOPBACK", "/run/systemd/resolve/resolv.conf"),
     ("resolv-conf-no-resolved", "MISSING", "/etc/resolv.conf")])
