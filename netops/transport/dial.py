@@ -9,15 +9,16 @@ one over when its host connects (`take`) and starts the handshake on it.
 
 Only direct connections are dialled ahead (a ProxyJump or ProxyCommand host connects its own
 way), and only the hosts the first handshakes go to: a socket left waiting for its handshake
-holds one of sshd's pre-authentication slots (MaxStartups) and its LoginGraceTime runs. Any
-failure here is silent: the transport then connects as it would have, with its retries and
-error messages. This module imports no paramiko.
+holds one of sshd's pre-authentication slots (MaxStartups) and its LoginGraceTime runs. A
+dialled connect that fails is the transport's first attempt (`take` raises what a connect of
+its own would have); its retries connect on their own. This module imports no paramiko.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
 import socket
 import threading
@@ -79,17 +80,29 @@ class Dialer:
         sock.close()  # asked for meanwhile: the transport is connecting on its own
 
     def take(self, address: str, port: int, timeout: float) -> socket.socket | None:
-        """The connected socket dialled to `address`:`port` (blocking again), or None: not
-        dialled (yet), or the connect failed (the caller then connects on its own)."""
+        """The connected socket dialled to `address`:`port` (blocking again), or None when it
+        was not dialled (yet): the caller connects on its own.
+
+        Raises:
+            OSError: the dialled connect failed or took longer than `timeout`: the caller's
+                first attempt, as a connect of its own would have failed (its retries, if
+                any, connect on their own).
+        """
         with self._lock:
             self._claimed.add((address, port))
             sock = self._socks.pop((address, port), None)
         if sock is None:
             return None
-        _, writable, _ = select.select([], [sock], [], timeout)
-        if not writable or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+        try:
+            _, writable, _ = select.select([], [sock], [], timeout)
+            if not writable:
+                raise TimeoutError("timed out")
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+        except BaseException:
             sock.close()
-            return None
+            raise
         sock.settimeout(timeout)
         return sock
 

@@ -134,7 +134,7 @@ def test_a_host_dialled_ahead_connects_on_that_socket(sshd: Sshd, tmp_path: Path
     t.close()
 
 
-def test_dialling_ahead_skips_proxies_and_leaves_failures_to_the_transport(
+def test_dialling_ahead_skips_proxies_and_a_failed_dial_is_the_first_attempt(
         sshd: Sshd, tmp_path: Path) -> None:
     cfg = jump_config(sshd, tmp_path, "  ProxyJump jump\n")
     closed = socket.socket()
@@ -146,9 +146,14 @@ def test_dialling_ahead_skips_proxies_and_leaves_failures_to_the_transport(
     dialer.start([resolver.resolve(inner), resolver.resolve(dead)])
     dialer.wait(5)
     assert dialer.take("127.0.0.1", sshd.port, 1) is None  # behind ProxyJump: not dialled
-    assert dialer.take("127.0.0.1", dead_port, 1) is None  # refused: left to the transport
     c = SshConnector(SshOptions(host_keys=HostKeyMode.STRICT, connect_timeout=3,
                                 connect_retries=0), resolver, dialer)
-    with pytest.raises(Unreachable, match="refused"):
+    with pytest.raises(Unreachable, match="refused"):  # the dialled connect, refused
         c.transport(dead).run(Command("true"))
     assert c.transport(inner).run(Command("echo via-jump")).stdout == "via-jump\n"
+    again = Dialer()
+    again.start([resolver.resolve(dead)])
+    again.wait(5)
+    with pytest.raises(ConnectionRefusedError):
+        again.take("127.0.0.1", dead_port, 1)
+    assert again.take("127.0.0.1", dead_port, 1) is None  # a retry connects on its own
