@@ -76,11 +76,14 @@ def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, fo
     s = settings(ctx)
     console = s.console()
     hosts = targets(s.load_inventory(), nodes)
-    connector = s.connector()
-    preflight(connector, hosts)
     text = command[0] if len(command) == 1 else " ".join(command)
     journal = open_journal(ctx)
     journal.check()
+    # every input checked: the first hosts dialled while paramiko loads, then connected
+    # (no command yet) while the run is recorded and the output set up
+    connector = s.connector(dial=hosts[:forks])
+    preflight(connector, hosts)
+    connector.warm(hosts, forks)
     run_id = uuid.uuid4().hex[:12]
     sources = s.inventories or [s.inventory]
     journal.start_run(exec_record(run_id, sources, nodes, text, become=become, hosts=hosts,

@@ -104,6 +104,12 @@ def test_a_journal_that_cannot_open_exits_2_before_any_connection(tmp_path: Path
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2 and "cannot open the journal" in done.stderr, done.stderr
     assert node[1] == 0
+    exec_ = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         "/proc/netops-none/journal.db", "exec", "--", "true"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert exec_.returncode == 2 and "cannot open the journal" in exec_.stderr, exec_.stderr
+    assert node[1] == 0
 
 
 @pytest.mark.parametrize("var,words", [
