@@ -33,7 +33,7 @@ import shlex
 import socket
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -119,10 +119,15 @@ def _compiled(pattern: str, fold: bool) -> re.Pattern[str]:
 
 
 def match_list(name: str, patterns: str, *, fold: bool = True) -> bool:
-    """OpenSSH's match_pattern_list: comma-separated patterns, `!` negates; a negated match
-    wins, else any positive match."""
+    """OpenSSH's match_pattern_list: comma-separated patterns (`_match_any`)."""
+    return _match_any(name, patterns.split(","), fold=fold)
+
+
+def _match_any(name: str, patterns: Iterable[str], *, fold: bool) -> bool:
+    """`!` negates; a negated match wins, else any positive match (a `Host` line's patterns,
+    or a `Match` list's)."""
     found = False
-    for item in patterns.split(","):
+    for item in patterns:
         negated = item.startswith("!")
         if _matches(item[1:] if negated else item, name, fold=fold):
             if negated:
@@ -266,14 +271,7 @@ class _Lookup:
             self.active = not self.never and self.match(ev)
 
     def host(self, patterns: tuple[str, ...]) -> bool:
-        found = False
-        for p in patterns:
-            negated = p.startswith("!")
-            if _matches(p[1:] if negated else p, self.name, fold=False):
-                if negated:
-                    return False
-                found = True
-        return found
+        return _match_any(self.name, patterns, fold=False)
 
     def match(self, ev: _Event) -> bool:
         args, result, i = list(ev.args), True, 0
