@@ -4,6 +4,7 @@ shared jump connection, ProxyCommand, and ssh_config/known_hosts read once per r
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from netops.engine.readahead import Read, ReadAhead
 from netops.errors import HostKeyRejected, TimedOut, Unreachable
 from netops.inventory.model import Host
 from netops.transport.base import Command, HostKeyMode
+from netops.transport.channel import BACKSTOP_S, KILL_GRACE_S
 from netops.transport.dial import Dialer
 from netops.transport.ssh import SshConnector, SshOptions
 from netops.transport.sshconfig import Resolver
@@ -49,6 +51,26 @@ def test_a_batch_is_one_channel_with_every_outcome_apart(sshd: Sshd) -> None:
     # TERM-to-KILL grace)
     left = t.run(Command("pgrep -af '^slee[p] 31.5' || true")).stdout.strip()
     assert left == "", f"the batch left processes behind: {left}"
+    # a command that ignores TERM is killed after the grace; the batch still ends
+    started = time.monotonic()
+    stubborn = t.run_batch([Command("echo first", readonly=True),
+                            Command("trap '' TERM; sleep 31.7", readonly=True)], timeout=1)
+    assert stubborn[0] is not None and stubborn[1] is None
+    assert time.monotonic() - started < 1 + KILL_GRACE_S + BACKSTOP_S
+    left = t.run(Command("pgrep -af '^slee[p] 31.7' || true")).stdout.strip()
+    assert left == "", f"a TERM-proof command outlived its batch: {left}"
+    t.close()
+
+
+def test_a_direct_connection_acknowledges_at_once(sshd: Sshd) -> None:
+    # TCP_QUICKACK re-armed after every read (ssh._AckingSocket): sshd's Nagle-held packets
+    # do not wait for a delayed ACK; TCP_NODELAY for ours
+    t = connector().transport(host(sshd, sshd.ssh_config))
+    assert t.run(Command("true")).ok
+    sock = t.connection().sock
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    assert type(sock).recv is not socket.socket.recv  # the acking read, not the plain one
     t.close()
 
 
