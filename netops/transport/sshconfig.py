@@ -575,10 +575,20 @@ class Resolver:
 
 
 def key_path(path: str) -> Path:
-    """A private key file's path, which must exist."""
+    """A private key file's path, which must exist, be readable and look like a private key
+    (PEM or OpenSSH's own format, all paramiko reads: the usual slip, a `.pub` file, is caught
+    here, before paramiko is loaded and before any node is dialled)."""
     full = Path(path).expanduser()
+    hint = "fix ansible_ssh_private_key_file or IdentityFile"
     if not full.is_file():
-        raise UserError(f"private key file {path} does not exist",
-                        hint="fix ansible_ssh_private_key_file or IdentityFile")
+        raise UserError(f"private key file {path} does not exist", hint=hint)
+    try:
+        with full.open("rb") as f:
+            first = f.readline(200).strip()
+    except OSError as e:
+        raise UserError(f"cannot read private key {path}: {e.strerror or e}", hint=hint) from e
+    if not (first.startswith(b"-----BEGIN ") and first.endswith(b"PRIVATE KEY-----")):
+        raise UserError(f"{path} is not a private key (its first line is not "
+                        "'-----BEGIN ... PRIVATE KEY-----')", hint=hint)
     return full
 
