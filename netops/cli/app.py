@@ -162,20 +162,21 @@ class Settings:
                 self.console().print(f"warning: {line}", markup=False, highlight=False)
         return inventory
 
-    def connector(self, dial: "Sequence[Host]" = ()) -> "SshConnector":
-        """The run's SSH connector. `dial`: hosts to open TCP connections to at once, while
-        paramiko loads (`netops.transport.dial`); give them only when they will be connected
-        to right away (no question asked first)."""
+    def connector(self, hosts: "Sequence[Host]" = (), dial: int = 0) -> "SshConnector":
+        """The run's SSH connector. `hosts`: every target, whose ssh_config and key file are
+        checked first (a bad one: exit 2, nothing dialled); `dial`: how many of them to open
+        TCP connections to at once, while paramiko loads (`netops.transport.dial`); give it
+        only when they will be connected to right away (no question asked first)."""
         from netops.transport.sshconfig import Resolver
 
         resolver = Resolver(self.ssh_config)
+        checked = [resolver.check(h) for h in hosts]
         dialer = None
-        if dial:
+        if dial and checked:
             from netops.transport.dial import Dialer
 
-            targets = [resolver.check(h) for h in dial]  # a bad one: exit 2, nothing dialled
             dialer = Dialer()
-            dialer.start(targets)
+            dialer.start(checked[:dial])
         from netops.transport.ssh import SshConnector, SshOptions
 
         if self.host_keys is HostKeyMode.OFF:

@@ -74,7 +74,7 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     hosts = targets(inventory, nodes)
     dry_runs = plans(books, inventory, hosts, forks=forks, pairs=_runbook_vars(list(var), names))
     # every input checked: dialled at once (diagnose never asks before it connects)
-    connector = s.connector(dial=hosts[:forks])
+    connector = s.connector(hosts, dial=forks)
     preflight(connector, hosts)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)

@@ -81,7 +81,7 @@ def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, fo
     journal.check()
     # every input checked: the first hosts dialled while paramiko loads, then connected
     # (no command yet) while the run is recorded and the output set up
-    connector = s.connector(dial=hosts[:forks])
+    connector = s.connector(hosts, dial=forks)
     preflight(connector, hosts)
     connector.warm(hosts, forks)
     run_id = uuid.uuid4().hex[:12]

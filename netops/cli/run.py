@@ -227,7 +227,7 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     asks = _asks(dry_run or yes)
     # Every input is checked; with no question to ask, the first hosts are dialled while
     # paramiko loads, and warmed (connected, no command yet) while the engine loads.
-    connector = s.connector(dial=() if asks else what.hosts[:plan.forks])
+    connector = s.connector(what.hosts, dial=0 if asks else plan.forks)
     preflight(connector, what.hosts)
     if not asks:
         connector.warm(what.hosts, plan.forks)

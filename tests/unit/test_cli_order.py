@@ -93,6 +93,27 @@ def test_a_missing_key_file_exits_2_before_any_connection(tmp_path: Path,
     assert node[1] == 0
 
 
+def test_a_missing_key_past_the_first_batch_exits_2_before_any_connection(
+        tmp_path: Path, node: list[int]) -> None:
+    """Only the first --forks hosts are dialled ahead, but every host's key file is checked
+    before any of them is."""
+    _write(tmp_path, node[0])
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(inventory.read_text() + (
+        f"    n2: {{ansible_host: 127.0.0.1, ansible_port: {node[0]}, "
+        f"ansible_ssh_private_key_file: {tmp_path}/nokey}}\n"))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    for args in (["run", str(tmp_path / "probe.yaml"), "--yes", "--forks", "1"],
+                 ["exec", "--forks", "1", "--", "true"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "netops", "-i", str(inventory), "--journal",
+             str(tmp_path / "journal.db"), *args],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+        assert done.returncode == 2 and "nokey does not exist" in done.stderr, done.stderr
+        assert node[1] == 0
+
+
 def test_a_journal_that_cannot_open_exits_2_before_any_connection(tmp_path: Path,
                                                                    node: list[int]) -> None:
     _write(tmp_path, node[0])
