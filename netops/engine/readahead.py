@@ -171,18 +171,20 @@ class ReadAhead:
         if batch is None:
             return
         unique = list({_key(r.command): r for r in reads}.values())
+        slow = [r for r in unique if takes_its_time(r.command)]
+        fast = [r for r in unique if r not in slow]
         aside = getattr(self.inner, "run_aside", self.inner.run)
         done: dict[tuple[str, bool], Completed | _Aside | None] = {
             _key(r.command): _Aside(lambda r=r: aside(r.command, timeout=r.timeout))  # type: ignore[misc]
-            for r in unique if takes_its_time(r.command)}
-        fast = [r for r in unique if _key(r.command) not in done]
-        if fast and done and self._hold is not None:
-            # The slow reads decide when this node is done; its quick reads, which will be
-            # done long before, may wait (up to half the shortest sleep) for what `hold`
-            # waits for: in diagnose, every other node's handshake, each starting its own
-            # slow read, without this node's checks taking the CPU they need.
-            self._hold(min(sleeps_for(r.command) for r in unique
-                           if _key(r.command) in done) / 2)
+            for r in slow}
+        # The slow reads decide when this node is done; its quick reads, which will be done
+        # long before, may wait (up to half the shortest sleep; not at all when one's length
+        # is unknown, `sleep $n`) for what `hold` waits for: in diagnose, every other node's
+        # handshake, each starting its own slow read, without this node's checks taking the
+        # CPU they need.
+        held = min((sleeps_for(r.command) for r in slow), default=0.0) / 2
+        if fast and held > 0 and self._hold is not None:
+            self._hold(held)
         if fast:
             results = batch([r.command for r in fast],
                             timeout=shortest(r.timeout for r in fast))

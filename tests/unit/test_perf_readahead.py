@@ -237,6 +237,12 @@ def test_quick_reads_beside_a_slow_one_wait_for_the_hold_at_most_half_its_sleep(
     # without a slow read in the batch, nothing waits
     plain = ReadAhead(BatchingLocal("n2", calls), [Read(quick, None)], hold=hold)
     assert plain.run(quick).stdout == "quick\n" and held == [0.2]
+    # a sleep of unknown length (`sleep $n`, or 0) is no reason to wait either
+    unknown = Command("n=0; sleep $n; echo sampled", readonly=True)
+    blind = ReadAhead(BatchingLocal("n3", calls), [Read(quick, None), Read(unknown, None)],
+                      hold=hold)
+    assert blind.run(quick).stdout == "quick\n" and held == [0.2]
+    assert blind.run(unknown).stdout == "sampled\n"
 
 
 def test_how_long_a_script_sleeps() -> None:
