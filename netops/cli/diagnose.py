@@ -72,6 +72,7 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     names = [rb.name for rb in books]
     inventory = s.load_inventory()
     hosts = targets(inventory, nodes)
+    _check_outputs(metrics=metrics, html=html)
     dry_runs = plans(books, inventory, hosts, forks=forks, pairs=_runbook_vars(list(var), names))
     # every input checked: dialled at once (diagnose never asks before it connects)
     connector = s.connector(hosts, dial=forks)
@@ -108,6 +109,14 @@ def _runbooks(s: "Settings", only: list[str] | None) -> list["Runbook"]:
     if missing:
         raise UserError(f"no runbook named {missing[0]!r}", hint="`netops list` shows them")
     return [books[n] for n in names]
+
+
+def _check_outputs(**files: Path | None) -> None:
+    """--metrics and --html are written after every node has answered: a directory that is
+    not there exits 2 before any node is connected to, not after."""
+    for option, path in files.items():
+        if path is not None and not path.parent.is_dir():
+            raise UserError(f"--{option} {path}: no directory {path.parent}")
 
 
 def _write_files(console: "Out", result: "Diagnosis", began: float, took: float,

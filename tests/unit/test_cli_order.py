@@ -151,6 +151,21 @@ def test_diagnose_checks_its_vars_before_any_connection(tmp_path: Path, node: li
     assert node[1] == 0
 
 
+@pytest.mark.parametrize("option", ["--metrics", "--html"])
+def test_diagnose_checks_its_output_files_before_any_connection(tmp_path: Path,
+                                                                node: list[int],
+                                                                option: str) -> None:
+    _write(tmp_path, node[0])
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "diagnose",
+         "-r", "check-conntrack", option, str(tmp_path / "nodir" / "out")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and f"no directory {tmp_path}/nodir" in done.stderr, done.stderr
+    assert node[1] == 0
+
+
 def test_good_input_does_connect(tmp_path: Path, node: list[int]) -> None:
     """The control: the same run with valid input knocks, finds no SSH server there, and says
     so in one line per host, without paramiko's traceback from its transport thread."""
