@@ -303,7 +303,7 @@ def test_a_read_that_sleeps_runs_aside_while_the_other_rounds_go_on() -> None:
                                         ("(sleep 3)", True), ("echo sleepy", False),
                                         ("nosleep 1", False)])
 def test_what_takes_its_time(text: str, aside: bool) -> None:
-    from netops.engine.rounds import takes_its_time
+    from netops.engine.readahead import takes_its_time
 
     assert takes_its_time(Command(text, readonly=True)) is aside
 
