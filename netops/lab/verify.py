@@ -390,7 +390,7 @@ def _after_boot(o: Outcome) -> str:
     sc = o.case.scenario
     if not sc.fixed:
         return "broken" if sc.persists else "ok"
-    return "ok" if o.checks.get("reboot", ("MISS", ""))[0] == "ok" else "broken"
+    return "ok" if o.passed("reboot") else "broken"
 
 
 def _changes(a: str, b: str) -> set[str]:
