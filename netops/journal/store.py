@@ -93,7 +93,9 @@ RECORD_STEP = Sql(
     "changed=excluded.changed, finding=excluded.finding, rc=excluded.rc, "
     "command=excluded.command, stdout=excluded.stdout, stderr=excluded.stderr, "
     "note=excluded.note, diff=excluded.diff, duration_s=excluded.duration_s")
-COUNT_RUNS = Sql("SELECT COUNT(*) AS n FROM runs")
+CAN_WRITE = Sql("UPDATE runs SET run_id = run_id WHERE 1 = 0")
+"""Writes no row, but is refused by a read-only database (SQLite on a read-only mount, a
+PostgreSQL standby or a role without UPDATE): a SELECT in a write transaction is not."""
 COUNT_IN_FLIGHT = Sql("SELECT COUNT(*) AS n FROM steps WHERE run_id={run_id} AND "
                       "status='running'")
 SETTLE_STEPS = Sql("UPDATE steps SET status='unknown', note={note} WHERE run_id={run_id} AND "
@@ -205,7 +207,7 @@ class Journal:
         """Fail now (JournalError) if the journal cannot take a write: locked by another
         writer past the busy timeout, read-only, corrupt. Run before any host is touched."""
         with self.transaction() as db:
-            db.execute(COUNT_RUNS)
+            db.execute(CAN_WRITE)
 
     def observer(self, run_id: str, secrets: frozenset[str] = frozenset(),
                  on_failure: Callable[[JournalError], None] | None = None) -> JournalObserver:
