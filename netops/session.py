@@ -110,10 +110,10 @@ class RunSession:
     def run(self, observers: Sequence[Observer],
             ask: Callable[[str], bool] | None = None) -> RunResult:
         """Execute the plan; raises NodeLocked (before any step) when another run holds a
-        node, JournalError when the journal cannot take the run's record."""
+        node, JournalError when the journal cannot take the run's record (`netops run`
+        checked it could before connecting: `Journal.check`)."""
         from netops.engine.readahead import predict, wrap_all
 
-        self.journal.check()
         if not self.needs_locks:
             self.journal.start_run(self.record)
             connect = wrap_all(self.connector.transport, predict(self.plan))

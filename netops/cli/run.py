@@ -211,7 +211,8 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     s = settings(ctx)
     notify_to = _notify_targets(notify)
     deadline = _deadline(until)
-    journal = open_journal(ctx)  # before any node is dialled: a bad journal exits 2 first
+    journal = open_journal(ctx)  # before any node is dialled: a bad journal exits 2 first,
+    journal.check()  # as does one that cannot take a write (read-only, full, locked)
     prior = _prior(journal, resume, force, unknown)
     if prior is not None:
         runbook, nodes, dry_run = str(prior.runbook_path), prior.nodes, False

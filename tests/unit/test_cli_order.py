@@ -133,6 +133,34 @@ def test_a_journal_that_cannot_open_exits_2_before_any_connection(tmp_path: Path
     assert node[1] == 0
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/unshare").exists(),
+                    reason="a private read-only tmpfs needs root and unshare")
+def test_a_read_only_journal_exits_2_before_any_connection(tmp_path: Path,
+                                                           node: list[int]) -> None:
+    """The journal opens (it is read), but cannot take a write: run and exec say so before
+    they dial or warm a connection."""
+    _write(tmp_path, node[0])
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    netops = (f"{sys.executable} -m netops -i {tmp_path}/inventory.yaml "
+              f"--journal {disk}/journal.db")
+    script = f"""
+    mount -t tmpfs -o size=1m tmpfs {disk} || exit 99
+    {netops} history >/dev/null && mount -o remount,ro {disk} || exit 99
+    {netops} run {tmp_path}/probe.yaml --yes; echo "run=$?"
+    {netops} exec -- true; echo "exec=$?"
+    """
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+    if done.returncode == 99:
+        pytest.skip("cannot mount a tmpfs here")
+    assert "run=2" in done.stdout and "exec=2" in done.stdout, done
+    assert done.stderr.count("readonly database") == 2, done.stderr
+    assert node[1] == 0
+
+
 @pytest.mark.parametrize("var,words", [
     ("check-conntrack.nosuch=1", "has no such param"),
     ("check-conntrack.sample_interval=soon", "soon"),
