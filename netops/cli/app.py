@@ -8,6 +8,7 @@ click) cost ~110 ms through the pydantic adapter it coerces every parameter with
 """
 
 import importlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -111,6 +112,22 @@ def json_option(f: F) -> F:
 
 def path_type() -> click.Path:
     return click.Path(path_type=Path)
+
+
+class Seconds(click.FloatRange):
+    """A positive, finite number of seconds: a timeout of 0, -1 or nan is bad input (exit 2
+    before any node is connected to), not a run that fails on every node or a silent
+    default."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return seconds
 
 
 @dataclass
@@ -246,7 +263,7 @@ def _host_keys(ctx: click.Context, param: click.Parameter, value: str) -> HostKe
     "known_hosts; off: no checking (labs only).")
 @click.option("--ssh-config", type=path_type(), metavar="<path>", envvar="NETOPS_SSH_CONFIG",
               show_envvar=True, help="ssh_config file to use instead of ~/.ssh/config.")
-@click.option("--connect-timeout", type=float, default=10.0, metavar="<seconds>",
+@click.option("--connect-timeout", type=Seconds(), default=10.0, metavar="<seconds>",
               help="Seconds to wait for a host to answer.")
 @click.option(
     "--kube-context", envvar="NETOPS_KUBE_CONTEXT", show_envvar=True, metavar="<name>",

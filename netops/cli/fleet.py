@@ -6,6 +6,7 @@ import sys
 import click
 
 from netops.cli.app import (
+    Seconds,
     app,
     argument,
     exit_code_for,
@@ -48,7 +49,7 @@ def inventory_cmd(ctx: click.Context, nodes: str | None, as_list: bool) -> int:
 @nodes_option
 @click.option("--forks", "-f", type=click.IntRange(min=1), default=50, metavar="<n>",
               help="Hosts at a time.")
-@click.option("--timeout", "-t", type=float, default=300.0, metavar="<seconds>",
+@click.option("--timeout", "-t", type=Seconds(), default=300.0, metavar="<seconds>",
               help="Seconds before the command is killed on the node.")
 @click.option("--become", "-b", is_flag=True, help="Run through sudo -n.")
 @json_option

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from netops.cli.app import (
+    Seconds,
     Settings,
     app,
     argument,
@@ -163,7 +164,7 @@ def schema_cmd() -> int:
               help="Runbook param NAME=VALUE (repeatable).")
 @click.option("--forks", "-f", type=click.IntRange(min=1), metavar="<n>",
               help="Hosts at a time within a batch (default 50).")
-@click.option("--timeout", type=float, metavar="<seconds>",
+@click.option("--timeout", type=Seconds(), metavar="<seconds>",
               help="Default per-step timeout in seconds (default 300).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed for a "
               "disruptive runbook when there is no terminal to ask on: cron, CI, the "

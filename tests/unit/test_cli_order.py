@@ -69,11 +69,28 @@ def _netops(tmp_path: Path, port: int, *args: str,
     (["--batch-size", "many"], "--batch-size"),
     (["--max-fail", "-1"], "--max-fail"),
     (["--pause", "soon"], "soon"),
+    (["--timeout", "0"], "--timeout"),  # not the default timeout, silently
+    (["--timeout", "nan"], "not a finite number of seconds"),
 ])
 def test_bad_input_exits_2_before_any_connection(tmp_path: Path, node: list[int],
                                                  args: list[str], words: str) -> None:
     done = _netops(tmp_path, node[0], *args)
     assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert node[1] == 0
+
+
+@pytest.mark.parametrize("args", [["--connect-timeout", "-1", "exec", "--", "true"],
+                                  ["exec", "--timeout", "inf", "--", "true"]])
+def test_exec_checks_its_timeouts_before_any_connection(tmp_path: Path, node: list[int],
+                                                        args: list[str]) -> None:
+    _write(tmp_path, node[0])
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         str(tmp_path / "journal.db"), *args],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "timeout" in done.stderr, done.stderr
     assert node[1] == 0
 
 
