@@ -1,5 +1,5 @@
-"""`netops lab up | down | status | ssh | reboot | exec | fault | verify` (mounted by
-netops.cli as `lab`).
+"""`netops lab up | down | status | ssh | reboot | exec | fault | verify`: this module mounts
+`lab` on the app when `netops lab ...` runs (`netops.cli.main.COMMANDS`).
 
 Everything but click is imported inside the commands, so `netops --help` stays fast.
 """
