@@ -181,7 +181,8 @@ class Settings:
 
     def connector(self, hosts: "Sequence[Host]" = (), dial: int = 0) -> "SshConnector":
         """The run's SSH connector. `hosts`: every target, whose ssh_config and key file are
-        checked first (a bad one: exit 2, nothing dialled); `dial`: how many of them to open
+        checked first (a bad one: exit 2, nothing dialled), and whose key is parsed before it
+        returns (exit 2 before any handshake); `dial`: how many of them to open
         TCP connections to at once, while paramiko loads (`netops.transport.dial`); give it
         only when they will be connected to right away (no question asked first)."""
         from netops.transport.sshconfig import Resolver
@@ -200,8 +201,14 @@ class Settings:
             self.console().print("[bold red]WARNING: host key checking is OFF: any machine "
                                  "can pretend to be your nodes. Use this only for throw-away "
                                  "labs.[/]")
-        return SshConnector(SshOptions(host_keys=self.host_keys, ssh_config=self.ssh_config,
-                                       connect_timeout=self.connect_timeout), resolver, dialer)
+        connector = SshConnector(SshOptions(host_keys=self.host_keys,
+                                            ssh_config=self.ssh_config,
+                                            connect_timeout=self.connect_timeout),
+                                 resolver, dialer)
+        for h in hosts:  # an unreadable key: exit 2 before any handshake (paramiko parses it)
+            if h.key_file:
+                connector.private_key(h.key_file)
+        return connector
 
 
 def settings(ctx: click.Context) -> Settings:
@@ -298,14 +305,6 @@ def targets(inventory: "Inventory", nodes: str | None) -> "tuple[Host, ...]":
     if not hosts:
         raise UserError(f"--nodes {nodes!r} selects no host")
     return hosts
-
-
-def preflight(connector: "SshConnector", hosts: "tuple[Host, ...]") -> None:
-    """Fail with exit 2 before any host is touched when a key file is missing or unreadable."""
-    for h in hosts:
-        if h.key_file:
-            connector.private_key(h.key_file)
-        connector.resolve(h)
 
 
 def exit_code_for(run: RunResult) -> int:

@@ -13,7 +13,6 @@ from netops.cli.app import (
     json_option,
     nodes_option,
     path_type,
-    preflight,
     settings,
     targets,
 )
@@ -76,7 +75,6 @@ def diagnose_cmd(ctx: click.Context, nodes: str | None, only: tuple[str, ...],
     dry_runs = plans(books, inventory, hosts, forks=forks, pairs=_runbook_vars(list(var), names))
     # every input checked: dialled at once (diagnose never asks before it connects)
     connector = s.connector(hosts, dial=forks)
-    preflight(connector, hosts)
     console.print(f"diagnosing {len(hosts)} node(s) with {len(names)} runbook(s)",
                   markup=False)
     began, clock = time.time(), time.monotonic()

@@ -13,7 +13,6 @@ from netops.cli.app import (
     json_option,
     nodes_option,
     open_journal,
-    preflight,
     settings,
     targets,
 )
@@ -83,7 +82,6 @@ def exec_cmd(ctx: click.Context, command: tuple[str, ...], nodes: str | None, fo
     # every input checked: the first hosts dialled while paramiko loads, then connected
     # (no command yet) while the run is recorded and the output set up
     connector = s.connector(hosts, dial=forks)
-    preflight(connector, hosts)
     connector.warm(hosts, forks)
     run_id = uuid.uuid4().hex[:12]
     sources = s.inventories or [s.inventory]

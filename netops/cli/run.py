@@ -19,7 +19,6 @@ from netops.cli.app import (
     nodes_option,
     open_journal,
     path_type,
-    preflight,
     settings,
     targets,
 )
@@ -230,7 +229,6 @@ def run_cmd(ctx: click.Context, runbook: str | None, nodes: str | None, dry_run:
     # Every input is checked; with no question to ask, the first hosts are dialled while
     # paramiko loads, and warmed (connected, no command yet) while the engine loads.
     connector = s.connector(what.hosts, dial=0 if asks else plan.forks)
-    preflight(connector, what.hosts)
     if not asks:
         connector.warm(what.hosts, plan.forks)
     if not _confirmed(s.console(), plan, prior, over, asks):
