@@ -94,19 +94,24 @@ def test_exec_checks_its_timeouts_before_any_connection(tmp_path: Path, node: li
     assert node[1] == 0
 
 
-def test_a_missing_key_file_exits_2_before_any_connection(tmp_path: Path,
-                                                           node: list[int]) -> None:
+@pytest.mark.parametrize("key,words", [
+    ("nokey", "nokey does not exist"),
+    ("id.pub", "id.pub is not a private key"),  # the usual slip
+])
+def test_a_bad_key_file_exits_2_before_any_connection(tmp_path: Path, node: list[int],
+                                                      key: str, words: str) -> None:
     _write(tmp_path, node[0])
+    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0 me@here\n")
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(inventory.read_text().replace(
-        "ansible_port:", f"ansible_ssh_private_key_file: {tmp_path}/nokey, ansible_port:"))
+        "ansible_port:", f"ansible_ssh_private_key_file: {tmp_path}/{key}, ansible_port:"))
     env = {**os.environ, "HOME": str(tmp_path)}
     env.pop("NETOPS_INVENTORY", None)
     done = subprocess.run(
         [sys.executable, "-m", "netops", "-i", str(inventory), "--journal",
          str(tmp_path / "journal.db"), "run", str(tmp_path / "probe.yaml"), "--yes"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
-    assert done.returncode == 2 and "nokey does not exist" in done.stderr, done.stderr
+    assert done.returncode == 2 and words in done.stderr, done.stderr
     assert node[1] == 0
 
 
