@@ -51,16 +51,26 @@ def _write(tmp_path: Path, port: int) -> None:
     (tmp_path / "probe.yaml").write_text(RUNBOOK)
 
 
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("NETOPS_INVENTORY", None)
+    return env
+
+
+def _cli(tmp_path: Path, *args: str,
+         journal: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`netops -i inventory.yaml --journal JOURNAL ARGS...` in `tmp_path` (_write first)."""
+    return subprocess.run(
+        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
+         journal or str(tmp_path / "journal.db"), *args],
+        capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path, timeout=60)
+
+
 def _netops(tmp_path: Path, port: int, *args: str,
             first: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     _write(tmp_path, port)
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    return subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
-         str(tmp_path / "journal.db"), "--connect-timeout", "2", *first, "run",
-         str(tmp_path / "probe.yaml"), "--yes", *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    return _cli(tmp_path, "--connect-timeout", "2", *first, "run",
+                str(tmp_path / "probe.yaml"), "--yes", *args)
 
 
 @pytest.mark.parametrize("args,words", [
@@ -84,12 +94,7 @@ def test_bad_input_exits_2_before_any_connection(tmp_path: Path, node: list[int]
 def test_exec_checks_its_timeouts_before_any_connection(tmp_path: Path, node: list[int],
                                                         args: list[str]) -> None:
     _write(tmp_path, node[0])
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
-         str(tmp_path / "journal.db"), *args],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    done = _cli(tmp_path, *args)
     assert done.returncode == 2 and "timeout" in done.stderr, done.stderr
     assert node[1] == 0
 
@@ -105,12 +110,7 @@ def test_a_bad_key_file_exits_2_before_any_connection(tmp_path: Path, node: list
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(inventory.read_text().replace(
         "ansible_port:", f"ansible_ssh_private_key_file: {tmp_path}/{key}, ansible_port:"))
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(inventory), "--journal",
-         str(tmp_path / "journal.db"), "run", str(tmp_path / "probe.yaml"), "--yes"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    done = _cli(tmp_path, "run", str(tmp_path / "probe.yaml"), "--yes")
     assert done.returncode == 2 and words in done.stderr, done.stderr
     assert node[1] == 0
 
@@ -124,14 +124,9 @@ def test_a_missing_key_past_the_first_batch_exits_2_before_any_connection(
     inventory.write_text(inventory.read_text() + (
         f"    n2: {{ansible_host: 127.0.0.1, ansible_port: {node[0]}, "
         f"ansible_ssh_private_key_file: {tmp_path}/nokey}}\n"))
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
     for args in (["run", str(tmp_path / "probe.yaml"), "--yes", "--forks", "1"],
                  ["exec", "--forks", "1", "--", "true"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "netops", "-i", str(inventory), "--journal",
-             str(tmp_path / "journal.db"), *args],
-            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+        done = _cli(tmp_path, *args)
         assert done.returncode == 2 and "nokey does not exist" in done.stderr, done.stderr
         assert node[1] == 0
 
@@ -139,20 +134,10 @@ def test_a_missing_key_past_the_first_batch_exits_2_before_any_connection(
 def test_a_journal_that_cannot_open_exits_2_before_any_connection(tmp_path: Path,
                                                                    node: list[int]) -> None:
     _write(tmp_path, node[0])
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
-         "/proc/netops-none/journal.db", "run", str(tmp_path / "probe.yaml"), "--yes"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
-    assert done.returncode == 2 and "cannot open the journal" in done.stderr, done.stderr
-    assert node[1] == 0
-    exec_ = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
-         "/proc/netops-none/journal.db", "exec", "--", "true"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
-    assert exec_.returncode == 2 and "cannot open the journal" in exec_.stderr, exec_.stderr
-    assert node[1] == 0
+    for args in (["run", str(tmp_path / "probe.yaml"), "--yes"], ["exec", "--", "true"]):
+        done = _cli(tmp_path, *args, journal="/proc/netops-none/journal.db")
+        assert done.returncode == 2 and "cannot open the journal" in done.stderr, done.stderr
+        assert node[1] == 0
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/unshare").exists(),
@@ -172,10 +157,8 @@ def test_a_read_only_journal_exits_2_before_any_connection(tmp_path: Path,
     {netops} run {tmp_path}/probe.yaml --yes; echo "run=$?"
     {netops} exec -- true; echo "exec=$?"
     """
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
     done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=60)
+                          text=True, env=_env(tmp_path), cwd=tmp_path, timeout=60)
     if done.returncode == 99:
         pytest.skip("cannot mount a tmpfs here")
     assert "run=2" in done.stdout and "exec=2" in done.stdout, done
@@ -191,12 +174,7 @@ def test_a_read_only_journal_exits_2_before_any_connection(tmp_path: Path,
 def test_diagnose_checks_its_vars_before_any_connection(tmp_path: Path, node: list[int],
                                                         var: str, words: str) -> None:
     _write(tmp_path, node[0])
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "--journal",
-         str(tmp_path / "journal.db"), "diagnose", "-r", "check-conntrack", "-e", var],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    done = _cli(tmp_path, "diagnose", "-r", "check-conntrack", "-e", var)
     assert done.returncode == 2 and words in done.stderr, done.stderr
     assert node[1] == 0
 
@@ -206,12 +184,8 @@ def test_diagnose_checks_its_output_files_before_any_connection(tmp_path: Path,
                                                                 node: list[int],
                                                                 option: str) -> None:
     _write(tmp_path, node[0])
-    env = {**os.environ, "HOME": str(tmp_path)}
-    env.pop("NETOPS_INVENTORY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "netops", "-i", str(tmp_path / "inventory.yaml"), "diagnose",
-         "-r", "check-conntrack", option, str(tmp_path / "nodir" / "out")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    done = _cli(tmp_path, "diagnose", "-r", "check-conntrack", option,
+                str(tmp_path / "nodir" / "out"))
     assert done.returncode == 2 and f"no directory {tmp_path}/nodir" in done.stderr, done.stderr
     assert node[1] == 0
 
